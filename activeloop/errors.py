@@ -1,0 +1,63 @@
+"""activeloop's own exceptions: every error a user can cause is one of these."""
+
+from __future__ import annotations
+
+
+class ActiveloopError(Exception):
+    """Base class for every error a user can cause; the CLI prints it in one line."""
+
+
+class DatabaseError(ActiveloopError):
+    """The database is missing, not an activeloop database, or of an unknown schema."""
+
+
+class SchemaOutdatedError(DatabaseError):
+    """The database schema is older than this activeloop and was not upgraded."""
+
+
+class SchemaTooNewError(DatabaseError):
+    """The database was written by a newer activeloop."""
+
+
+class UnknownProjectError(ActiveloopError):
+    """No project of that name in the database."""
+
+
+class UnknownClassError(ActiveloopError):
+    """A label that is not one of the project's classes."""
+
+
+class DimensionError(ActiveloopError):
+    """Feature vectors whose width differs from the project's."""
+
+
+class PoolExhaustedError(ActiveloopError):
+    """Fewer unlabeled examples than were requested."""
+
+
+class NotFittedError(ActiveloopError):
+    """The model has not been trained yet."""
+
+
+class CheckpointError(ActiveloopError):
+    """A checkpoint that is truncated, tampered with, or not an activeloop checkpoint."""
+
+
+class StrategyError(ActiveloopError):
+    """An unknown strategy name, or a callable with the wrong signature."""
+
+
+class IngestError(ActiveloopError):
+    """Bad input file; carries ``path``, ``row`` and ``field`` and names them in the message."""
+
+    def __init__(self, path, message: str, row: int | None = None, field: str | None = None):
+        self.path = str(path)
+        self.row = row
+        self.field = field
+        self.reason = message
+        where = self.path
+        if row is not None:
+            where += f" row {row}"
+        if field is not None:
+            where += f", field {field!r}"
+        super().__init__(f"{where}: {message}")
