@@ -1,0 +1,622 @@
+"""A scikit-learn classifier on torch, trained with focal loss for class-imbalanced labels."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import math
+import warnings
+from collections.abc import Callable
+from numbers import Integral, Real
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.exceptions import NotFittedError as _SkNotFittedError
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+
+from activeloop.errors import CheckpointError, NotFittedError
+from activeloop.model.focal import class_alpha, focal_loss
+
+__all__ = ["FocalLossClassifier"]
+
+_MAGIC = b"ACTIVELOOP-CKPT-1\n"
+_DIGEST_LEN = 32
+#: Early stopping / temperature scaling need at least this many held-out rows.
+_MIN_VALIDATION_ROWS = 40
+#: A class needs this many rows before any of them is held out for validation.
+_MIN_ROWS_TO_HOLD_OUT = 5
+
+
+class FocalLossClassifier(ClassifierMixin, BaseEstimator):
+    """Multi-layer perceptron trained with focal loss and class-balanced weights.
+
+    Built for small, imbalanced, actively gathered label sets: inputs are standardised,
+    every mini-batch contains every class, the loss is the softmax focal loss with per-class
+    alpha recomputed from the labels at every fit, and ``warm_start`` continues from the
+    previous weights (growing the output layer when new classes appear).
+
+    Parameters
+    ----------
+    hidden : tuple of int, default=(64,)
+        Hidden layer widths; ``()`` gives a linear (softmax-regression) model.
+    gamma : float, default=2.0
+        Focal-loss focusing parameter; 0 gives weighted cross-entropy.
+    alpha : {"effective_number", "balanced"}, array-like of shape (n_classes,) or None, \
+            default="effective_number"
+        Per-class loss weights; see :func:`activeloop.model.class_alpha`.
+    beta : float, default=0.999
+        Effective-number hyper-parameter.
+    lr : float, default=3e-3
+        AdamW learning rate.
+    weight_decay : float, default=1e-3
+        AdamW (decoupled) weight decay.
+    max_epochs : int, default=200
+        Most passes over the training rows per fit.
+    batch_size : int or "auto", default="auto"
+        Rows per mini-batch; "auto" is ``clip(n_samples // 8, 32, 1024)``.
+    balanced_sampler : bool, default=True
+        Stratified mini-batches: each batch holds the classes in their training proportion
+        and at least one row of every class (rare rows are reused across batches).
+    mixup : float, default=0.0
+        MixUp strength ``a``: mixes rows and one-hot targets with ``lambda ~ Beta(a, a)``;
+        0 disables it.
+    logit_adjust : float, default=0.0
+        Post-hoc logit adjustment ``tau``: subtracts ``tau * log(prior)`` from the logits
+        at prediction time (prior = weighted class frequency in the training labels).
+    early_stopping : bool, default=True
+        Hold out a stratified ``validation_fraction`` of the *training* rows (classes with
+        fewer than 5 rows are kept whole) and keep the weights of the best validation loss.
+        Used only when the slice has at least 40 rows; otherwise training stops when the
+        training loss plateaus.
+    validation_fraction : float, default=0.1
+        Share of the training rows held out for early stopping / calibration.
+    patience : int, default=10
+        Epochs without a relative improvement of ``tol`` before training stops.
+    tol : float, default=1e-3
+        Relative loss improvement that counts as progress.
+    calibrate : bool, default=False
+        Fit a softmax temperature on the held-out slice (needs early-stopping-sized data).
+    warm_start : bool, default=False
+        Continue from the previous fit's weights and scaler.
+    device : str, default="cpu"
+        Torch device; "cuda" falls back to "cpu" with a warning when CUDA is missing.
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation, batching, MixUp and the validation split.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Sorted class labels seen so far.
+    n_features_in_ : int
+        Number of input features.
+    class_counts_ : ndarray of shape (n_classes,)
+        Weighted count of each class in the last fit's labels.
+    alpha_ : ndarray of shape (n_classes,) or None
+        Per-class weights used by the last fit.
+    temperature_ : float
+        Softmax temperature (1.0 unless ``calibrate``).
+    n_epochs_ : int
+        Epochs run by the last fit.
+    loss_curve_ : list of float
+        Mean training loss per epoch of the last fit.
+    validation_loss_ : list of float
+        Held-out loss per epoch of the last fit (empty without a validation slice).
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_breast_cancer
+    >>> from activeloop.model import FocalLossClassifier
+    >>> X, y = load_breast_cancer(return_X_y=True)
+    >>> clf = FocalLossClassifier(random_state=0).fit(X, y)
+    >>> clf.predict_proba(X[:2]).shape
+    (2, 2)
+    """
+
+    _parameter_constraints: dict = {
+        "hidden": ["array-like"],
+        "gamma": [Interval(Real, 0, None, closed="left")],
+        "alpha": [StrOptions({"effective_number", "balanced"}), "array-like", None],
+        "beta": [Interval(Real, 0, 1, closed="left")],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "balanced_sampler": ["boolean"],
+        "mixup": [Interval(Real, 0, None, closed="left")],
+        "logit_adjust": [Interval(Real, 0, None, closed="left")],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "patience": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "calibrate": ["boolean"],
+        "warm_start": ["boolean"],
+        "device": [str],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(
+        self,
+        *,
+        hidden=(64,),
+        gamma=2.0,
+        alpha="effective_number",
+        beta=0.999,
+        lr=3e-3,
+        weight_decay=1e-3,
+        max_epochs=200,
+        batch_size="auto",
+        balanced_sampler=True,
+        mixup=0.0,
+        logit_adjust=0.0,
+        early_stopping=True,
+        validation_fraction=0.1,
+        patience=10,
+        tol=1e-3,
+        calibrate=False,
+        warm_start=False,
+        device="cpu",
+        random_state=None,
+    ):
+        self.hidden = hidden
+        self.gamma = gamma
+        self.alpha = alpha
+        self.beta = beta
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.balanced_sampler = balanced_sampler
+        self.mixup = mixup
+        self.logit_adjust = logit_adjust
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.tol = tol
+        self.calibrate = calibrate
+        self.warm_start = warm_start
+        self.device = device
+        self.random_state = random_state
+
+    # ------------------------------------------------------------------ fitting
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(
+        self,
+        X,
+        y,
+        sample_weight=None,
+        *,
+        on_epoch: Callable[[int, int, float], None] | None = None,
+    ) -> FocalLossClassifier:
+        """Train on ``X, y``; continues from the previous weights when ``warm_start``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+            Class labels (ints or strings).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Row weights; weight k acts like the row repeated k times.
+        on_epoch : callable(epoch, max_epochs, loss), optional
+            Called after every epoch (1-based), e.g. to drive a progress bar.
+
+        Returns
+        -------
+        self : FocalLossClassifier
+        """
+        warm = bool(self.warm_start) and hasattr(self, "net_")
+        return self._fit(X, y, sample_weight, warm=warm, max_epochs=self.max_epochs,
+                         classes=None, on_epoch=on_epoch, allow_validation=True)
+
+    def partial_fit(self, X, y, classes=None, sample_weight=None) -> FocalLossClassifier:
+        """Run one epoch on ``X, y``, continuing from the current weights.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+        classes : array-like of shape (n_classes,), default=None
+            Every class that may appear; on later calls new classes grow the output layer.
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self : FocalLossClassifier
+        """
+        first = not hasattr(self, "net_")
+        if first:
+            self._validate_params()
+        return self._fit(X, y, sample_weight, warm=not first, max_epochs=1,
+                         classes=classes, on_epoch=None, allow_validation=False)
+
+    def _fit(self, X, y, sample_weight, *, warm, max_epochs, classes, on_epoch, allow_validation):
+        """Shared body of fit and partial_fit."""
+        X, y = validate_data(self, X, y, reset=not warm, dtype=[np.float64, np.float32])
+        check_classification_targets(y)
+        sw = _check_sample_weight(sample_weight, X, dtype=np.float64)
+        if not np.all(np.isfinite(sw)) or np.any(sw < 0):
+            raise ValueError("sample_weight must be finite and non-negative")
+        seed_rng = check_random_state(self.random_state)
+        np_rng = np.random.default_rng(seed_rng.randint(np.iinfo(np.int32).max))
+        gen = torch.Generator().manual_seed(int(np_rng.integers(2**62)))
+        dev = self._torch_device()
+
+        seen = np.unique(y) if classes is None else np.unique(np.concatenate([np.unique(y), np.asarray(classes)]))
+        old_classes = self.classes_ if warm else None
+        new_classes = seen if old_classes is None else np.union1d(old_classes, seen)
+        if new_classes.size < 2 and old_classes is None:
+            raise ValueError(
+                f"The number of classes has to be greater than one; got {new_classes.size} class"
+            )
+        self.classes_ = new_classes
+        y_idx = np.searchsorted(self.classes_, y)
+        n_classes = self.classes_.size
+
+        if not warm:
+            self._fit_scaler(X, sw)
+        Xs = self._scale(X)
+
+        hidden = [int(h) for h in np.atleast_1d(np.asarray(self.hidden, dtype=np.int64))] if len(self.hidden) else []
+        if any(h < 1 for h in hidden):
+            raise ValueError(f"hidden layer widths must be >= 1, got {self.hidden!r}")
+        if warm:
+            self.net_ = self.net_.to(dev)
+            if old_classes is not None and old_classes.size != n_classes:
+                self._grow_output(old_classes, gen)
+        else:
+            self.net_ = _build_mlp(X.shape[1], hidden, n_classes, gen).to(dev)
+
+        counts = np.bincount(y_idx, weights=sw, minlength=n_classes)
+        self.class_counts_ = counts
+        alpha_arg = self.alpha if isinstance(self.alpha, str) or self.alpha is None else np.asarray(self.alpha, dtype=np.float64)
+        self.alpha_ = class_alpha(counts, alpha_arg, beta=self.beta)
+        self.class_prior_ = (counts + 1e-12) / (counts + 1e-12).sum()
+
+        train_idx, val_idx = np.arange(len(y_idx)), np.empty(0, dtype=np.int64)
+        if allow_validation and (self.early_stopping or self.calibrate):
+            train_idx, val_idx = _stratified_holdout(y_idx, self.validation_fraction, np_rng)
+        t = lambda a, dt=torch.float32: torch.as_tensor(a, dtype=dt, device=dev)  # noqa: E731
+        Xt, yt, wt = t(Xs[train_idx]), t(y_idx[train_idx], torch.int64), t(sw[train_idx])
+        alpha_t = None if self.alpha_ is None else t(self.alpha_)
+        if val_idx.size:
+            Xv, yv, wv = t(Xs[val_idx]), t(y_idx[val_idx], torch.int64), t(sw[val_idx])
+        self.loss_curve_, self.validation_loss_ = [], []
+
+        net = self.net_
+        opt = torch.optim.AdamW(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        n = len(train_idx)
+        bs = self._batch_size(n)
+        batches_fn = _stratified_batches if self.balanced_sampler else _plain_batches
+        y_train_np = y_idx[train_idx]
+        best, best_state, since_best = math.inf, None, 0
+        epoch = 0
+        for epoch in range(1, max_epochs + 1):
+            net.train()
+            total, weight_total = 0.0, 0.0
+            for idx in batches_fn(y_train_np, bs, n_classes, np_rng):
+                bi = torch.as_tensor(idx, device=dev)
+                xb, yb, wb = Xt[bi], yt[bi], wt[bi]
+                target = yb
+                if self.mixup > 0 and len(idx) > 1:
+                    lam = float(np_rng.beta(self.mixup, self.mixup))
+                    perm = torch.as_tensor(np_rng.permutation(len(idx)), device=dev)
+                    xb = lam * xb + (1 - lam) * xb[perm]
+                    onehot = torch.nn.functional.one_hot(yb, n_classes).to(xb.dtype)
+                    target = lam * onehot + (1 - lam) * onehot[perm]
+                    wb = lam * wb + (1 - lam) * wb[perm]
+                wsum = float(wb.sum())
+                if wsum <= 0:
+                    continue
+                loss = focal_loss(net(xb), target, alpha=alpha_t, gamma=self.gamma, sample_weight=wb)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                total += float(loss.detach()) * wsum
+                weight_total += wsum
+            train_loss = total / max(weight_total, 1e-12)
+            self.loss_curve_.append(train_loss)
+            if val_idx.size:
+                net.eval()
+                with torch.no_grad():
+                    monitored = float(focal_loss(net(Xv), yv, alpha=alpha_t, gamma=self.gamma, sample_weight=wv))
+                self.validation_loss_.append(monitored)
+            else:
+                monitored = train_loss
+            if on_epoch is not None:
+                on_epoch(epoch, max_epochs, train_loss)
+            if monitored < best * (1 - self.tol) or best == math.inf:
+                best, since_best = monitored, 0
+                if val_idx.size and self.early_stopping:
+                    best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+            else:
+                since_best += 1
+                if since_best >= self.patience and max_epochs > 1:
+                    break
+        if best_state is not None:
+            net.load_state_dict(best_state)
+        net.eval()
+        self.n_epochs_ = epoch
+        self.temperature_ = 1.0
+        if self.calibrate and val_idx.size:
+            self.temperature_ = _fit_temperature(net, Xv, yv, wv)
+        return self
+
+    # ---------------------------------------------------------------- prediction
+
+    def decision_function(self, X) -> np.ndarray:
+        """Adjusted, temperature-scaled logits of shape (n_samples, n_classes)."""
+        self._check_fitted()
+        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        dev = next(self.net_.parameters()).device
+        xt = torch.as_tensor(self._scale(X), dtype=torch.float32, device=dev)
+        with torch.no_grad():
+            logits = self.net_(xt).double().cpu().numpy()
+        logits = logits / self.temperature_
+        if self.logit_adjust:
+            logits = logits - self.logit_adjust * np.log(self.class_prior_)
+        return logits
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Class probabilities of shape (n_samples, n_classes), columns in ``classes_`` order."""
+        z = self.decision_function(X)
+        z -= z.max(axis=1, keepdims=True)
+        p = np.exp(z)
+        p /= p.sum(axis=1, keepdims=True)
+        return p
+
+    def predict_log_proba(self, X) -> np.ndarray:
+        """Log of :meth:`predict_proba`."""
+        z = self.decision_function(X)
+        z -= z.max(axis=1, keepdims=True)
+        return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+
+    def predict(self, X) -> np.ndarray:
+        """Most probable class label of each row."""
+        return self.classes_[np.argmax(self.decision_function(X), axis=1)]
+
+    # -------------------------------------------------------------- checkpoints
+
+    def to_checkpoint(self) -> bytes:
+        """Serialise the fitted model: plain values and tensors only, no pickled objects.
+
+        The bytes are a magic header, a SHA-256 of the payload, then ``torch.save`` output.
+        """
+        self._check_fitted()
+        params = {k: _plain(v) for k, v in self.get_params(deep=False).items()}
+        if not isinstance(params["random_state"], (int, type(None))):
+            params["random_state"] = None
+        classes = self.classes_.tolist()
+        payload = {
+            "format": 1,
+            "params": params,
+            "classes": classes,
+            "classes_dtype": self.classes_.dtype.str,
+            "n_features_in": int(self.n_features_in_),
+            "hidden": [int(m.out_features) for m in self.net_ if isinstance(m, torch.nn.Linear)][:-1],
+            "state_dict": {k: v.detach().cpu().clone() for k, v in self.net_.state_dict().items()},
+            "scaler_mean": torch.as_tensor(self.scaler_mean_),
+            "scaler_scale": torch.as_tensor(self.scaler_scale_),
+            "class_counts": torch.as_tensor(self.class_counts_),
+            "class_prior": torch.as_tensor(self.class_prior_),
+            "alpha": None if self.alpha_ is None else torch.as_tensor(self.alpha_),
+            "temperature": float(self.temperature_),
+            "n_epochs": int(self.n_epochs_),
+        }
+        if hasattr(self, "feature_names_in_"):
+            payload["feature_names_in"] = [str(f) for f in self.feature_names_in_]
+        buf = io.BytesIO()
+        torch.save(payload, buf)
+        body = buf.getvalue()
+        return _MAGIC + hashlib.sha256(body).digest() + body
+
+    @classmethod
+    def from_checkpoint(cls, data: bytes) -> FocalLossClassifier:
+        """Rebuild a fitted model from :meth:`to_checkpoint` bytes.
+
+        Raises
+        ------
+        CheckpointError
+            The bytes are truncated, altered, or not an activeloop model checkpoint.
+        """
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise CheckpointError(f"checkpoint must be bytes, got {type(data).__name__}")
+        data = bytes(data)
+        head = len(_MAGIC) + _DIGEST_LEN
+        if len(data) <= head or not data.startswith(_MAGIC):
+            raise CheckpointError("not an activeloop model checkpoint (bad header)")
+        digest, body = data[len(_MAGIC):head], data[head:]
+        if hashlib.sha256(body).digest() != digest:
+            raise CheckpointError("model checkpoint is corrupt: checksum mismatch")
+        try:
+            p = torch.load(io.BytesIO(body), map_location="cpu", weights_only=True)
+            model = cls(**{k: (tuple(v) if k == "hidden" else v) for k, v in p["params"].items()})
+            model.classes_ = np.asarray(p["classes"], dtype=np.dtype(p["classes_dtype"]))
+            model.n_features_in_ = int(p["n_features_in"])
+            if "feature_names_in" in p:
+                model.feature_names_in_ = np.asarray(p["feature_names_in"], dtype=object)
+            net = _build_mlp(model.n_features_in_, list(p["hidden"]), len(model.classes_), None)
+            net.load_state_dict(p["state_dict"])
+            net.eval()
+            model.net_ = net.to(model._torch_device())
+            model.scaler_mean_ = p["scaler_mean"].numpy()
+            model.scaler_scale_ = p["scaler_scale"].numpy()
+            model.class_counts_ = p["class_counts"].numpy()
+            model.class_prior_ = p["class_prior"].numpy()
+            model.alpha_ = None if p["alpha"] is None else p["alpha"].numpy()
+            model.temperature_ = float(p["temperature"])
+            model.n_epochs_ = int(p["n_epochs"])
+            model.loss_curve_, model.validation_loss_ = [], []
+        except CheckpointError:
+            raise
+        except Exception as exc:  # any malformed payload is a bad checkpoint
+            raise CheckpointError(f"not a valid activeloop model checkpoint: {exc}") from exc
+        return model
+
+    # ------------------------------------------------------------------ helpers
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.non_deterministic = False
+        return tags
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "net_")
+
+    def _check_fitted(self) -> None:
+        """check_is_fitted, raising activeloop's NotFittedError (a sklearn NotFittedError too)."""
+        try:
+            check_is_fitted(self)
+        except _SkNotFittedError as exc:
+            if isinstance(exc, NotFittedError):
+                raise
+            raise _not_fitted(str(exc)) from None
+
+    def _torch_device(self) -> torch.device:
+        dev = torch.device(self.device)
+        if dev.type == "cuda" and not torch.cuda.is_available():
+            warnings.warn("CUDA is not available; FocalLossClassifier falls back to CPU", RuntimeWarning, stacklevel=3)
+            return torch.device("cpu")
+        return dev
+
+    def _batch_size(self, n: int) -> int:
+        if self.batch_size == "auto":
+            return int(min(max(n // 8, 32), 1024))
+        return int(self.batch_size)
+
+    def _fit_scaler(self, X: np.ndarray, sw: np.ndarray) -> None:
+        """Weighted standardisation, so weight k and k repeats give the same scaler."""
+        w = sw / sw.sum() if sw.sum() > 0 else np.full(len(sw), 1.0 / len(sw))
+        mean = w @ X
+        var = w @ (X - mean) ** 2
+        scale = np.sqrt(var)
+        scale[~(scale > 1e-12 * np.maximum(1.0, np.abs(mean)))] = 1.0
+        self.scaler_mean_, self.scaler_scale_ = mean, scale
+
+    def _scale(self, X: np.ndarray) -> np.ndarray:
+        return (np.asarray(X, dtype=np.float64) - self.scaler_mean_) / self.scaler_scale_
+
+    def _grow_output(self, old_classes: np.ndarray, gen: torch.Generator) -> None:
+        """Widen the last layer to ``classes_``; rows of known classes keep their weights."""
+        last_i = max(i for i, m in enumerate(self.net_) if isinstance(m, torch.nn.Linear))
+        old = self.net_[last_i]
+        new = torch.nn.Linear(old.in_features, self.classes_.size).to(old.weight.device)
+        _init_linear(new, gen)
+        pos = np.searchsorted(self.classes_, old_classes)
+        with torch.no_grad():
+            new.weight[pos] = old.weight
+            new.bias[pos] = old.bias
+            # New classes start at the mean of the old biases minus a margin: unlikely, not impossible.
+            fresh = np.setdiff1d(np.arange(self.classes_.size), pos)
+            new.bias[fresh] = old.bias.mean() - 1.0
+        self.net_[last_i] = new
+
+
+def _not_fitted(msg: str) -> Exception:
+    """An activeloop NotFittedError that is also caught by sklearn's NotFittedError."""
+    if issubclass(NotFittedError, _SkNotFittedError):
+        return NotFittedError(msg)
+    return _CompatNotFittedError(msg)
+
+
+class _CompatNotFittedError(NotFittedError, _SkNotFittedError):
+    """Fallback that is both activeloop's and scikit-learn's NotFittedError."""
+
+
+def _plain(v: Any) -> Any:
+    """Parameters as plain python (tuples/arrays -> lists) for a weights_only checkpoint."""
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    if isinstance(v, tuple):
+        return [_plain(x) for x in v]
+    if isinstance(v, np.generic):
+        return v.item()
+    return v
+
+
+def _init_linear(layer: torch.nn.Linear, gen: torch.Generator | None) -> None:
+    """torch's default Linear init (U(+-1/sqrt(fan_in))), drawn from a local generator."""
+    bound = 1.0 / math.sqrt(layer.in_features)
+    with torch.no_grad():
+        layer.weight.uniform_(-bound, bound, generator=gen)
+        layer.bias.uniform_(-bound, bound, generator=gen)
+
+
+def _build_mlp(n_in: int, hidden: list[int], n_out: int, gen: torch.Generator | None) -> torch.nn.Sequential:
+    layers: list[torch.nn.Module] = []
+    width = n_in
+    for h in hidden:
+        layers += [torch.nn.Linear(width, h), torch.nn.ReLU()]
+        width = h
+    layers.append(torch.nn.Linear(width, n_out))
+    net = torch.nn.Sequential(*layers)
+    if gen is not None:
+        for m in net:
+            if isinstance(m, torch.nn.Linear):
+                _init_linear(m, gen)
+    return net
+
+
+def _stratified_holdout(y: np.ndarray, fraction: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Split row indices into (train, validation); classes under 5 rows stay in training."""
+    train, val = [], []
+    for c in np.unique(y):
+        idx = rng.permutation(np.flatnonzero(y == c))
+        k = int(round(fraction * len(idx))) if len(idx) >= _MIN_ROWS_TO_HOLD_OUT else 0
+        val.append(idx[:k])
+        train.append(idx[k:])
+    val_idx = np.concatenate(val)
+    if len(val_idx) < _MIN_VALIDATION_ROWS:
+        return np.arange(len(y)), np.empty(0, dtype=np.int64)
+    return np.sort(np.concatenate(train)), np.sort(val_idx)
+
+
+def _plain_batches(y: np.ndarray, bs: int, n_classes: int, rng: np.random.Generator):
+    perm = rng.permutation(len(y))
+    return [perm[i:i + bs] for i in range(0, len(y), bs)]
+
+
+def _stratified_batches(y: np.ndarray, bs: int, n_classes: int, rng: np.random.Generator):
+    """ceil(n/bs) batches, each with its share of every class and at least one row of each."""
+    n = len(y)
+    nb = max(1, math.ceil(n / bs))
+    if nb == 1:
+        return [rng.permutation(n)]
+    rows, slots = [], []
+    for c in range(n_classes):
+        idx = np.flatnonzero(y == c)
+        if idx.size == 0:
+            continue
+        idx = rng.permutation(idx)
+        if idx.size < nb:  # too few to go round: reuse rows so every batch gets one
+            idx = np.concatenate([idx, rng.choice(idx, nb - idx.size)])
+        rows.append(idx)
+        slots.append((np.arange(idx.size) * nb) // idx.size)  # spread evenly over batches
+    rows_a, slots_a = np.concatenate(rows), np.concatenate(slots)
+    order = np.argsort(slots_a + rng.random(slots_a.size) * 0.5, kind="stable")
+    rows_a, slots_a = rows_a[order], slots_a[order]
+    cuts = np.flatnonzero(np.diff(slots_a)) + 1
+    return np.split(rows_a, cuts)
+
+
+def _fit_temperature(net: torch.nn.Module, X: torch.Tensor, y: torch.Tensor, w: torch.Tensor) -> float:
+    """Temperature minimising the held-out negative log-likelihood (Guo et al., 2017)."""
+    with torch.no_grad():
+        logits = net(X).double()
+    log_t = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([log_t], lr=0.5, max_iter=50, line_search_fn="strong_wolfe")
+    wd = w.double()
+
+    def closure():
+        opt.zero_grad()
+        loss = focal_loss(logits / log_t.exp(), y, gamma=0.0, sample_weight=wd)
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    t = float(log_t.exp())
+    return t if math.isfinite(t) and 0.01 < t < 100 else 1.0

@@ -1,0 +1,140 @@
+"""Engines and schema versions: SQLite pragmas, Alembic upgrades on open, clear refusals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import event
+from sqlalchemy.engine import Engine, make_url
+
+from activeloop.errors import DatabaseError, SchemaOutdatedError, SchemaTooNewError
+
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+BUSY_TIMEOUT_MS = 30_000
+WRITE = {"activeloop_write": True}
+
+
+def normalize_url(url: str | Path) -> str:
+    """A SQLAlchemy URL as given, or ``sqlite:///PATH`` for a plain file path."""
+    text = str(url)
+    return text if "://" in text else f"sqlite:///{text}"
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file behind a SQLite URL, or None for other back ends and in-memory databases."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
+
+
+def make_engine(url: str | Path) -> Engine:
+    """Create an engine; on SQLite: WAL, foreign keys, a busy timeout and BEGIN IMMEDIATE for writes."""
+    url = normalize_url(url)
+    is_sqlite = make_url(url).get_backend_name() == "sqlite"
+    engine = sa.create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000} if is_sqlite else {})
+    if is_sqlite:
+        event.listen(engine, "connect", _sqlite_connect)
+        event.listen(engine, "begin", _sqlite_begin)
+    return engine
+
+
+def _sqlite_connect(dbapi_connection, _record) -> None:
+    dbapi_connection.isolation_level = None  # transactions are begun by _sqlite_begin, not by pysqlite
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _sqlite_begin(conn) -> None:
+    # A write transaction takes the write lock up front, so it waits (busy_timeout) instead of
+    # failing with "database is locked" when it later upgrades from a stale read snapshot.
+    write = conn.get_execution_options().get("activeloop_write", False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def alembic_config() -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    return cfg
+
+
+def head_revision() -> str:
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The database's Alembic revision; DatabaseError when it is not an activeloop database."""
+    try:
+        with engine.connect() as conn:
+            rev = MigrationContext.configure(conn).get_current_revision()
+            tables = set(sa.inspect(conn).get_table_names())
+    except sa.exc.DatabaseError as exc:
+        raise DatabaseError(f"{engine.url.render_as_string()}: not an activeloop database ({exc.orig})") from None
+    if rev is None and tables - {"alembic_version"}:
+        raise DatabaseError(
+            f"{engine.url.render_as_string()}: not an activeloop database (it has tables but no activeloop schema)"
+        )
+    return rev
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Apply Alembic revisions up to ``revision`` in one transaction."""
+    cfg = alembic_config()
+    with engine.execution_options(**WRITE).begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    cfg = alembic_config()
+    with engine.execution_options(**WRITE).begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, revision)
+
+
+def connect(url: str | Path, *, create: bool = False, auto_upgrade: bool = True) -> Engine:
+    """Open (or with ``create``, make) an activeloop database and bring its schema to head.
+
+    Refuses a missing file, a file that is not an activeloop database, and a schema newer
+    than this activeloop knows; an older schema is upgraded, or refused naming the command.
+    """
+    url = normalize_url(url)
+    path = sqlite_path(url)
+    if path is not None and not create and not path.exists():
+        raise DatabaseError(f"{path}: no such database (create one with `activeloop init {path} ...`)")
+    engine = make_engine(url)
+    try:
+        rev = current_revision(engine)
+        head = head_revision()
+        if rev is None and not create:
+            raise DatabaseError(f"{_where(url, path)}: not an activeloop database (no schema; use `activeloop init`)")
+        if rev is not None and rev != head:
+            known = {s.revision for s in ScriptDirectory.from_config(alembic_config()).walk_revisions()}
+            if rev not in known:
+                raise SchemaTooNewError(
+                    f"{_where(url, path)}: written by a newer activeloop (schema {rev}, this version knows up to "
+                    f"{head}); upgrade activeloop to open it"
+                )
+            if not auto_upgrade:
+                raise SchemaOutdatedError(
+                    f"{_where(url, path)}: schema {rev} is older than {head}; run `activeloop upgrade {_where(url, path)}`"
+                )
+        if rev != head:
+            upgrade(engine)
+    except Exception:
+        engine.dispose()
+        raise
+    return engine
+
+
+def _where(url: str, path: Path | None) -> str:
+    return str(path) if path is not None else make_url(url).render_as_string()

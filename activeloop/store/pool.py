@@ -1,0 +1,715 @@
+"""The Pool: one project's examples, label log, leases and rounds, behind one small API.
+
+Each public method is one unit of work (one transaction); helpers take a connection or a
+session and never commit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from activeloop.errors import (
+    ActiveloopError,
+    CheckpointError,
+    DimensionError,
+    UnknownClassError,
+    UnknownProjectError,
+)
+from activeloop.store import db
+from activeloop.store.schema import SOURCES, SPLITS, ClassDef, Example, Label, Lease, Project, Round, utcnow
+
+EX = Example.__table__
+LB = Label.__table__
+LS = Lease.__table__
+DEFAULT_HOTKEYS = "123456789abcdfghijklmnoptvwxyz"
+INSERT_CHUNK = 50_000
+
+
+@dataclass(frozen=True)
+class RoundInfo:
+    """A finished retrain round, as recorded (the checkpoint itself loads on demand)."""
+
+    number: int
+    n_labels: int
+    strategy: str | None
+    metrics: dict[str, Any]
+    config: dict[str, Any]
+    started_at: datetime
+    finished_at: datetime
+    has_checkpoint: bool
+
+
+@dataclass(frozen=True)
+class LeaseInfo:
+    example_id: int
+    annotator: str
+    strategy: str
+    score: float | None
+    expires_at: datetime
+
+
+class Pool:
+    """One project in an activeloop database.
+
+    Open with :meth:`Pool.open` or make with :meth:`Pool.create`; never build directly.
+
+    Attributes
+    ----------
+    url : str
+        The SQLAlchemy URL of the database.
+    name : str
+        The project name.
+    classes : list of str
+        The class names, in hotkey order; labels are reported as indices into this list.
+    hotkeys : list of str
+        One key per class.
+    dim : int or None
+        The feature dimension, fixed by the first examples added.
+    """
+
+    def __init__(self, engine: Engine, project_id: int):
+        self._engine = engine
+        self._writer = engine.execution_options(**db.WRITE)
+        self._sessions = sessionmaker(self._writer, expire_on_commit=False)
+        self.url = engine.url.render_as_string(hide_password=False)
+        self.project_id = project_id
+        self._load_project()
+
+    # ---------------------------------------------------------------- opening
+    @classmethod
+    def create(
+        cls,
+        url: str | Path,
+        name: str,
+        classes: Sequence[str],
+        *,
+        hotkeys: Sequence[str] | None = None,
+    ) -> Pool:
+        """Create a project (and the database, when the file does not exist yet)."""
+        classes = [str(c) for c in classes]
+        if not name:
+            raise ActiveloopError("a project needs a name")
+        if len(set(classes)) != len(classes) or any(not c for c in classes):
+            raise ActiveloopError(f"project {name!r}: class names must be unique and non-empty: {classes}")
+        if hotkeys is None:
+            if len(classes) > len(DEFAULT_HOTKEYS):
+                raise ActiveloopError(f"project {name!r}: {len(classes)} classes need explicit hotkeys")
+            hotkeys = list(DEFAULT_HOTKEYS[: len(classes)])
+        hotkeys = [str(h) for h in hotkeys]
+        if len(hotkeys) != len(classes) or len(set(hotkeys)) != len(hotkeys):
+            raise ActiveloopError(f"project {name!r}: need one distinct hotkey per class, got {hotkeys}")
+        engine = db.connect(url, create=True)
+        sessions = sessionmaker(engine.execution_options(**db.WRITE))
+        with sessions.begin() as s:
+            if s.scalar(sa.select(Project.id).where(Project.name == name)) is not None:
+                engine.dispose()
+                raise ActiveloopError(f"project {name!r} already exists in {db.normalize_url(url)}")
+            project = Project(name=name)
+            s.add(project)
+            s.flush()
+            for pos, (cname, key) in enumerate(zip(classes, hotkeys)):
+                s.add(ClassDef(project_id=project.id, name=cname, hotkey=key, position=pos))
+            pid = project.id
+        return cls(engine, pid)
+
+    @classmethod
+    def open(cls, url: str | Path, project: str | None = None, *, auto_upgrade: bool = True) -> Pool:
+        """Open a project; ``project=None`` picks the only one in the database."""
+        engine = db.connect(url, auto_upgrade=auto_upgrade)
+        try:
+            with Session(engine) as s:
+                rows = s.execute(sa.select(Project.id, Project.name).order_by(Project.id)).all()
+        except Exception:
+            engine.dispose()
+            raise
+        where = db.normalize_url(url)
+        if project is None:
+            if len(rows) != 1:
+                engine.dispose()
+                names = ", ".join(r.name for r in rows) or "none"
+                raise UnknownProjectError(f"{where}: name a project with --project (projects: {names})")
+            return cls(engine, rows[0].id)
+        for r in rows:
+            if r.name == project:
+                return cls(engine, r.id)
+        engine.dispose()
+        names = ", ".join(r.name for r in rows) or "none"
+        raise UnknownProjectError(f"{where}: no project {project!r} (projects: {names})")
+
+    @staticmethod
+    def projects(url: str | Path) -> list[str]:
+        """Names of the projects in a database."""
+        engine = db.connect(url)
+        try:
+            with Session(engine) as s:
+                return list(s.scalars(sa.select(Project.name).order_by(Project.id)))
+        finally:
+            engine.dispose()
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def __enter__(self) -> Pool:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Pool({self.url!r}, project={self.name!r}, classes={self.classes})"
+
+    def _load_project(self) -> None:
+        with Session(self._engine) as s:
+            project = s.get(Project, self.project_id)
+            defs = s.scalars(
+                sa.select(ClassDef).where(ClassDef.project_id == self.project_id).order_by(ClassDef.position)
+            ).all()
+            self.name = project.name
+            self.dim = project.dim
+            self.classes = [c.name for c in defs]
+            self.hotkeys = [c.hotkey for c in defs]
+            self._class_ids = [c.id for c in defs]
+            self._featurizer = (project.featurizer, project.featurizer_state)
+
+    # ---------------------------------------------------------------- examples
+    def add(
+        self,
+        X: Any,
+        *,
+        payloads: Sequence[Any] | None = None,
+        external_ids: Sequence[str] | None = None,
+        labels: Sequence[str | None] | None = None,
+        split: str = "pool",
+        annotator: str = "import",
+        progress: Any = None,
+    ) -> np.ndarray:
+        """Add examples (and optional labels, recorded with ``source='import'``) in one transaction.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Finite feature vectors; the first call fixes the project's dimension.
+        payloads, external_ids, labels : sequences of length n_samples, optional
+            What the TUI shows, unique ids (default ``#<n>``), and class names or None.
+        split : {"pool", "eval"}
+        progress : callable(n_done), optional
+            Called after each chunk is written.
+
+        Returns
+        -------
+        ids : ndarray of shape (n_samples,)
+        """
+        X = np.asarray(X, dtype=np.float32)
+        if X.ndim != 2:
+            raise DimensionError(f"project {self.name!r}: features must be 2-D, got shape {X.shape}")
+        n = len(X)
+        if split not in SPLITS:
+            raise ActiveloopError(f"split must be one of {SPLITS}, got {split!r}")
+        bad = ~np.isfinite(X)
+        if bad.any():
+            row, col = np.argwhere(bad)[0]
+            raise DimensionError(f"project {self.name!r}: row {row}, feature {col} is {X[row, col]} (not finite)")
+        for what, seq in (("payloads", payloads), ("external_ids", external_ids), ("labels", labels)):
+            if seq is not None and len(seq) != n:
+                raise ActiveloopError(f"project {self.name!r}: {n} feature rows but {len(seq)} {what}")
+        class_pos = {c: i for i, c in enumerate(self.classes)}
+        if labels is not None:
+            for row, lab in enumerate(labels):
+                if lab is not None and lab not in class_pos:
+                    raise UnknownClassError(
+                        f"project {self.name!r}: row {row} has label {lab!r}, not one of {self.classes}"
+                    )
+        with self._sessions.begin() as s:
+            conn = s.connection()
+            project = s.get(Project, self.project_id, with_for_update=True)
+            if project.dim is None:
+                project.dim = X.shape[1]
+            elif X.shape[1] != project.dim:
+                raise DimensionError(
+                    f"project {self.name!r} has {project.dim} features per example, got {X.shape[1]}"
+                )
+            start = conn.scalar(sa.select(sa.func.count()).select_from(EX).where(EX.c.project_id == self.project_id))
+            ext = [f"#{start + i}" for i in range(n)] if external_ids is None else [str(e) for e in external_ids]
+            self._check_unique_ids(conn, ext)
+            before = conn.scalar(sa.select(sa.func.coalesce(sa.func.max(EX.c.id), 0)))
+            now = utcnow()
+            ins = sa.insert(EX)
+            for lo in range(0, n, INSERT_CHUNK):
+                hi = min(n, lo + INSERT_CHUNK)
+                conn.execute(
+                    ins,
+                    [
+                        {
+                            "project_id": self.project_id,
+                            "external_id": ext[i],
+                            "payload": None if payloads is None else payloads[i],
+                            "features": X[i].tobytes(),
+                            "split": split,
+                            "created_at": now,
+                        }
+                        for i in range(lo, hi)
+                    ],
+                )
+                if progress is not None:
+                    progress(hi)
+            rows = conn.execute(
+                sa.select(EX.c.id, EX.c.external_id).where(EX.c.project_id == self.project_id, EX.c.id > before)
+            ).all()
+            by_ext = {e: i for i, e in rows}
+            ids = np.fromiter((by_ext[e] for e in ext), dtype=np.int64, count=n)
+            if labels is not None:
+                rows = [
+                    {
+                        "example_id": int(ids[i]),
+                        "class_id": self._class_ids[class_pos[lab]],
+                        "annotator": annotator,
+                        "source": "import",
+                        "round": None,
+                        "created_at": now,
+                    }
+                    for i, lab in enumerate(labels)
+                    if lab is not None
+                ]
+                if rows:
+                    conn.execute(sa.insert(LB), rows)
+            self.dim = project.dim
+        return ids
+
+    def _check_unique_ids(self, conn, ext: list[str]) -> None:
+        seen: dict[str, int] = {}
+        for row, e in enumerate(ext):
+            if e in seen:
+                raise ActiveloopError(
+                    f"project {self.name!r}: row {row}, field 'external_id': {e!r} repeats row {seen[e]}"
+                )
+            seen[e] = row
+        for lo in range(0, len(ext), 900):
+            chunk = ext[lo : lo + 900]
+            clash = conn.scalar(
+                sa.select(EX.c.external_id)
+                .where(EX.c.project_id == self.project_id, EX.c.external_id.in_(chunk))
+                .limit(1)
+            )
+            if clash is not None:
+                raise ActiveloopError(
+                    f"project {self.name!r}: row {seen[clash]}, field 'external_id': {clash!r} is already in the pool"
+                )
+
+    def iter_features(
+        self, *, split: str = "pool", unlabeled: bool = True, chunk_size: int = 50_000
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Stream ``(ids, X)`` chunks of one split, ordered by id; payloads are never read."""
+        stmt = sa.select(EX.c.id, EX.c.features).where(EX.c.project_id == self.project_id, EX.c.split == split)
+        if unlabeled:
+            stmt = stmt.where(~_has_label(EX.c.id))
+        stmt = stmt.order_by(EX.c.id)
+        with self._engine.connect() as conn:
+            result = conn.execution_options(yield_per=chunk_size).execute(stmt)
+            for part in result.partitions():
+                yield self._unpack(part)
+
+    def _unpack(self, rows) -> tuple[np.ndarray, np.ndarray]:
+        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        X = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), self.dim or 0)
+        return ids, X
+
+    def features(self, ids: Sequence[int]) -> np.ndarray:
+        """Feature rows for ``ids``, in that order."""
+        ids = np.asarray(ids, dtype=np.int64)
+        if len(ids) == 0:
+            return np.empty((0, self.dim or 0), dtype=np.float32)
+        got: dict[int, bytes] = {}
+        with self._engine.connect() as conn:
+            for lo in range(0, len(ids), 900):
+                chunk = [int(i) for i in ids[lo : lo + 900]]
+                for i, blob in conn.execute(
+                    sa.select(EX.c.id, EX.c.features).where(EX.c.project_id == self.project_id, EX.c.id.in_(chunk))
+                ):
+                    got[i] = blob
+        missing = [int(i) for i in ids if int(i) not in got]
+        if missing:
+            raise ActiveloopError(f"project {self.name!r}: no examples with ids {missing[:5]}")
+        return np.frombuffer(b"".join(got[int(i)] for i in ids), dtype=np.float32).reshape(len(ids), self.dim)
+
+    def payloads(self, ids: Sequence[int]) -> list[Any]:
+        """Payloads for ``ids``, in that order."""
+        with self._engine.connect() as conn:
+            got = dict(
+                conn.execute(
+                    sa.select(EX.c.id, EX.c.payload).where(
+                        EX.c.project_id == self.project_id, EX.c.id.in_([int(i) for i in ids])
+                    )
+                ).all()
+            )
+        return [got.get(int(i)) for i in ids]
+
+    def example(self, example_id: int) -> dict[str, Any]:
+        """One example with its payload, split and current label."""
+        with self._engine.connect() as conn:
+            row = conn.execute(
+                sa.select(EX.c.id, EX.c.external_id, EX.c.payload, EX.c.split).where(
+                    EX.c.project_id == self.project_id, EX.c.id == int(example_id)
+                )
+            ).first()
+            if row is None:
+                raise ActiveloopError(f"project {self.name!r}: no example with id {example_id}")
+            label = conn.scalar(_current_labels(self.project_id, ids=[int(example_id)]).with_only_columns(ClassDef.name))
+        return {"id": row.id, "external_id": row.external_id, "payload": row.payload, "split": row.split, "label": label}
+
+    def count(self, split: str | None = None) -> int:
+        stmt = sa.select(sa.func.count()).select_from(EX).where(EX.c.project_id == self.project_id)
+        if split is not None:
+            stmt = stmt.where(EX.c.split == split)
+        with self._engine.connect() as conn:
+            return conn.scalar(stmt)
+
+    def unlabeled_ids(self, split: str = "pool") -> np.ndarray:
+        stmt = (
+            sa.select(EX.c.id)
+            .where(EX.c.project_id == self.project_id, EX.c.split == split, ~_has_label(EX.c.id))
+            .order_by(EX.c.id)
+        )
+        with self._engine.connect() as conn:
+            return np.fromiter(conn.scalars(stmt), dtype=np.int64)
+
+    # ---------------------------------------------------------------- labels
+    def labeled(self, split: str = "pool") -> tuple[np.ndarray, np.ndarray]:
+        """Current labels of one split: ``(ids, y)`` with ``y`` indices into :attr:`classes`."""
+        stmt = _current_labels(self.project_id, split=split).order_by(LB.c.example_id)
+        with self._engine.connect() as conn:
+            rows = conn.execute(stmt).all()
+        ids = np.array([r.example_id for r in rows], dtype=np.int64)
+        y = np.array([r.position for r in rows], dtype=np.int64)
+        return ids, y
+
+    def labeled_xy(self, split: str = "pool") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Current labels of one split with their features: ``(ids, X, y)``."""
+        ids, y = self.labeled(split)
+        return ids, self.features(ids), y
+
+    def label(self, example_id: int, cls: str, *, annotator: str = "default", source: str = "human") -> int:
+        """Record a label (and close the annotator's lease on it); commits before returning."""
+        if cls not in self.classes:
+            raise UnknownClassError(f"project {self.name!r}: {cls!r} is not one of {self.classes}")
+        if source not in SOURCES:
+            raise ActiveloopError(f"label source must be one of {SOURCES}, got {source!r}")
+        now = utcnow()
+        with self._sessions.begin() as s:
+            self._require_example(s, example_id)
+            rnd = s.scalar(sa.select(sa.func.max(Round.number)).where(Round.project_id == self.project_id))
+            label = Label(
+                example_id=int(example_id),
+                class_id=self._class_ids[self.classes.index(cls)],
+                annotator=annotator,
+                source=source,
+                round=rnd,
+                created_at=now,
+            )
+            s.add(label)
+            s.execute(
+                sa.update(LS)
+                .where(LS.c.example_id == int(example_id), LS.c.annotator == annotator, LS.c.released_at.is_(None))
+                .values(released_at=now, outcome="labeled")
+            )
+            s.flush()
+            return label.id
+
+    def undo(self, *, annotator: str) -> int | None:
+        """Retract ``annotator``'s newest unretracted label; returns its example id (None if none)."""
+        with self._sessions.begin() as s:
+            row = s.execute(
+                sa.select(LB.c.id, LB.c.example_id)
+                .join(EX, EX.c.id == LB.c.example_id)
+                .where(EX.c.project_id == self.project_id, LB.c.annotator == annotator, LB.c.retracted_at.is_(None))
+                .order_by(LB.c.id.desc())
+                .limit(1)
+            ).first()
+            if row is None:
+                return None
+            s.execute(sa.update(LB).where(LB.c.id == row.id).values(retracted_at=utcnow()))
+            return row.example_id
+
+    def current_label(self, example_id: int) -> str | None:
+        with self._engine.connect() as conn:
+            return conn.scalar(
+                _current_labels(self.project_id, ids=[int(example_id)]).with_only_columns(ClassDef.name)
+            )
+
+    def class_counts(self, split: str = "pool") -> dict[str, int]:
+        """Current labels per class in one split, zeros included."""
+        _, y = self.labeled(split)
+        counts = np.bincount(y, minlength=len(self.classes))
+        return {c: int(k) for c, k in zip(self.classes, counts)}
+
+    def label_count(self, *, annotator: str | None = None) -> int:
+        """Unretracted labels, optionally of one annotator."""
+        stmt = (
+            sa.select(sa.func.count())
+            .select_from(LB.join(EX, EX.c.id == LB.c.example_id))
+            .where(EX.c.project_id == self.project_id, LB.c.retracted_at.is_(None))
+        )
+        if annotator is not None:
+            stmt = stmt.where(LB.c.annotator == annotator)
+        with self._engine.connect() as conn:
+            return conn.scalar(stmt)
+
+    def export_labels(self) -> list[dict[str, Any]]:
+        """Current labels with their example, annotator, source and time, ordered by example id."""
+        stmt = (
+            _current_labels(self.project_id)
+            .with_only_columns(
+                EX.c.id, EX.c.external_id, EX.c.split, ClassDef.name, LB.c.annotator, LB.c.source, LB.c.created_at
+            )
+            .order_by(EX.c.id)
+        )
+        with self._engine.connect() as conn:
+            return [
+                {
+                    "example_id": r[0],
+                    "external_id": r[1],
+                    "split": r[2],
+                    "label": r[3],
+                    "annotator": r[4],
+                    "source": r[5],
+                    "labeled_at": r[6].isoformat(sep=" ", timespec="seconds"),
+                }
+                for r in conn.execute(stmt)
+            ]
+
+    def _require_example(self, s: Session, example_id: int) -> None:
+        found = s.scalar(
+            sa.select(EX.c.id).where(EX.c.id == int(example_id), EX.c.project_id == self.project_id)
+        )
+        if found is None:
+            raise ActiveloopError(f"project {self.name!r}: no example with id {example_id}")
+
+    # ---------------------------------------------------------------- leases
+    def lease(
+        self,
+        ids: Sequence[int],
+        *,
+        annotator: str,
+        strategy: str,
+        scores: Sequence[float] | None = None,
+        ttl: float = 1800.0,
+    ) -> list[int]:
+        """Hand ``ids`` to ``annotator`` until ``ttl`` seconds from now; returns those not already taken."""
+        now = utcnow()
+        ids = [int(i) for i in ids]
+        with self._sessions.begin() as s:
+            # Serialises leasing per project on PostgreSQL; SQLite's BEGIN IMMEDIATE already does.
+            s.get(Project, self.project_id, with_for_update=True)
+            taken = set()
+            for lo in range(0, len(ids), 900):
+                chunk = ids[lo : lo + 900]
+                taken |= set(
+                    s.scalars(
+                        sa.select(LS.c.example_id).where(LS.c.example_id.in_(chunk), _active_lease(now))
+                    )
+                )
+                taken |= set(s.scalars(sa.select(LB.c.example_id).where(LB.c.example_id.in_(chunk), LB.c.retracted_at.is_(None))))
+            rnd = s.scalar(sa.select(sa.func.max(Round.number)).where(Round.project_id == self.project_id))
+            rows = [
+                {
+                    "example_id": i,
+                    "annotator": annotator,
+                    "strategy": strategy,
+                    "score": None if scores is None else float(scores[k]),
+                    "round": rnd,
+                    "created_at": now,
+                    "expires_at": now + timedelta(seconds=ttl),
+                }
+                for k, i in enumerate(ids)
+                if i not in taken
+            ]
+            if rows:
+                s.execute(sa.insert(LS), rows)
+        return [r["example_id"] for r in rows]
+
+    def release(self, ids: Sequence[int], *, annotator: str, outcome: str = "released") -> None:
+        """Give ``annotator``'s active leases on ``ids`` back to the pool."""
+        with self._sessions.begin() as s:
+            s.execute(
+                sa.update(LS)
+                .where(
+                    LS.c.example_id.in_([int(i) for i in ids]),
+                    LS.c.annotator == annotator,
+                    LS.c.released_at.is_(None),
+                )
+                .values(released_at=utcnow(), outcome=outcome)
+            )
+
+    def skip(self, example_id: int, *, annotator: str) -> None:
+        """Release the example and remember that ``annotator`` skipped it (it is not asked of them again)."""
+        now = utcnow()
+        with self._sessions.begin() as s:
+            self._require_example(s, example_id)
+            done = s.execute(
+                sa.update(LS)
+                .where(LS.c.example_id == int(example_id), LS.c.annotator == annotator, LS.c.released_at.is_(None))
+                .values(released_at=now, outcome="skipped")
+            ).rowcount
+            if not done:
+                s.execute(
+                    sa.insert(LS).values(
+                        example_id=int(example_id), annotator=annotator, strategy="manual", created_at=now,
+                        expires_at=now, released_at=now, outcome="skipped",
+                    )
+                )
+
+    def active_leases(self, annotator: str | None = None) -> list[LeaseInfo]:
+        """Unexpired, unreleased leases (of one annotator, or all), oldest first."""
+        now = utcnow()
+        stmt = (
+            sa.select(LS.c.example_id, LS.c.annotator, LS.c.strategy, LS.c.score, LS.c.expires_at)
+            .join(EX, EX.c.id == LS.c.example_id)
+            .where(EX.c.project_id == self.project_id, _active_lease(now), ~_has_label(LS.c.example_id))
+            .order_by(LS.c.id)
+        )
+        if annotator is not None:
+            stmt = stmt.where(LS.c.annotator == annotator)
+        with self._engine.connect() as conn:
+            return [LeaseInfo(*r) for r in conn.execute(stmt)]
+
+    def excluded_ids(self, annotator: str | None = None, split: str = "pool") -> np.ndarray:
+        """Ids not to hand out now: labeled, leased by anyone, or skipped by ``annotator``."""
+        now = utcnow()
+        in_split = sa.select(EX.c.id).where(EX.c.project_id == self.project_id, EX.c.split == split)
+        labeled = sa.select(LB.c.example_id).where(LB.c.retracted_at.is_(None), LB.c.example_id.in_(in_split))
+        leased = sa.select(LS.c.example_id).where(_active_lease(now), LS.c.example_id.in_(in_split))
+        parts = [labeled, leased]
+        if annotator is not None:
+            parts.append(
+                sa.select(LS.c.example_id).where(
+                    LS.c.annotator == annotator, LS.c.outcome == "skipped", LS.c.example_id.in_(in_split)
+                )
+            )
+        with self._engine.connect() as conn:
+            return np.unique(np.fromiter(conn.scalars(sa.union(*parts)), dtype=np.int64))
+
+    # ---------------------------------------------------------------- rounds
+    def record_round(
+        self,
+        *,
+        n_labels: int,
+        strategy: str | None,
+        checkpoint: bytes | None,
+        metrics: dict[str, Any],
+        config: dict[str, Any],
+        started_at: datetime,
+    ) -> RoundInfo:
+        """Write a finished round, its checkpoint and metrics in one transaction."""
+        with self._sessions.begin() as s:
+            s.get(Project, self.project_id, with_for_update=True)
+            number = (s.scalar(sa.select(sa.func.max(Round.number)).where(Round.project_id == self.project_id)) or 0) + 1
+            row = Round(
+                project_id=self.project_id,
+                number=number,
+                started_at=started_at,
+                finished_at=utcnow(),
+                n_labels=n_labels,
+                strategy=strategy,
+                checkpoint=checkpoint,
+                checkpoint_sha256=None if checkpoint is None else hashlib.sha256(checkpoint).hexdigest(),
+                metrics=metrics,
+                config=config,
+            )
+            s.add(row)
+            s.flush()
+            return _round_info(row)
+
+    def rounds(self) -> list[RoundInfo]:
+        with Session(self._engine) as s:
+            rows = s.scalars(
+                sa.select(Round).where(Round.project_id == self.project_id).order_by(Round.number)
+                .options(sa.orm.defer(Round.checkpoint))
+            ).all()
+            return [_round_info(r) for r in rows]
+
+    def latest_round(self) -> RoundInfo | None:
+        with Session(self._engine) as s:
+            row = s.scalars(
+                sa.select(Round).where(Round.project_id == self.project_id).order_by(Round.number.desc()).limit(1)
+                .options(sa.orm.defer(Round.checkpoint))
+            ).first()
+            return None if row is None else _round_info(row)
+
+    def load_checkpoint(self, number: int | None = None) -> bytes | None:
+        """The checkpoint of round ``number`` (default: the latest with one), checked against its sha256."""
+        stmt = sa.select(Round.number, Round.checkpoint, Round.checkpoint_sha256).where(
+            Round.project_id == self.project_id, Round.checkpoint.is_not(None)
+        )
+        stmt = stmt.where(Round.number == number) if number is not None else stmt.order_by(Round.number.desc())
+        with self._engine.connect() as conn:
+            row = conn.execute(stmt.limit(1)).first()
+        if row is None:
+            return None
+        if hashlib.sha256(row.checkpoint).hexdigest() != row.checkpoint_sha256:
+            raise CheckpointError(
+                f"project {self.name!r}: checkpoint of round {row.number} fails its sha256 check (truncated or tampered)"
+            )
+        return row.checkpoint
+
+    # ---------------------------------------------------------------- featurizer
+    @property
+    def featurizer(self) -> tuple[dict[str, Any] | None, bytes | None]:
+        """The project's featurizer spec (JSON) and fitted state (an ``.npz`` blob), if any."""
+        return self._featurizer
+
+    def set_featurizer(self, spec: dict[str, Any], state: bytes | None) -> None:
+        with self._sessions.begin() as s:
+            project = s.get(Project, self.project_id, with_for_update=True)
+            project.featurizer = spec
+            project.featurizer_state = state
+        self._featurizer = (spec, state)
+
+
+def _has_label(example_id_col) -> sa.Exists:
+    return sa.exists().where(LB.c.example_id == example_id_col, LB.c.retracted_at.is_(None))
+
+
+def _active_lease(now: datetime):
+    return sa.and_(LS.c.released_at.is_(None), LS.c.expires_at > now)
+
+
+def _current_labels(project_id: int, *, split: str | None = None, ids: list[int] | None = None) -> sa.Select:
+    """Newest unretracted label per example, joined to its class and example."""
+    newest = (
+        sa.select(sa.func.max(LB.c.id))
+        .where(LB.c.retracted_at.is_(None))
+        .group_by(LB.c.example_id)
+    )
+    if ids is not None:
+        newest = newest.where(LB.c.example_id.in_(ids))
+    stmt = (
+        sa.select(LB.c.example_id, ClassDef.position)
+        .join(ClassDef, ClassDef.id == LB.c.class_id)
+        .join(EX, EX.c.id == LB.c.example_id)
+        .where(LB.c.id.in_(newest), EX.c.project_id == project_id)
+    )
+    if split is not None:
+        stmt = stmt.where(EX.c.split == split)
+    return stmt
+
+
+def _round_info(row: Round) -> RoundInfo:
+    return RoundInfo(
+        number=row.number,
+        n_labels=row.n_labels,
+        strategy=row.strategy,
+        metrics=row.metrics or {},
+        config=row.config or {},
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        has_checkpoint=row.checkpoint_sha256 is not None,
+    )
