@@ -1,0 +1,165 @@
+"""Batch diversity: pick ``k`` spread-out rows among the top ``factor * k`` candidates.
+
+The top-k most uncertain examples are often near-duplicates; these steps make each label count.
+Both selectors take the candidates in score order (best first) and always keep the best one.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from activeloop.errors import StrategyError
+from activeloop.query.strategies import Context, Strategy, top_n
+
+__all__ = ["kmeanspp_select", "coreset_select", "Diverse", "DIVERSITY_METHODS"]
+
+
+def _sq_dist(X: np.ndarray, x: np.ndarray) -> np.ndarray:
+    d = X - x
+    return np.einsum("ij,ij->i", d, d)
+
+
+def kmeanspp_select(
+    X: npt.ArrayLike, scores: npt.ArrayLike, k: int, rng: np.random.Generator
+) -> npt.NDArray[np.int64]:
+    """k-means++ seeding weighted by score: spread-out rows that are still informative.
+
+    The first pick is the best-scored row; each next pick is drawn with probability proportional
+    to ``score * D(x)^2``, ``D`` being the distance to the nearest row picked so far (plain
+    k-means++ when all scores are equal). Rows already at distance 0 are never drawn again.
+
+    Parameters
+    ----------
+    X : array-like of shape (m, n_features)
+        Candidates, best first.
+    scores : array-like of shape (m,)
+    k : int
+    rng : numpy.random.Generator
+
+    Returns
+    -------
+    positions : ndarray of shape (min(k, m),)
+        Positions into ``X``, in pick order.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    s = np.asarray(scores, dtype=np.float64)
+    m = len(X)
+    k = int(min(k, m))
+    if k <= 0:
+        return np.empty(0, dtype=np.int64)
+    s = s - min(s.min(), 0.0) + 1e-12  # keep every weight positive
+    first = int(top_n(s, 1)[0])
+    picked = [first]
+    d2 = _sq_dist(X, X[first])
+    for _ in range(k - 1):
+        w = s * d2
+        w[picked] = 0.0
+        total = w.sum()
+        if total <= 0:  # only duplicates left: fall back to score order
+            rest = [i for i in top_n(s, m) if i not in set(picked)]
+            picked.extend(rest[: k - len(picked)])
+            break
+        nxt = int(rng.choice(m, p=w / total))
+        picked.append(nxt)
+        d2 = np.minimum(d2, _sq_dist(X, X[nxt]))
+    return np.asarray(picked, dtype=np.int64)
+
+
+def coreset_select(
+    X: npt.ArrayLike, scores: npt.ArrayLike, k: int, centers: npt.ArrayLike | None = None
+) -> npt.NDArray[np.int64]:
+    """Greedy k-center core-set (Sener & Savarese, 2018) over the candidates; deterministic.
+
+    Starts from the best-scored row (or from ``centers``, e.g. the labeled set, when given) and
+    repeatedly adds the row farthest from every row chosen so far; ties go to the better score.
+
+    Parameters
+    ----------
+    X : array-like of shape (m, n_features)
+    scores : array-like of shape (m,)
+    k : int
+    centers : array-like of shape (c, n_features), optional
+
+    Returns
+    -------
+    positions : ndarray of shape (min(k, m),)
+    """
+    X = np.asarray(X, dtype=np.float64)
+    s = np.asarray(scores, dtype=np.float64)
+    m = len(X)
+    k = int(min(k, m))
+    if k <= 0:
+        return np.empty(0, dtype=np.int64)
+    order_rank = np.empty(m, dtype=np.float64)
+    order_rank[top_n(s, m)] = np.arange(m)
+    picked: list[int] = []
+    d2 = np.full(m, np.inf)
+    if centers is not None and len(centers):
+        for c in np.asarray(centers, dtype=np.float64):
+            d2 = np.minimum(d2, _sq_dist(X, c))
+    else:
+        first = int(top_n(s, 1)[0])
+        picked.append(first)
+        d2 = _sq_dist(X, X[first])
+    while len(picked) < k:
+        cand = d2.copy()
+        cand[picked] = -np.inf
+        best = cand.max()
+        nxt = int(np.flatnonzero(cand == best)[np.argmin(order_rank[cand == best])])
+        picked.append(nxt)
+        d2 = np.minimum(d2, _sq_dist(X, X[nxt]))
+    return np.asarray(picked, dtype=np.int64)
+
+
+DIVERSITY_METHODS = ("kmeans++", "coreset")
+
+
+class Diverse(Strategy):
+    """Run the base selection for ``factor * n`` rows, then keep ``n`` spread-out ones.
+
+    Parameters
+    ----------
+    base : Strategy
+    method : {"kmeans++", "coreset"}
+        :func:`kmeanspp_select` (score-weighted, uses ``ctx.rng``) or :func:`coreset_select`.
+    factor : int, default 4
+        How many candidates per slot the diversity step looks at (``m`` in "top m*k").
+    """
+
+    def __init__(self, base: Strategy, *, method: str = "kmeans++", factor: int = 4):
+        if method not in DIVERSITY_METHODS:
+            raise StrategyError(f"unknown diversity method {method!r}; choose one of {', '.join(DIVERSITY_METHODS)}")
+        if int(factor) < 1:
+            raise StrategyError(f"diversity factor must be >= 1, got {factor}")
+        self.base = base
+        self.method = method
+        self.factor = int(factor)
+        self.measure = base.measure
+        self.needs_features = base.needs_features
+
+    def score(self, proba, ctx):
+        return self.base.score(proba, ctx)
+
+    def rescore(self, scores, predicted, ctx):
+        return self.base.rescore(scores, predicted, ctx)
+
+    def select(self, scores, predicted, n, ctx: Context):
+        n = int(min(n, len(scores)))
+        pool_pos = self.base.select(scores, predicted, self.factor * n, ctx)
+        if len(pool_pos) <= n or ctx.fetch_features is None:
+            return pool_pos[:n]
+        X = ctx.fetch_features(pool_pos)
+        s = scores[pool_pos]
+        if self.method == "kmeans++":
+            chosen = kmeanspp_select(X, s, n, ctx.rng)
+        else:
+            chosen = coreset_select(X, s, n)
+        out = pool_pos[chosen]
+        return out[top_n(scores[out], len(out))]
+
+    def describe(self, score):
+        return self.base.describe(score)
+
+    def __repr__(self):
+        return f"diverse({self.base!r}, method={self.method!r}, factor={self.factor})"

@@ -1,0 +1,182 @@
+"""Strategy names: ``resolve("minority-margin")``, ``resolve("modal:margin_sampling")``, ``resolve("pkg.mod:fn")``.
+
+Built-in names (``available()`` lists them):
+
+==============================  ===============================================================
+``random``                      uniform random (content-hashed, order independent)
+``least-confidence``            ``1 - max p``
+``margin``                      ``1 - (p1 - p2)``
+``entropy``                     ``-sum p log p``
+``minority-least-confidence``   ``minority_leaning(least_confidence)``
+``minority-margin``             ``minority_leaning(margin)``
+``minority-entropy``            ``minority_leaning(entropy)``
+``class-balanced[:BASE]``       class quotas per batch over BASE (default ``margin``)
+``default``                     ``diverse(minority_leaning(margin), method='kmeans++', factor=4)``
+``modal:NAME``                  a function of modAL.uncertainty / disagreement / batch / ...
+``package.module:function``     your own: ``f(proba) -> scores``, ``f(proba, ctx) -> scores``,
+                                or a modAL-style ``f(classifier, X, n_instances)``
+==============================  ===============================================================
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from typing import Any, Callable
+
+import numpy as np
+
+from activeloop.errors import StrategyError
+from activeloop.query.diversity import Diverse
+from activeloop.query.modal import ModalSelector, from_modal
+from activeloop.query.strategies import (
+    ENTROPY,
+    LEAST_CONFIDENCE,
+    MARGIN,
+    RANDOM,
+    ClassBalanced,
+    Context,
+    MinorityLeaning,
+    ProbaStrategy,
+    Strategy,
+)
+
+__all__ = ["resolve", "available", "register", "default_strategy", "CallableStrategy"]
+
+
+def default_strategy() -> Strategy:
+    """The recommended strategy: tempered minority-leaning margin, made diverse with k-means++.
+
+    Margin is the strongest plain uncertainty baseline on multi-class problems (it looks only at the
+    decision between the top two classes); the tempered, fading lean (see
+    :func:`~activeloop.query.strategies.minority_weights`) tilts each batch toward the classes
+    with few labels without drowning the uncertainty signal; k-means++ over the top 4k candidates
+    keeps a batch from being k near-duplicates.
+    """
+    return Diverse(MinorityLeaning(MARGIN, power=0.5, beta=0.95), method="kmeans++", factor=4)
+
+
+_BASES: dict[str, Callable[[], Strategy]] = {
+    "random": lambda: RANDOM,
+    "least-confidence": lambda: LEAST_CONFIDENCE,
+    "margin": lambda: MARGIN,
+    "entropy": lambda: ENTROPY,
+}
+
+_REGISTRY: dict[str, Callable[[], Strategy]] = {
+    **_BASES,
+    "minority-least-confidence": lambda: MinorityLeaning(LEAST_CONFIDENCE),
+    "minority-margin": lambda: MinorityLeaning(MARGIN),
+    "minority-entropy": lambda: MinorityLeaning(ENTROPY),
+    "class-balanced": lambda: ClassBalanced(MARGIN),
+    "default": default_strategy,
+}
+
+
+def available() -> list[str]:
+    """Every registered strategy name (``modal:NAME`` and ``package.module:function`` come on top)."""
+    return list(_REGISTRY)
+
+
+def register(name: str, factory: Callable[[], Strategy]) -> None:
+    """Register ``factory`` (no arguments, returns a Strategy) under ``name``."""
+    if not name or ":" in name:
+        raise StrategyError(f"strategy name {name!r} must be non-empty and contain no ':'")
+    _REGISTRY[name] = factory
+
+
+class CallableStrategy(Strategy):
+    """A user function ``f(proba, ctx) -> scores`` as a strategy."""
+
+    def __init__(self, fn: Callable[[np.ndarray, Context], np.ndarray], label: str):
+        self.fn = fn
+        self.label = label
+        self.measure = getattr(fn, "__name__", "score").replace("_", " ")
+
+    def score(self, proba, ctx):
+        out = np.asarray(self.fn(proba, ctx), dtype=np.float64)
+        if out.shape != (len(proba),):
+            raise StrategyError(f"strategy {self.label!r} returned scores of shape {out.shape}, expected ({len(proba)},)")
+        return out
+
+    def __repr__(self):
+        return self.label
+
+
+_MODAL_FIRST = {"classifier", "committee", "learner", "estimator", "model", "regressor"}
+
+
+def _from_callable(fn: Any, label: str) -> Strategy:
+    if isinstance(fn, Strategy):
+        return fn
+    if inspect.isclass(fn) and issubclass(fn, Strategy):
+        return fn()
+    if not callable(fn):
+        raise StrategyError(f"strategy {label!r} is not callable (got {type(fn).__name__})")
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return ProbaStrategy(fn, label)
+    params = [p for p in sig.parameters.values() if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    if "n_instances" in sig.parameters or (params and params[0].name in _MODAL_FIRST):
+        try:
+            sig.bind(object(), np.empty((1, 1)), n_instances=1)
+        except TypeError as exc:
+            raise StrategyError(f"strategy {label!r} looks modAL-style but cannot take (classifier, X, n_instances): {exc}") from exc
+        return ModalSelector(fn, label)
+    for args, make in (((np.empty((1, 2)),), lambda: ProbaStrategy(fn, label)),
+                       ((np.empty((1, 2)), None), lambda: CallableStrategy(fn, label))):
+        try:
+            sig.bind(*args)
+        except TypeError:
+            continue
+        return make()
+    raise StrategyError(
+        f"strategy {label!r} has signature {sig}; expected f(proba) -> scores, f(proba, ctx) -> scores, "
+        "or a modAL-style f(classifier, X, n_instances)"
+    )
+
+
+def resolve(spec: str | Strategy | Callable) -> Strategy:
+    """A strategy from a name, a callable, or a Strategy (returned as is).
+
+    Parameters
+    ----------
+    spec : str, Strategy or callable
+        A registered name (``available()``; underscores work as hyphens), ``class-balanced:BASE``,
+        ``modal:NAME``, ``package.module:function``, or a callable / Strategy object.
+
+    Raises
+    ------
+    StrategyError
+        Unknown name, module or attribute that cannot be imported, or a callable whose signature
+        fits none of the accepted shapes.
+    """
+    if not isinstance(spec, str):
+        return _from_callable(spec, getattr(spec, "__name__", repr(spec)))
+    name = spec.strip()
+    key = name.replace("_", "-").lower()
+    if key in _REGISTRY:
+        return _REGISTRY[key]()
+    if ":" in name:
+        prefix, _, rest = name.partition(":")
+        if prefix.lower() == "modal":
+            return from_modal(rest)
+        if prefix.replace("_", "-").lower() == "class-balanced":
+            base = resolve(rest)
+            if isinstance(base, ModalSelector):
+                raise StrategyError(f"class-balanced needs a scoring base strategy, not {base!r}")
+            return ClassBalanced(base)
+        try:
+            module = importlib.import_module(prefix)
+        except ImportError as exc:
+            raise StrategyError(f"strategy {name!r}: cannot import module {prefix!r} ({exc})") from exc
+        obj: Any = module
+        for part in rest.split("."):
+            if not hasattr(obj, part):
+                raise StrategyError(f"strategy {name!r}: module {prefix!r} has no attribute {rest!r}")
+            obj = getattr(obj, part)
+        return _from_callable(obj, name)
+    raise StrategyError(
+        f"unknown strategy {name!r}; choose one of {', '.join(available())}, modal:NAME, or package.module:function"
+    )
