@@ -160,6 +160,26 @@ class ModalMeasure(Strategy):
         return f"modal:{self.name}"
 
 
+class _LearnerView:
+    """What modAL strategy functions read from an ActiveLearner, over a bare fitted estimator."""
+
+    on_transformed = False
+
+    def __init__(self, estimator: Any, X_training: np.ndarray | None, y_training: Any):
+        self.estimator = estimator
+        self.X_training = X_training if X_training is not None and len(X_training) else None
+        self.y_training = y_training
+
+    def predict_proba(self, X: Any, **kwargs: Any) -> np.ndarray:
+        return self.estimator.predict_proba(X, **kwargs)
+
+    def predict(self, X: Any, **kwargs: Any) -> np.ndarray:
+        return self.estimator.predict(X, **kwargs)
+
+    def transform_without_estimating(self, X: Any) -> Any:
+        return X
+
+
 class ModalSelector(Strategy):
     """A modAL-style function ``(classifier, X, n_instances) -> indices | (indices, values)``.
 
@@ -178,8 +198,18 @@ class ModalSelector(Strategy):
     def score(self, proba, ctx):
         raise StrategyError(f"{self!r} selects from the candidate matrix; use ModalSelector.query")
 
-    def query(self, classifier: Any, X: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """Call the function; validate and return ``(positions, scores)``."""
+    def query(
+        self, classifier: Any, X: np.ndarray, n: int, X_training: np.ndarray | None = None, y_training: Any = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Call the function; validate and return ``(positions, scores)``.
+
+        A bare estimator is wrapped in a minimal learner view (``estimator``, ``X_training``,
+        ``y_training``, ``on_transformed``) because modAL's batch functions read those attributes.
+        """
+        from modAL.models.base import BaseCommittee, BaseLearner
+
+        if not isinstance(classifier, (BaseLearner, BaseCommittee)):
+            classifier = _LearnerView(classifier, X_training, y_training)
         result = self.fn(classifier, X, n_instances=n)
         values = None
         if isinstance(result, tuple) and len(result) == 2:

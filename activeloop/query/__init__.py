@@ -1,0 +1,62 @@
+"""Query strategies, the query engine, and modAL interop.
+
+Strategies are plain functions over predicted probabilities (:func:`margin`, :func:`entropy` ...)
+wrapped in small composable objects; :func:`resolve` turns a name into one; :class:`QueryEngine`
+streams a :class:`~activeloop.store.Pool` through the model and hands out leased batches.
+"""
+
+from activeloop.query.coldstart import ColdStartSampler, cold_start_select, labels_until_all_seen
+from activeloop.query.diversity import Diverse, coreset_select, kmeanspp_select
+from activeloop.query.engine import Query, QueryEngine, sample_eval
+from activeloop.query.modal import ModalMeasure, ModalSelector, as_modal, from_modal
+from activeloop.query.registry import available, default_strategy, register, resolve
+from activeloop.query.strategies import (
+    ClassBalanced,
+    Context,
+    MinorityLeaning,
+    ProbaStrategy,
+    RandomStrategy,
+    Strategy,
+    entropy,
+    least_confidence,
+    margin,
+    minority_entropy,
+    minority_least_confidence,
+    minority_margin,
+    minority_weights,
+    random,
+)
+
+__all__ = [
+    "ClassBalanced",
+    "ColdStartSampler",
+    "Context",
+    "Diverse",
+    "MinorityLeaning",
+    "ModalMeasure",
+    "ModalSelector",
+    "ProbaStrategy",
+    "Query",
+    "QueryEngine",
+    "RandomStrategy",
+    "Strategy",
+    "as_modal",
+    "available",
+    "cold_start_select",
+    "coreset_select",
+    "default_strategy",
+    "entropy",
+    "from_modal",
+    "kmeanspp_select",
+    "labels_until_all_seen",
+    "least_confidence",
+    "margin",
+    "minority_entropy",
+    "minority_least_confidence",
+    "minority_margin",
+    "minority_weights",
+    "random",
+    "register",
+    "resolve",
+    "sample_eval",
+]
