@@ -7,6 +7,7 @@ session and never commit.
 from __future__ import annotations
 
 import hashlib
+from contextlib import contextmanager, nullcontext
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -84,6 +85,7 @@ class Pool:
         self._sessions = sessionmaker(self._writer, expire_on_commit=False)
         self.url = engine.url.render_as_string(hide_password=False)
         self.project_id = project_id
+        self._txn: Session | None = None
         self._load_project()
 
     # ---------------------------------------------------------------- opening
@@ -183,6 +185,31 @@ class Pool:
             self._featurizer = (project.featurizer, project.featurizer_state)
 
     # ---------------------------------------------------------------- examples
+    @contextmanager
+    def transaction(self) -> Iterator[Pool]:
+        """Group several :meth:`add` and :meth:`set_featurizer` calls into one transaction.
+
+        Everything done inside the block commits at its end or not at all: an exception
+        rolls back every call made inside it (the import of many files uses this). Other
+        methods keep their own transactions; blocks do not nest.
+        """
+        if self._txn is not None:
+            raise ActiveloopError("Pool.transaction() blocks do not nest")
+        saved = (self.dim, self._featurizer)
+        try:
+            with self._sessions.begin() as s:
+                self._txn = s
+                yield self
+        except BaseException:
+            self.dim, self._featurizer = saved
+            raise
+        finally:
+            self._txn = None
+
+    def _begin(self):
+        """The open :meth:`transaction`'s session, or a new unit of work."""
+        return nullcontext(self._txn) if self._txn is not None else self._sessions.begin()
+
     def add(
         self,
         X: Any,
@@ -235,7 +262,7 @@ class Pool:
                     raise IngestError(
                         origin, f"{lab!r} is not one of the classes {self.classes}", row=row + first_row, field="label"
                     )
-        with self._sessions.begin() as s:
+        with self._begin() as s:
             conn = s.connection()
             project = s.get(Project, self.project_id, with_for_update=True)
             if project.dim is None:
@@ -676,7 +703,7 @@ class Pool:
         return self._featurizer
 
     def set_featurizer(self, spec: dict[str, Any], state: bytes | None) -> None:
-        with self._sessions.begin() as s:
+        with self._begin() as s:
             project = s.get(Project, self.project_id, with_for_update=True)
             project.featurizer = spec
             project.featurizer_state = state
