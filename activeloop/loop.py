@@ -1,0 +1,141 @@
+"""One round of the loop: read the labels, retrain warm, evaluate honestly, record it all at once."""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from activeloop.errors import ActiveloopError
+from activeloop.model import FocalLossClassifier, evaluate
+from activeloop.query import Query, QueryEngine
+from activeloop.query.engine import _class_columns
+from activeloop.store import Pool, RoundInfo
+from activeloop.store.schema import utcnow
+
+EpochCallback = Callable[[int, int, float], None]
+
+
+def default_model(random_state: int | None = 0) -> FocalLossClassifier:
+    """activeloop's recommended model: the focal-loss MLP with effective-number alpha, warm-started."""
+    return FocalLossClassifier(warm_start=True, random_state=random_state)
+
+
+def pool_proba(model: Any, X: np.ndarray, n_classes: int, classes: list[str] | None = None) -> np.ndarray:
+    """``predict_proba`` with one column per pool class (zeros for classes the model has not seen)."""
+    classes = classes if classes is not None else [str(i) for i in range(n_classes)]
+    out = np.zeros((len(X), n_classes), dtype=np.float64)
+    if len(X):
+        out[:, _class_columns(model, classes)] = model.predict_proba(X)
+    return out
+
+
+class Loop:
+    """Drives rounds over a :class:`~activeloop.store.Pool`: query, retrain, evaluate, record.
+
+    Parameters
+    ----------
+    pool : Pool
+    model : sklearn-compatible classifier, optional
+        Default: the latest round's checkpoint when there is one, else :func:`default_model`.
+    engine : QueryEngine, optional
+        Default: ``QueryEngine(model, strategy, batch_size)``.
+    strategy : str, default "default"
+    batch_size : int, default 10
+
+    Attributes
+    ----------
+    model : the classifier currently in use (replaced only when a round is recorded)
+    engine : QueryEngine
+    """
+
+    def __init__(
+        self,
+        pool: Pool,
+        model: Any = None,
+        engine: QueryEngine | None = None,
+        *,
+        strategy: Any = "default",
+        batch_size: int = 10,
+        random_state: int | None = 0,
+    ):
+        self.pool = pool
+        if model is None:
+            data = pool.load_checkpoint()
+            model = FocalLossClassifier.from_checkpoint(data) if data is not None else default_model(random_state)
+        self.model = model
+        self.engine = engine if engine is not None else QueryEngine(
+            model, strategy=strategy, batch_size=batch_size, random_state=random_state
+        )
+        self.engine.model = model
+
+    def query(self, n: int | None = None, annotator: str = "default") -> list[Query]:
+        """The next examples to label, leased to ``annotator``."""
+        return self.engine.query(self.pool, n, annotator)
+
+    def retrain(self, *, on_epoch: EpochCallback | None = None) -> RoundInfo:
+        """Fit on the pool split's labels, evaluate on the eval split's, and record the round.
+
+        The fit runs on a copy of the model; the copy replaces :attr:`model` only once the round,
+        its checkpoint and its metrics are committed, so a failure keeps the previous model.
+        """
+        started = utcnow()
+        t0 = time.perf_counter()
+        _, X, y = self.pool.labeled_xy("pool")
+        seen = np.unique(y)
+        if len(seen) < 2:
+            counts = self.pool.class_counts("pool")
+            raise ActiveloopError(
+                f"project {self.pool.name!r}: a round needs labels of at least 2 classes in the pool split, have {counts}"
+            )
+        candidate = copy.deepcopy(self.model)
+        if isinstance(candidate, FocalLossClassifier):
+            candidate.fit(X, y, on_epoch=on_epoch)
+        else:
+            candidate.fit(X, y)
+        fit_seconds = time.perf_counter() - t0
+        metrics = self.evaluate(candidate)
+        metrics["fit_seconds"] = round(fit_seconds, 4)
+        metrics["train_counts"] = {c: int(k) for c, k in zip(self.pool.classes, np.bincount(y, minlength=len(self.pool.classes)))}
+        checkpoint = candidate.to_checkpoint() if hasattr(candidate, "to_checkpoint") else None
+        info = self.pool.record_round(
+            n_labels=len(y),
+            strategy=repr(self.engine.strategy_),
+            checkpoint=checkpoint,
+            metrics=metrics,
+            config={"model": type(candidate).__name__, "params": _plain_params(candidate)},
+            started_at=started,
+        )
+        self.model = candidate
+        self.engine.model = candidate
+        self.engine.invalidate()
+        return info
+
+    def evaluate(self, model: Any = None) -> dict[str, Any]:
+        """Metrics of ``model`` (default: the current one) on the eval split's labeled examples.
+
+        The eval split keeps the pool's real class mix: it is never resampled, reweighted or
+        queried. With no eval labels the result says so (``n_eval == 0``) and holds no score.
+        """
+        model = self.model if model is None else model
+        _, X, y = self.pool.labeled_xy("eval")
+        if len(y) == 0:
+            return {"n_eval": 0}
+        proba = pool_proba(model, X, len(self.pool.classes), self.pool.classes)
+        return {"n_eval": int(len(y)), **evaluate(y, proba, self.pool.classes)}
+
+
+def _plain_params(model: Any) -> dict[str, Any]:
+    """JSON-safe view of ``get_params()`` for the round's config."""
+    out: dict[str, Any] = {}
+    for key, value in getattr(model, "get_params", dict)().items():
+        if isinstance(value, (str, int, float, bool)) or value is None:
+            out[key] = value
+        elif isinstance(value, (list, tuple)) and all(isinstance(v, (str, int, float, bool)) for v in value):
+            out[key] = list(value)
+        else:
+            out[key] = repr(value)
+    return out
