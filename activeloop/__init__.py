@@ -1,7 +1,60 @@
-"""activeloop: active-learning annotation for class-imbalanced data."""
+"""activeloop: active-learning annotation for class-imbalanced data.
 
-from activeloop.errors import ActiveloopError
-from activeloop.store import Pool, RoundInfo
+The public API, re-exported (loaded on first use, so ``activeloop --help`` stays fast)::
 
-__all__ = ["ActiveloopError", "Pool", "RoundInfo"]
+    import activeloop as al
+    pool = al.Pool.create("sqlite:///tickets.db", name="tickets", classes=["ok", "fraud"])
+    loop = al.Loop(pool)
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
+
+_EXPORTS = {
+    "ActiveloopError": "activeloop.errors",
+    "IngestError": "activeloop.errors",
+    "PoolExhaustedError": "activeloop.errors",
+    "StrategyError": "activeloop.errors",
+    "Pool": "activeloop.store",
+    "RoundInfo": "activeloop.store",
+    "FocalLossClassifier": "activeloop.model",
+    "evaluate": "activeloop.model",
+    "QueryEngine": "activeloop.query",
+    "Query": "activeloop.query",
+    "resolve_strategy": ("activeloop.query", "resolve"),
+    "Loop": "activeloop.loop",
+    "import_file": "activeloop.ingest",
+}
+_SUBMODULES = {"bench", "query", "model", "store", "ingest", "loop", "errors"}
+
+__all__ = sorted([*_EXPORTS, *_SUBMODULES])
+
+if TYPE_CHECKING:  # pragma: no cover
+    from activeloop import bench, ingest, loop, model, query, store  # noqa: F401
+    from activeloop.errors import ActiveloopError, IngestError, PoolExhaustedError, StrategyError  # noqa: F401
+    from activeloop.ingest import import_file  # noqa: F401
+    from activeloop.loop import Loop  # noqa: F401
+    from activeloop.model import FocalLossClassifier, evaluate  # noqa: F401
+    from activeloop.query import Query, QueryEngine  # noqa: F401
+    from activeloop.query import resolve as resolve_strategy  # noqa: F401
+    from activeloop.store import Pool, RoundInfo  # noqa: F401
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"activeloop.{name}")
+    target = _EXPORTS.get(name)
+    if target is None:
+        raise AttributeError(f"module 'activeloop' has no attribute {name!r}")
+    module, attr = target if isinstance(target, tuple) else (target, name)
+    value = getattr(importlib.import_module(module), attr)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
