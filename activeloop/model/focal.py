@@ -52,7 +52,7 @@ def focal_loss(
         raise ValueError(f"logits must be 2-D (n_samples, n_classes), got shape {tuple(logits.shape)}")
     n, c = logits.shape
     logp = F.log_softmax(logits, dim=1)
-    if target.ndim == 1:
+    if target.ndim == 1 and target.shape[0] == n:
         logp_y = logp.gather(1, target.long().view(-1, 1)).squeeze(1)
         per_row = -logp_y
         if gamma != 0:
