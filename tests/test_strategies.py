@@ -1,0 +1,286 @@
+"""Pure strategy functions, wrappers, diversity, cold start and the name registry."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from activeloop.errors import StrategyError
+from activeloop.query import (
+    ClassBalanced,
+    Context,
+    Diverse,
+    MinorityLeaning,
+    available,
+    cold_start_select,
+    coreset_select,
+    entropy,
+    kmeanspp_select,
+    labels_until_all_seen,
+    least_confidence,
+    margin,
+    minority_entropy,
+    minority_least_confidence,
+    minority_margin,
+    minority_weights,
+    random,
+    resolve,
+)
+from activeloop.query.strategies import MARGIN, content_hash, top_n
+
+# One row is a dead heat, the others are confident: every uncertainty measure must put it first.
+PROBA = np.array(
+    [
+        [0.96, 0.02, 0.02],
+        [0.34, 0.33, 0.33],  # the only uncertain one
+        [0.05, 0.90, 0.05],
+        [0.02, 0.03, 0.95],
+    ]
+)
+
+
+@pytest.mark.parametrize("fn", [least_confidence, margin, entropy])
+def test_uncertainty_measures_rank_the_only_uncertain_example_first(fn):
+    scores = fn(PROBA)
+    assert scores.shape == (4,)
+    assert int(np.argmax(scores)) == 1
+
+
+def test_uncertainty_measures_match_hand_computed_values():
+    p = np.array([[0.7, 0.2, 0.1], [0.5, 0.5, 0.0]])
+    np.testing.assert_allclose(least_confidence(p), [0.3, 0.5])
+    np.testing.assert_allclose(margin(p), [1 - 0.5, 1.0])
+    np.testing.assert_allclose(entropy(p), [-(0.7 * np.log(0.7) + 0.2 * np.log(0.2) + 0.1 * np.log(0.1)), np.log(2)])
+
+
+def test_margin_of_a_single_class_model_is_zero_not_an_error():
+    np.testing.assert_array_equal(margin(np.ones((3, 1))), np.zeros(3))
+
+
+def test_random_uses_the_given_generator_only():
+    a = random(PROBA, np.random.default_rng(3))
+    b = random(PROBA, np.random.default_rng(3))
+    np.testing.assert_array_equal(a, b)
+    state = np.random.get_state()[1].copy()
+    random(PROBA, np.random.default_rng(4))
+    np.testing.assert_array_equal(np.random.get_state()[1], state)
+
+
+def test_minority_weights_favour_rare_classes_temper_and_fade():
+    w = minority_weights([200, 5])
+    assert w[1] == 1.0 and 0.3 < w[0] < 0.7  # tempered: not 5/200
+    assert minority_weights([200, 60])[0] > 0.95  # fades once both classes have dozens of labels
+    np.testing.assert_allclose(minority_weights([200, 5], power=0.0), [1.0, 1.0])
+    assert minority_weights([0, 0, 0]).tolist() == [1.0, 1.0, 1.0]
+    with pytest.raises(StrategyError, match="beta"):
+        minority_weights([1, 2], beta=1.0)
+
+
+@pytest.mark.parametrize("fn", [minority_least_confidence, minority_margin, minority_entropy])
+def test_minority_leaning_ranks_a_minority_candidate_above_an_equally_uncertain_majority_one(fn):
+    # Two mirror-image candidates: equally uncertain, one predicted majority (0), one minority (1).
+    p = np.array([[0.6, 0.4], [0.4, 0.6], [0.99, 0.01]])
+    counts = [50, 3]
+    plain = {"minority_least_confidence": least_confidence, "minority_margin": margin, "minority_entropy": entropy}
+    base = plain[fn.__name__](p)
+    assert base[0] == pytest.approx(base[1])
+    leaned = fn(p, counts)
+    assert leaned[1] > leaned[0] > leaned[2]
+    assert leaned[1] == pytest.approx(base[1])  # the rarest class keeps its score
+
+
+def test_minority_leaning_wrapper_matches_the_function_and_shows_its_stack():
+    ctx = Context.from_counts([50, 3])
+    p = np.array([[0.6, 0.4], [0.4, 0.6], [0.8, 0.2]])
+    strat = MinorityLeaning(MARGIN, power=1.0)
+    np.testing.assert_allclose(strat(p, ctx), minority_margin(p, [50, 3], power=1.0))
+    assert repr(strat) == "minority_leaning(margin, power=1, beta=0.95)"
+    assert repr(resolve("default")).startswith("diverse(minority_leaning(margin")
+
+
+def test_scores_do_not_depend_on_chunk_size():
+    rng = np.random.default_rng(0)
+    p = rng.dirichlet(np.ones(4), size=101)
+    X = rng.normal(size=(101, 5)).astype(np.float32)
+    ctx = Context.from_counts([10, 1, 4, 0], seed=5)
+    for name in available():
+        strat = resolve(name)
+        whole = strat.score(p, ctx.with_rows(ids=np.arange(101), features=X))
+        parts = np.concatenate(
+            [strat.score(p[i : i + 7], ctx.with_rows(ids=np.arange(i, min(i + 7, 101)), features=X[i : i + 7]))
+             for i in range(0, 101, 7)]
+        )
+        np.testing.assert_array_equal(whole, parts, err_msg=name)
+
+
+def test_content_hash_depends_on_content_and_seed_not_on_order():
+    X = np.random.default_rng(1).normal(size=(50, 3)).astype(np.float32)
+    perm = np.random.default_rng(2).permutation(50)
+    np.testing.assert_array_equal(content_hash(X)[perm], content_hash(X[perm]))
+    assert len(np.unique(content_hash(X))) == 50
+    assert not np.array_equal(content_hash(X, 0), content_hash(X, 1))
+
+
+def test_top_n_is_best_first_with_ties_broken_by_position():
+    s = np.array([0.1, 0.9, 0.5, 0.9, 0.2])
+    assert top_n(s, 3).tolist() == [1, 3, 2]
+    assert top_n(s, 10).tolist() == [1, 3, 2, 4, 0]
+    assert top_n(s, 0).tolist() == []
+
+
+def test_class_balanced_fills_slots_toward_the_least_labeled_classes():
+    # 6 candidates predicted 0, 3 predicted 1, none predicted 2; class 0 already has many labels.
+    predicted = np.array([0, 0, 0, 0, 0, 0, 1, 1, 1])
+    scores = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1])
+    ctx = Context.from_counts([20, 18, 0])
+    pos = ClassBalanced(MARGIN).select(scores, predicted, 4, ctx)
+    # class 1 is behind: it gets slots until it catches up (18 + 2 = 20), then the classes alternate
+    assert sorted(predicted[pos].tolist()) == [0, 1, 1, 1]
+    assert set(pos.tolist()) == {0, 6, 7, 8}
+    assert repr(resolve("class-balanced:entropy")) == "class_balanced(entropy)"
+
+
+def _two_clumps(n_per=20, d=4, seed=0):
+    rng = np.random.default_rng(seed)
+    a = rng.normal(0, 0.01, size=(n_per, d))
+    b = rng.normal(5, 0.01, size=(n_per, d))
+    X = np.vstack([a, b])
+    scores = np.concatenate([np.full(n_per, 1.0), np.full(n_per, 0.9)])  # clump a scores higher
+    return X, scores
+
+
+@pytest.mark.parametrize("select", ["kmeans++", "coreset"])
+def test_diversity_takes_one_from_each_clump_instead_of_near_duplicates(select):
+    X, scores = _two_clumps()
+    if select == "kmeans++":
+        pos = kmeanspp_select(X, scores, 2, np.random.default_rng(0))
+    else:
+        pos = coreset_select(X, scores, 2)
+    assert pos[0] == 0  # the best-scored candidate is always kept
+    assert {int(p) < 20 for p in pos} == {True, False}
+    # plain top-2 would take two near-duplicates of clump a
+    assert all(p < 20 for p in top_n(scores, 2))
+
+
+def test_diverse_wrapper_fetches_features_of_the_top_candidates_only():
+    X, scores = _two_clumps()
+    asked: list[np.ndarray] = []
+
+    def fetch(pos):
+        asked.append(np.asarray(pos))
+        return X[pos]
+
+    strat = Diverse(MARGIN, method="coreset", factor=20)
+    ctx = Context.from_counts([1, 1]).with_rows(fetch_features=fetch)
+    pos = strat.select(scores, np.zeros(40, int), 2, ctx)
+    assert {int(p) < 20 for p in pos} == {True, False}
+    assert len(asked) == 1 and len(asked[0]) == 40
+    with pytest.raises(StrategyError, match="diversity method"):
+        Diverse(MARGIN, method="farthest")
+
+
+def _imbalanced_blobs(seed=0):
+    """Three classes: 300 + 150 in broad blobs, and a tight rare mode of 6."""
+    rng = np.random.default_rng(seed)
+    X = np.vstack([
+        rng.normal([0, 0], 1.0, size=(300, 2)),
+        rng.normal([6, 0], 1.0, size=(150, 2)),
+        rng.normal([3, 8], 0.2, size=(6, 2)),
+    ]).astype(np.float32)
+    y = np.array([0] * 300 + [1] * 150 + [2] * 6)
+    return X, y
+
+
+def test_cold_start_gives_a_small_minority_mode_its_own_representative():
+    X, y = _imbalanced_blobs()
+    pos = cold_start_select(X, 12, seed=0)
+    assert len(set(pos.tolist())) == len(pos) == 12
+    assert 2 in set(y[pos].tolist())
+    assert labels_until_all_seen(y[pos]) <= 12
+    # random order needs far more labels on average to see the rare mode
+    rng = np.random.default_rng(0)
+    random_needed = np.mean([labels_until_all_seen(y[rng.permutation(len(y))]) for _ in range(50)])
+    assert random_needed > 30
+
+
+def test_cold_start_does_not_depend_on_row_order():
+    X, _ = _imbalanced_blobs()
+    perm = np.random.default_rng(3).permutation(len(X))
+    a = cold_start_select(X, 12, seed=1)
+    b = perm[cold_start_select(X[perm], 12, seed=1)]
+    assert a.tolist() == b.tolist()
+
+
+def test_labels_until_all_seen_counts_to_the_label_that_completes_the_set():
+    assert labels_until_all_seen(["a", "a", "b", "a", "c"]) == 5
+    assert labels_until_all_seen(["a", "b"], classes=["a", "b", "c"]) is None
+    assert labels_until_all_seen([], classes=[]) == 0
+    assert labels_until_all_seen(["b", "a"], classes=["a"]) == 2
+
+
+def test_every_registered_name_resolves_and_underscores_work():
+    for name in available():
+        assert resolve(name) is not None
+    assert repr(resolve("least_confidence")) == repr(resolve("least-confidence"))
+    assert {"random", "least-confidence", "margin", "entropy", "minority-least-confidence", "minority-margin",
+            "minority-entropy", "class-balanced", "default"} <= set(available())
+
+
+@pytest.mark.parametrize(
+    "name, message",
+    [
+        ("nope", "unknown strategy 'nope'"),
+        ("modal:not_a_function", "modAL has no query function"),
+        ("no_such_pkg.mod:fn", "cannot import module"),
+        ("numpy:no_such_function", "has no attribute"),
+    ],
+)
+def test_bad_strategy_names_raise_strategy_error_with_a_clear_message(name, message):
+    with pytest.raises(StrategyError, match=message):
+        resolve(name)
+
+
+@pytest.fixture
+def user_module(tmp_path, monkeypatch):
+    (tmp_path / "my_strategies.py").write_text(textwrap.dedent("""
+        import numpy as np
+
+        def top_prob_low(proba):
+            return 1 - proba.max(axis=1)
+
+        def with_context(proba, ctx):
+            return proba[:, -1] * (ctx.class_counts[-1] + 1)
+
+        def modal_style(classifier, X, n_instances=1):
+            return np.arange(n_instances)
+
+        def three_args(a, b, c):
+            return a
+    """))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield "my_strategies"
+    sys.modules.pop("my_strategies", None)
+
+
+def test_user_functions_by_module_path_are_wrapped_by_their_signature(user_module):
+    ctx = Context.from_counts([3, 1])
+    p = np.array([[0.9, 0.1], [0.5, 0.5]])
+    s1 = resolve(f"{user_module}:top_prob_low")
+    np.testing.assert_allclose(s1(p, ctx), [0.1, 0.5])
+    assert repr(s1) == "my_strategies:top_prob_low"
+    s2 = resolve(f"{user_module}:with_context")
+    np.testing.assert_allclose(s2(p, ctx), [0.2, 1.0])
+    s3 = resolve(f"{user_module}:modal_style")
+    assert getattr(s3, "needs_classifier", False)
+    with pytest.raises(StrategyError, match="signature"):
+        resolve(f"{user_module}:three_args")
+
+
+def test_a_plain_callable_can_be_passed_directly():
+    strat = resolve(lambda proba: proba[:, 0])
+    np.testing.assert_allclose(strat(np.array([[0.2, 0.8]])), [0.2])
+    with pytest.raises(StrategyError, match="not callable"):
+        resolve(42)
