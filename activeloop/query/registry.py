@@ -113,6 +113,8 @@ def _from_callable(fn: Any, label: str) -> Strategy:
         return fn()
     if not callable(fn):
         raise StrategyError(f"strategy {label!r} is not callable (got {type(fn).__name__})")
+    if getattr(fn, "__module__", "").startswith("modAL.") and inspect.isfunction(fn):
+        return from_modal(fn)
     try:
         sig = inspect.signature(fn)
     except (TypeError, ValueError):
