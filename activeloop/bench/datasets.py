@@ -1,0 +1,221 @@
+"""Labeled data sets for simulated-oracle benchmarks, and the per-seed pool/test split.
+
+Names: ``digits-imbalanced`` (sklearn digits, one class cut to ~3 %), ``synthetic``
+(``make_classification`` with a rare class), or a path to a labeled ``.csv`` / ``.npz`` file.
+Options ride on the name: ``digits-imbalanced:minority=3,share=0.02``,
+``synthetic:n=3000,classes=3,weights=0.9/0.07/0.03,class_sep=0.8,features=20``.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from activeloop.errors import ActiveloopError, IngestError
+
+__all__ = ["Dataset", "load_dataset", "split_dataset", "DATASETS"]
+
+#: Rows of digits' class 8 are cut with this fixed seed, once, so every run sees the same data.
+_DIGITS_SEED = 0
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A labeled data set: features, class indices, class names and the class that is rare.
+
+    Attributes
+    ----------
+    name : str
+    X : ndarray of shape (n, d), float32
+    y : ndarray of shape (n,), int64 indices into ``classes``
+    classes : list of str
+    minority : int
+        Index of the class whose recall and discovery the benchmark tracks (the rarest by default).
+    info : dict
+        How it was made (options, source path).
+    """
+
+    name: str
+    X: np.ndarray
+    y: np.ndarray
+    classes: list[str]
+    minority: int
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def minority_share(self) -> float:
+        """Share of rows in the minority class."""
+        return float(np.mean(self.y == self.minority))
+
+
+def _parse_options(spec: str) -> tuple[str, dict[str, str]]:
+    name, _, rest = spec.partition(":")
+    opts: dict[str, str] = {}
+    for part in filter(None, (p.strip() for p in rest.split(","))):
+        key, eq, value = part.partition("=")
+        if not eq:
+            raise ActiveloopError(f"data set option {part!r} in {spec!r} must look like key=value")
+        opts[key.strip().replace("-", "_")] = value.strip()
+    return name.strip().lower(), opts
+
+
+def _digits_imbalanced(opts: dict[str, str]) -> Dataset:
+    from sklearn.datasets import load_digits
+
+    minority = int(opts.pop("minority", 8))
+    share = float(opts.pop("share", 0.03))
+    _no_more(opts, "digits-imbalanced")
+    if not 0 < share < 1 or not 0 <= minority <= 9:
+        raise ActiveloopError(f"digits-imbalanced needs 0 <= minority <= 9 and 0 < share < 1, got {minority}, {share}")
+    X, y = load_digits(return_X_y=True)
+    rng = np.random.default_rng(_DIGITS_SEED)
+    others = np.flatnonzero(y != minority)
+    rare = np.flatnonzero(y == minority)
+    keep = int(round(share * len(others) / (1 - share)))
+    idx = np.sort(np.concatenate([others, rng.choice(rare, min(keep, len(rare)), replace=False)]))
+    return Dataset("digits-imbalanced", X[idx].astype(np.float32), y[idx].astype(np.int64),
+                   [str(c) for c in range(10)], minority, {"minority": minority, "share": share})
+
+
+def _synthetic(opts: dict[str, str]) -> Dataset:
+    from sklearn.datasets import make_classification
+
+    n = int(opts.pop("n", 3000))
+    n_classes = int(opts.pop("classes", 2))
+    weights_s = opts.pop("weights", None)
+    if weights_s is None:
+        rare = 0.03
+        weights = [(1 - rare) / (n_classes - 1)] * (n_classes - 1) + [rare]
+    else:
+        weights = [float(w) for w in weights_s.split("/")]
+        if len(weights) == n_classes - 1:
+            weights.append(1.0 - sum(weights))
+    if len(weights) != n_classes or min(weights) <= 0:
+        raise ActiveloopError(f"synthetic: weights {weights_s!r} must give {n_classes} positive shares (a/b/c)")
+    class_sep = float(opts.pop("class_sep", 1.0))
+    n_features = int(opts.pop("features", 20))
+    informative = int(opts.pop("informative", min(n_features, max(2, n_features // 2))))
+    seed = int(opts.pop("seed", 0))
+    flip = float(opts.pop("flip_y", 0.0))
+    _no_more(opts, "synthetic")
+    X, y = make_classification(
+        n_samples=n, n_features=n_features, n_informative=informative, n_redundant=0, n_classes=n_classes,
+        n_clusters_per_class=1 if n_classes > 2 else 2, weights=weights, class_sep=class_sep, flip_y=flip,
+        random_state=seed,
+    )
+    counts = np.bincount(y, minlength=n_classes)
+    info = {"n": n, "classes": n_classes, "weights": weights, "class_sep": class_sep, "features": n_features}
+    return Dataset("synthetic", X.astype(np.float32), y.astype(np.int64), [f"c{i}" for i in range(n_classes)],
+                   int(np.argmin(counts)), info)
+
+
+def _no_more(opts: dict[str, str], name: str) -> None:
+    if opts:
+        raise ActiveloopError(f"unknown option(s) for {name}: {', '.join(sorted(opts))}")
+
+
+def _from_labels(name: str, X: np.ndarray, labels: np.ndarray, path: Path, minority: str | None) -> Dataset:
+    names, y = np.unique(np.asarray(labels).astype(str), return_inverse=True)
+    classes = [str(c) for c in names]
+    if len(classes) < 2:
+        raise IngestError(path, f"needs at least 2 classes, found {len(classes)}")
+    if minority is None:
+        m = int(np.argmin(np.bincount(y, minlength=len(classes))))
+    elif minority in classes:
+        m = classes.index(minority)
+    else:
+        raise IngestError(path, f"minority class {minority!r} is not one of {classes}")
+    X = np.asarray(X, dtype=np.float32)
+    if X.ndim != 2 or len(X) != len(y):
+        raise IngestError(path, f"features must be 2-D with one row per label, got {X.shape} for {len(y)} labels")
+    if not np.isfinite(X).all():
+        row = int(np.flatnonzero(~np.isfinite(X).all(axis=1))[0])
+        raise IngestError(path, "NaN or infinite feature", row=row + 1)
+    return Dataset(name, X, y.astype(np.int64), classes, m, {"path": str(path)})
+
+
+def _from_file(path: Path, opts: dict[str, str]) -> Dataset:
+    minority = opts.pop("minority", None)
+    label_col = opts.pop("label", None)
+    _no_more(opts, str(path))
+    if not path.exists():
+        raise IngestError(path, "no such file")
+    if path.suffix.lower() == ".npz":
+        with np.load(path, allow_pickle=False) as z:
+            if "X" not in z or "y" not in z:
+                raise IngestError(path, f"an .npz data set needs arrays 'X' and 'y', found {sorted(z.files)}")
+            return _from_labels(path.stem, z["X"], z["y"], path, minority)
+    if path.suffix.lower() != ".csv":
+        raise IngestError(path, "expected a .csv or .npz file")
+    with path.open(newline="") as fh:
+        rows = list(csv.reader(fh))
+    if len(rows) < 3:
+        raise IngestError(path, "needs a header and at least two rows")
+    header = [h.strip() for h in rows[0]]
+    if label_col is None:
+        label_col = next((h for h in ("label", "y", "class", "target") if h in header), header[-1])
+    if label_col not in header:
+        raise IngestError(path, f"no column {label_col!r}", field=label_col)
+    li = header.index(label_col)
+    X = np.empty((len(rows) - 1, len(header) - 1), dtype=np.float32)
+    labels = []
+    for r, row in enumerate(rows[1:], start=2):
+        if len(row) != len(header):
+            raise IngestError(path, f"{len(row)} fields, header has {len(header)}", row=r)
+        labels.append(row[li].strip())
+        vals = [v for j, v in enumerate(row) if j != li]
+        for j, v in enumerate(vals):
+            try:
+                X[r - 2, j] = float(v)
+            except ValueError:
+                col = [h for k, h in enumerate(header) if k != li][j]
+                raise IngestError(path, f"{v!r} is not a number", row=r, field=col) from None
+    return _from_labels(path.stem, X, np.asarray(labels), path, minority)
+
+
+DATASETS = {"digits-imbalanced": _digits_imbalanced, "synthetic": _synthetic}
+
+
+def load_dataset(spec: str | Path) -> Dataset:
+    """A :class:`Dataset` from a built-in name (with ``:key=value,...`` options) or a file path.
+
+    Parameters
+    ----------
+    spec : str or Path
+        ``digits-imbalanced[:minority=8,share=0.03]``,
+        ``synthetic[:n=3000,classes=2,weights=0.97,class_sep=1.0,features=20,seed=0]``, or a
+        ``.csv`` (numeric feature columns plus a ``label``/``y``/``class``/``target`` column, else
+        the last column; ``path.csv:label=col,minority=name``) / ``.npz`` (arrays ``X``, ``y``).
+
+    Raises
+    ------
+    ActiveloopError
+        Unknown name or option. :class:`~activeloop.errors.IngestError` for a bad file.
+    """
+    text = str(spec)
+    if isinstance(spec, Path) or text.lower().endswith((".csv", ".npz")) or "/" in text.split(":")[0]:
+        path_s, opts = text, {}
+        low = text.lower()
+        for ext in (".csv:", ".npz:"):
+            if ext in low:
+                cut = low.index(ext) + 4
+                path_s = text[:cut]
+                opts = _parse_options("x:" + text[cut + 1:])[1]
+        return _from_file(Path(path_s), opts)
+    name, opts = _parse_options(text)
+    if name not in DATASETS:
+        raise ActiveloopError(f"unknown data set {name!r}; choose one of {', '.join(DATASETS)} or pass a .csv/.npz path")
+    return DATASETS[name](opts)
+
+
+def split_dataset(ds: Dataset, seed: int, test_size: float = 0.3) -> tuple[np.ndarray, np.ndarray]:
+    """Stratified ``(pool_idx, test_idx)`` for one seed; the test part keeps the real class mix."""
+    from sklearn.model_selection import train_test_split
+
+    idx = np.arange(len(ds.y))
+    pool_idx, test_idx = train_test_split(idx, test_size=test_size, stratify=ds.y, random_state=seed)
+    return np.sort(pool_idx), np.sort(test_idx)

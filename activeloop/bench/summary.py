@@ -1,0 +1,143 @@
+"""Summary of learning curves per (data set, strategy, init): mean and std over seeds.
+
+Figures (each computed per seed, then mean ± std over seeds):
+
+* ``aulc_*``: mean of the metric over the curve's points from ``init`` labels to the budget (one point
+  per batch) — the normalised area under the learning curve;
+* ``f1_at_budget``: macro-F1 at the budget;
+* ``labels_to_95``: fewest labels whose macro-F1 reaches 95 % of the ceiling (the same model trained
+  on the full pool, same seed and split); a seed that never reaches it counts as the budget, and
+  ``reached_95`` says for how many seeds it was reached;
+* ``first_minority``: labels until the first minority example is labeled (never: budget + 1);
+* ``minority_found``: minority examples labeled at the budget;
+* ``query_s``: mean seconds to choose one batch;
+* ``vs_random``: ``aulc_macro_f1`` divided by that of random sampling (``peer:random``, else
+  ``random``) on the same data set, seeds and budget.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from activeloop.bench.runner import Curve
+
+__all__ = ["summarize", "write_summary", "SUMMARY_COLUMNS"]
+
+SUMMARY_COLUMNS = [
+    "dataset", "strategy", "init", "model", "seeds",
+    "aulc_macro_f1", "aulc_macro_f1_std",
+    "aulc_balanced_accuracy", "aulc_balanced_accuracy_std",
+    "aulc_minority_recall", "aulc_minority_recall_std",
+    "f1_at_budget", "f1_at_budget_std", "ceiling",
+    "labels_to_95", "labels_to_95_std", "reached_95",
+    "first_minority", "first_minority_std",
+    "minority_found", "minority_found_std",
+    "query_s", "vs_random",
+]
+
+
+def _ms(values: Sequence[float]) -> tuple[float, float]:
+    a = np.asarray(values, dtype=np.float64)
+    return float(np.nanmean(a)), float(np.nanstd(a))
+
+
+def summarize(curves: Sequence[Curve], fraction: float = 0.95) -> list[dict[str, Any]]:
+    """One row per (data set, strategy, init, model), columns :data:`SUMMARY_COLUMNS`, in first-seen order."""
+    groups: dict[tuple, list[Curve]] = {}
+    for c in curves:
+        groups.setdefault((c.dataset, c.strategy, c.init, c.model), []).append(c)
+    rows = []
+    for (ds, strat, init, model), cs in groups.items():
+        budget = int(max(c.labels[-1] for c in cs))
+        row: dict[str, Any] = {"dataset": ds, "strategy": strat, "init": init, "model": model, "seeds": len(cs)}
+        for m in ("macro_f1", "balanced_accuracy", "minority_recall"):
+            row[f"aulc_{m}"], row[f"aulc_{m}_std"] = _ms([c.aulc(m) for c in cs])
+        row["f1_at_budget"], row["f1_at_budget_std"] = _ms([c.at_budget("macro_f1") for c in cs])
+        ceils = [c.ceiling for c in cs if c.ceiling is not None]
+        row["ceiling"] = float(np.mean(ceils)) if ceils else float("nan")
+        hits = [c.labels_to(fraction) for c in cs] if ceils else []
+        row["labels_to_95"], row["labels_to_95_std"] = _ms([budget if h is None else h for h in hits] or [np.nan])
+        row["reached_95"] = f"{sum(h is not None for h in hits)}/{len(cs)}" if ceils else ""
+        row["first_minority"], row["first_minority_std"] = _ms(
+            [budget + 1 if c.first_minority is None else c.first_minority for c in cs])
+        row["minority_found"], row["minority_found_std"] = _ms([c.at_budget("minority_found") for c in cs])
+        row["query_s"] = float(np.mean([np.mean(c.query_s[1:]) if len(c.query_s) > 1 else 0.0 for c in cs]))
+        rows.append(row)
+    for row in rows:
+        base = next((r for r in rows if r["dataset"] == row["dataset"] and r["strategy"] == "peer:random"), None)
+        base = base or next((r for r in rows if r["dataset"] == row["dataset"] and r["strategy"] == "random"), None)
+        row["vs_random"] = row["aulc_macro_f1"] / base["aulc_macro_f1"] if base and base["aulc_macro_f1"] else float("nan")
+    return rows
+
+
+def _cell(v: Any) -> str:
+    if isinstance(v, float):
+        return "" if np.isnan(v) else f"{v:.6g}"
+    return str(v)
+
+
+def _md(rows: list[dict[str, Any]]) -> str:
+    head = ("| data set | strategy | init | model | seeds | AULC macro-F1 | AULC bal. acc. | AULC minority recall | "
+            "F1 @ budget | ceiling | labels to 95 % | first minority | minority found | query s/batch | vs random |")
+    lines = [head, "|" + "---|" * head.count("|")[:-1] if False else "|" + "---|" * (head.count("|") - 1)]
+    for r in rows:
+        lines.append(
+            f"| {r['dataset']} | {r['strategy']} | {r['init']} | {r['model']} | {r['seeds']} "
+            f"| {r['aulc_macro_f1']:.3f} ± {r['aulc_macro_f1_std']:.3f} "
+            f"| {r['aulc_balanced_accuracy']:.3f} ± {r['aulc_balanced_accuracy_std']:.3f} "
+            f"| {r['aulc_minority_recall']:.3f} ± {r['aulc_minority_recall_std']:.3f} "
+            f"| {r['f1_at_budget']:.3f} ± {r['f1_at_budget_std']:.3f} | {r['ceiling']:.3f} "
+            f"| {r['labels_to_95']:.0f} ± {r['labels_to_95_std']:.0f} ({r['reached_95']}) "
+            f"| {r['first_minority']:.1f} ± {r['first_minority_std']:.1f} "
+            f"| {r['minority_found']:.1f} ± {r['minority_found_std']:.1f} | {r['query_s']:.3f} "
+            f"| {r['vs_random']:.3f} |"
+        )
+    return "\n".join(lines)
+
+
+def write_summary(curves: Sequence[Curve], out: str | Path, *, command: str | None = None,
+                  notes: str = "") -> list[dict[str, Any]]:
+    """Write ``summary.csv`` and ``summary.md`` into ``out``; returns the rows."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = summarize(curves)
+    with (out / "summary.csv").open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=SUMMARY_COLUMNS)
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: _cell(r[k]) for k in SUMMARY_COLUMNS})
+    budget = int(max(c.labels[-1] for c in curves)) if curves else 0
+    first = int(min(c.labels[0] for c in curves)) if curves else 0
+    text = [
+        "# activeloop bench summary",
+        "",
+        f"Simulated oracle, learning curves from {first} to {budget} labels, one point per batch; "
+        "mean ± std over seeds (per-seed figure first, then averaged).",
+        "",
+    ]
+    if command:
+        text += ["Command:", "", "```", command, "```", ""]
+    text += [
+        _md(rows),
+        "",
+        "- **AULC** = mean of the metric over the curve's points from the first point to the budget "
+        "(normalised area under the learning curve; 1.0 = perfect from the first point).",
+        "- **ceiling** = macro-F1 of the same model trained on the full labeled pool (same split and seed); "
+        "**labels to 95 %** = fewest labels whose macro-F1 reaches 95 % of it (seeds that never reach it "
+        "count as the budget; in brackets: seeds that reached it).",
+        "- **first minority** = labels until the first example of the minority class is labeled "
+        "(never = budget + 1); **minority found** = minority examples labeled at the budget.",
+        "- **init**: `random` = the same 10 random seed labels for every strategy of a seed (redrawn only if "
+        "< 2 classes); `cold-start` = activeloop's k-means cold start picks the first batch.",
+        "- **vs random** = AULC macro-F1 / that of random sampling in the same run.",
+        "- Peers (`modal:*`, `peer:random`) run a real `modAL.ActiveLearner` / plain random sampling with "
+        "`LogisticRegression(class_weight=\"balanced\")` on standardised features, same splits and seed sets.",
+    ]
+    if notes:
+        text += ["", notes]
+    (out / "summary.md").write_text("\n".join(text) + "\n")
+    return rows
