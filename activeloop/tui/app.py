@@ -1,0 +1,397 @@
+"""The labeling app: one keystroke per decision, retraining and prefetching in background threads.
+
+The app holds screen state only (what is shown, what is queued, what runs); every decision about
+data goes through :class:`~activeloop.store.Pool`, :class:`~activeloop.loop.Loop` and its
+:class:`~activeloop.query.QueryEngine`. Labels commit at the keystroke; the queue of examples is
+leased, so a second annotator never sees the same ones, and a reopened session resumes them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from textual import work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.events import Key
+from textual.widgets import Footer, Header
+
+from activeloop.errors import ActiveloopError, PoolExhaustedError
+from activeloop.loop import Loop
+from activeloop.query import Query
+from activeloop.store import Pool, RoundInfo
+from activeloop.tui.render import image_array, render_payload, vocabulary_from_featurizer
+from activeloop.tui.widgets import ClassesPanel, ExampleView, HelpScreen, StatusPanel, WhyPanel
+
+SPLITS = ("pool", "eval")
+EPOCH_UPDATE_S = 0.05
+
+
+@dataclass
+class Item:
+    """One queued example: the query that chose it and the split it belongs to."""
+
+    query: Query
+    split: str
+
+
+class LabelApp(App[int]):
+    """Label a pool's examples with one key each; the model retrains every ``batch`` labels.
+
+    Parameters
+    ----------
+    pool : Pool
+    annotator : str
+        Who labels; leases, skips and undo are per annotator.
+    batch : int
+        Labels between automatic retrains, and examples fetched per query.
+    strategy : str
+        Query strategy name (see :func:`activeloop.query.resolve`), used when ``loop`` is None.
+    loop : Loop, optional
+        Default: ``Loop(pool, strategy=strategy, batch_size=batch)``.
+    """
+
+    CSS_PATH = "app.tcss"
+    TITLE = "activeloop"
+    ENABLE_COMMAND_PALETTE = False
+    BINDINGS = [
+        Binding("s", "skip", "Skip"),
+        Binding("u,backspace", "undo", "Undo"),
+        Binding("r", "retrain", "Retrain"),
+        Binding("e", "toggle_eval", "Eval split"),
+        Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("q", "quit", "Quit"),
+    ]
+
+    def __init__(
+        self,
+        pool: Pool,
+        *,
+        annotator: str = "default",
+        batch: int = 10,
+        strategy: str = "default",
+        loop: Loop | None = None,
+    ):
+        super().__init__()
+        if int(batch) < 1:
+            raise ActiveloopError(f"batch must be >= 1, got {batch}")
+        self.pool = pool
+        self.annotator = annotator
+        self.batch = int(batch)
+        self.loop = loop if loop is not None else Loop(pool, strategy=strategy, batch_size=self.batch)
+        self.mode = "pool"
+        self.current: Item | None = None
+        self.queues: dict[str, deque[Item]] = {s: deque() for s in SPLITS}
+        self.exhausted = {s: False for s in SPLITS}
+        self.prefetching: str | None = None
+        self.retraining = False
+        self.session_labels = 0
+        self.latest: RoundInfo | None = None
+        self.trained_on = 0  # pool-split labels the latest (or running) retrain was given
+        self.note = ""
+        self._payloads: dict[int, tuple[Any, Any]] = {}
+        self._keys = {k: i for i, k in enumerate(pool.hotkeys)}
+        self._vocabulary: frozenset[str] = frozenset()
+        self._last_epoch_post = 0.0
+
+    # ------------------------------------------------------------------ layout
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="main"):
+            with Vertical(id="left"):
+                yield ExampleView(id="example")
+                yield WhyPanel(id="why")
+            with VerticalScroll(id="side"):
+                yield ClassesPanel(id="classes")
+                yield StatusPanel(id="status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.title = f"activeloop · {self.pool.name}"
+        self.query_one("#classes").border_title = "classes"
+        self.query_one("#status").border_title = "status"
+        self.query_one("#why").border_title = "why this one"
+        self.query_one(ExampleView).focus()
+        self._set_mode("pool")
+        self.latest = self.pool.latest_round()
+        self.trained_on = self.latest.n_labels if self.latest is not None else 0
+        if not self.pool.classes:
+            self.query_one(ExampleView).message(
+                "no classes", f"Project {self.pool.name!r} has no classes, so there is nothing to label with.\n"
+                "Create it with classes: activeloop init DB --classes a,b,...  (q quits)"
+            )
+            self._refresh_status()
+            return
+        spec, state = self.pool.featurizer
+        self._vocabulary = vocabulary_from_featurizer(spec, state)
+        self._resume()
+        self._refresh_status()
+        self._advance()
+
+    def _resume(self) -> None:
+        """Queue this annotator's still-active leases first, so a reopened session picks up where it left off."""
+        for lease in self.pool.active_leases(self.annotator):
+            ex = self.pool.example(lease.example_id)
+            self._payloads[lease.example_id] = (ex["payload"], self._features_if_needed(lease.example_id, ex["payload"]))
+            q = Query(lease.example_id, lease.score if lease.score is not None else 0.0, lease.strategy, None, None,
+                      "resumed: reserved for you in an earlier session")
+            self.queues[ex["split"] if ex["split"] in SPLITS else "pool"].append(Item(q, ex["split"]))
+
+    # ------------------------------------------------------------------ showing
+    def _advance(self) -> None:
+        """Show the next queued example of the current mode (fetching more in the background)."""
+        view = self.query_one(ExampleView)
+        queue = self.queues[self.mode]
+        if self.current is None and queue:
+            self.current = queue.popleft()
+        self._maybe_prefetch()
+        if self.current is not None:
+            self._show(self.current)
+            return
+        self.query_one(WhyPanel).show_query(None, self.mode)
+        if not self.pool.classes:
+            return
+        if self.prefetching == self.mode:
+            view.message("fetching", "Choosing the next examples…")
+        elif self.exhausted[self.mode]:
+            what = "pool" if self.mode == "pool" else "eval"
+            hint = "" if self.mode == "pool" else "\nImport eval examples with `activeloop import ... --split eval`."
+            view.message("done", f"Nothing left to label in the {what} split for {self.annotator!r}.{hint}\n"
+                                 "Press e to switch split, r to retrain, q to quit.")
+
+    def _show(self, item: Item) -> None:
+        eid = item.query.example_id
+        if eid not in self._payloads:
+            payload = self.pool.payloads([eid])[0]
+            self._payloads[eid] = (payload, self._features_if_needed(eid, payload))
+        payload, features = self._payloads[eid]
+        view = self.query_one(ExampleView)
+        height = view.scrollable_content_region.height or None
+        view.show(f"example {eid} · {item.split}", render_payload(
+            payload, features=features, vocabulary=self._vocabulary, max_height=height))
+        self.query_one(WhyPanel).show_query(item.query, item.split)
+        self._refresh_classes()
+
+    def _features_if_needed(self, eid: int, payload: Any) -> Any:
+        """The feature row, only for payloads drawn from features (image-by-shape, or no payload)."""
+        if payload is None or (isinstance(payload, dict) and payload.get("kind") == "image" and image_array(payload) is None):
+            return self.pool.features([eid])[0]
+        return None
+
+    def _refresh_classes(self) -> None:
+        predicted = self.current.query.predicted if self.current is not None else None
+        self.query_one(ClassesPanel).render_classes(
+            self.pool.classes, self.pool.hotkeys, self._counts, predicted
+        )
+
+    def _refresh_status(self) -> None:
+        self._counts = self.pool.class_counts("pool")
+        self._refresh_classes()
+        self.query_one(StatusPanel).show_status(
+            session=self.session_labels,
+            total=self.pool.label_count(),
+            round_number=None if self.latest is None else self.latest.number,
+            metrics=None if self.latest is None else self.latest.metrics,
+            until_retrain=max(0, self.batch - self._since_retrain()),
+            mode=self.mode,
+            note=self.note,
+        )
+
+    def _since_retrain(self) -> int:
+        return sum(self._counts.values()) - self.trained_on
+
+    def _set_mode(self, mode: str) -> None:
+        self.mode = mode
+        self.sub_title = f"{self.annotator} · {mode} split"
+        self.screen.set_class(mode == "eval", "-eval")
+
+    # ------------------------------------------------------------------ keys
+    def on_key(self, event: Key) -> None:
+        """Class hotkeys (from the project) label the shown example."""
+        key = event.character if event.character and event.character in self._keys else event.key
+        if key in self._keys and len(self.screen_stack) == 1:
+            event.stop()
+            self.action_label(self._keys[key])
+
+    def action_label(self, index: int) -> None:
+        """Label the shown example as class ``index``; commits before the next example is shown."""
+        if self.current is None:
+            self.bell()
+            return
+        item = self.current
+        try:
+            self.pool.label(item.query.example_id, self.pool.classes[index], annotator=self.annotator)
+        except ActiveloopError as exc:
+            self.notify(str(exc), title="label not saved", severity="error")
+            return
+        self.session_labels += 1
+        self._payloads.pop(item.query.example_id, None)
+        self.current = None
+        self._advance()
+        self._refresh_status()
+        self._maybe_retrain()
+
+    def action_skip(self) -> None:
+        """Release the shown example; it is not asked of this annotator again."""
+        if self.current is None:
+            self.bell()
+            return
+        try:
+            self.pool.skip(self.current.query.example_id, annotator=self.annotator)
+        except ActiveloopError as exc:
+            self.notify(str(exc), title="skip failed", severity="error")
+            return
+        self._payloads.pop(self.current.query.example_id, None)
+        self.current = None
+        self._advance()
+
+    def action_undo(self) -> None:
+        """Retract this annotator's last label and show that example again."""
+        try:
+            eid = self.pool.undo(annotator=self.annotator)
+        except ActiveloopError as exc:
+            self.notify(str(exc), title="undo failed", severity="error")
+            return
+        if eid is None:
+            self.notify("nothing to undo", severity="warning")
+            return
+        ex = self.pool.example(eid)
+        self.pool.lease([eid], annotator=self.annotator, strategy="undo")
+        if self.current is not None:
+            self.queues[self.current.split].appendleft(self.current)
+        self._payloads[eid] = (ex["payload"], self._features_if_needed(eid, ex["payload"]))
+        self.current = Item(Query(eid, 0.0, "undo", None, None, "undone: your last label, asked again"), ex["split"])
+        self.session_labels = max(0, self.session_labels - 1)
+        self.exhausted = {s: False for s in SPLITS}
+        self._advance()
+        self._refresh_status()
+
+    def action_retrain(self) -> None:
+        if self.retraining:
+            self.notify("a retrain is already running")
+            return
+        self._start_retrain()
+
+    def action_toggle_eval(self) -> None:
+        """Switch between the pool split (strategy) and the eval split (random draws)."""
+        if self.current is not None:
+            self.queues[self.current.split].appendleft(self.current)
+            self.current = None
+        self._set_mode("eval" if self.mode == "pool" else "pool")
+        self._refresh_status()
+        self._advance()
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen(self.pool.classes, self.pool.hotkeys, self.batch))
+
+    def action_quit(self) -> None:
+        """Quit; queued examples stay leased to this annotator and come back first next time."""
+        self.exit(0)
+
+    # ------------------------------------------------------------------ prefetch
+    def _maybe_prefetch(self) -> None:
+        """Keep about two batches of the current mode queued, one background query at a time."""
+        if self.prefetching is not None or not self.pool.classes:
+            return
+        mode = self.mode
+        if len(self.queues[mode]) < self.batch and not self.exhausted[mode]:
+            self.prefetching = mode
+            self.run_worker(partial(self._fetch, mode, self.batch), thread=True, group="prefetch",
+                            exit_on_error=False, description=f"prefetch {mode}")
+
+    def _fetch(self, split: str, n: int) -> None:
+        """Worker thread: query (or draw eval examples), lease them, and load their payloads."""
+        try:
+            if split == "eval":
+                queries = self.loop.engine.sample_eval(self.pool, n, annotator=self.annotator)
+            else:
+                queries = self.loop.query(n, annotator=self.annotator)
+            ids = [q.example_id for q in queries]
+            payloads = dict(zip(ids, self.pool.payloads(ids)))
+            loaded = {i: (p, self._features_if_needed(i, p)) for i, p in payloads.items()}
+        except PoolExhaustedError:
+            self._from_thread(self._fetched, split, [], {}, True, None)
+        except Exception as exc:  # a failing query is shown, never a crash
+            self._from_thread(self._fetched, split, [], {}, False, exc)
+        else:
+            self._from_thread(self._fetched, split, queries, loaded, False, None)
+
+    def _fetched(self, split: str, queries: list[Query], loaded: dict, exhausted: bool, error: Exception | None) -> None:
+        self.prefetching = None
+        self._payloads.update(loaded)
+        self.queues[split].extend(Item(q, split) for q in queries)
+        if exhausted:
+            self.exhausted[split] = True
+        if error is not None:
+            self.exhausted[split] = True  # do not retry in a tight loop; undo/retrain/toggle try again
+            self.notify(f"{type(error).__name__}: {error}", title="query failed", severity="error")
+        if self.current is None:
+            self._advance()
+        else:
+            self._maybe_prefetch()
+
+    # ------------------------------------------------------------------ retrain
+    def _maybe_retrain(self) -> None:
+        if not self.retraining and self._since_retrain() >= self.batch:
+            self._start_retrain()
+
+    def _start_retrain(self) -> None:
+        self.retraining = True
+        self.trained_on = sum(self._counts.values())
+        self.note = ""
+        self.query_one(StatusPanel).show_training(0, 1, "retraining…")
+        self._refresh_status()
+        self._retrain()
+
+    @work(thread=True, exclusive=True, group="retrain", exit_on_error=False, description="retrain")
+    def _retrain(self) -> None:
+        """Worker thread: one round (fit a copy, evaluate, record); the app keeps labeling meanwhile."""
+        try:
+            info = self.loop.retrain(on_epoch=self._epoch_from_thread)
+        except Exception as exc:  # the previous model stays; the error is shown, never raised
+            self._from_thread(self._retrain_failed, exc)
+        else:
+            self._from_thread(self._retrain_done, info)
+
+    def _epoch_from_thread(self, epoch: int, max_epochs: int, loss: float) -> None:
+        now = time.monotonic()
+        if now - self._last_epoch_post >= EPOCH_UPDATE_S or epoch >= max_epochs:
+            self._last_epoch_post = now
+            self._from_thread(self._show_epoch, epoch, max_epochs, loss)
+
+    def _show_epoch(self, epoch: int, max_epochs: int, loss: float) -> None:
+        if self.retraining:
+            self.query_one(StatusPanel).show_training(epoch, max_epochs, f"retraining: epoch {epoch}/{max_epochs}")
+
+    def _retrain_done(self, info: RoundInfo) -> None:
+        self.retraining = False
+        self.latest = info
+        self.trained_on = info.n_labels
+        self.query_one(StatusPanel).show_training(None, None)
+        m = info.metrics
+        score = f"macro-F1 {m['macro_f1']:.2f}" if "macro_f1" in m else "no eval labels yet"
+        self.notify(f"round {info.number} on {info.n_labels} labels: {score}", title="model updated")
+        self.exhausted["pool"] = False
+        self._refresh_status()
+        self._maybe_retrain()
+        if self.current is None:
+            self._advance()
+
+    def _retrain_failed(self, exc: Exception) -> None:
+        self.retraining = False  # trained_on stays: the next try comes after another batch of labels
+        self.query_one(StatusPanel).show_training(None, None)
+        self.note = "retrain failed; previous model kept"
+        self.notify(f"{exc}", title="retrain failed, previous model kept", severity="error", timeout=8)
+        self._refresh_status()
+
+    def _from_thread(self, callback: Any, *args: Any) -> None:
+        """Hand a result to the UI thread; dropped when the app has already closed."""
+        try:
+            self.call_from_thread(callback, *args)
+        except RuntimeError:
+            pass

@@ -1,0 +1,214 @@
+"""Payload rendering: text with highlighted terms, field/value tables, small images in half blocks.
+
+Pure functions from a payload (what ``Pool.payloads`` returns) to a Rich renderable; no database
+access. The app decides *what* to show, these decide *how* it looks.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from rich.console import Console, ConsoleOptions, Group, RenderResult
+from rich.segment import Segment
+from rich.style import Style
+from rich.table import Table
+from rich.text import Text
+
+__all__ = ["HalfBlockImage", "image_array", "render_payload", "vocabulary_from_featurizer"]
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+TEXT_KEYS = ("text", "body", "message", "content", "description")
+IMAGE_KEYS = ("image", "pixels")
+HIGHLIGHT = "bold reverse"
+
+
+class HalfBlockImage:
+    """A small grayscale image drawn with ``▀``: foreground = upper pixel, background = lower pixel.
+
+    Two pixel rows per text row; each pixel is ``scale`` cells wide and ``scale`` pixel rows tall,
+    so an 8x8 digit at ``scale=2`` takes 16 columns and 8 rows. ``scale=None`` picks the largest
+    scale (up to 4) that fits the width Rich offers.
+    """
+
+    def __init__(self, pixels: Any, *, scale: int | None = None, max_height: int | None = None):
+        a = np.asarray(pixels, dtype=np.float64)
+        if a.ndim != 2 or a.size == 0:
+            raise ValueError(f"an image must be a non-empty 2-D array, got shape {a.shape}")
+        lo, hi = float(np.nanmin(a)), float(np.nanmax(a))
+        self.gray = np.zeros_like(a) if hi <= lo else (np.nan_to_num(a, nan=lo) - lo) / (hi - lo)
+        self.scale = scale
+        self.max_height = max_height
+
+    def _scale(self, max_width: int, max_height: int | None) -> int:
+        if self.scale is not None:
+            return max(1, int(self.scale))
+        h, w = self.gray.shape
+        s = max(1, min(3, max_width // w))
+        if max_height is not None:
+            while s > 1 and (h * s + 1) // 2 > max_height:
+                s -= 1
+        return s
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        s = self._scale(options.max_width, self.max_height or options.height)
+        big = np.kron(self.gray, np.ones((s, s)))
+        if len(big) % 2:
+            big = np.vstack([big, np.zeros((1, big.shape[1]))])
+        levels = np.rint(big * 255).astype(int)
+        for top, bottom in zip(levels[0::2], levels[1::2]):
+            for t, b in zip(top, bottom):
+                yield Segment("▀", Style(color=f"rgb({t},{t},{t})", bgcolor=f"rgb({b},{b},{b})"))
+            yield Segment.line()
+
+
+def image_array(payload: Any, features: Any = None) -> np.ndarray | None:
+    """The 2-D pixel array a payload describes, or None when it is not an image.
+
+    Accepts ``{"image": [[...], ...]}`` (or ``"pixels"``), and ``{"kind": "image", "shape": [h, w]}``
+    whose pixels are the example's feature vector (passed as ``features``).
+    """
+    if not isinstance(payload, Mapping):
+        return None
+    for key in IMAGE_KEYS:
+        value = payload.get(key)
+        if value is not None:
+            try:
+                a = np.asarray(value, dtype=np.float64)
+            except (TypeError, ValueError):
+                return None
+            if a.ndim == 1 and payload.get("shape"):
+                a = a.reshape([int(x) for x in payload["shape"]])
+            return a if a.ndim == 2 and a.size else None
+    if payload.get("kind") == "image" and features is not None:
+        shape = payload.get("shape")
+        f = np.asarray(features, dtype=np.float64).ravel()
+        if shape and int(np.prod(shape)) == f.size:
+            return f.reshape([int(x) for x in shape])
+        side = int(round(f.size**0.5))
+        if side * side == f.size:
+            return f.reshape(side, side)
+    return None
+
+
+def highlight_text(text: str, vocabulary: Iterable[str] | None) -> Text:
+    """``text`` as a Rich Text with the words found in ``vocabulary`` (case-insensitive) highlighted."""
+    out = Text(text)
+    if vocabulary:
+        vocab = vocabulary if isinstance(vocabulary, (set, frozenset)) else {str(v).lower() for v in vocabulary}
+        for m in _WORD.finditer(text):
+            if m.group().lower() in vocab:
+                out.stylize(HIGHLIGHT, m.start(), m.end())
+    return out
+
+
+def field_table(fields: Mapping[str, Any]) -> Table:
+    """A two-column field/value table."""
+    table = Table(show_header=True, header_style="bold", expand=False, box=None, pad_edge=False)
+    table.add_column("field", style="dim", no_wrap=True)
+    table.add_column("value", overflow="fold")
+    for key, value in fields.items():
+        table.add_row(str(key), _short(value))
+    return table
+
+
+def _short(value: Any, limit: int = 200) -> str:
+    text = f"{value:.6g}" if isinstance(value, float) else str(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def render_payload(
+    payload: Any,
+    *,
+    features: Any = None,
+    vocabulary: Iterable[str] | None = None,
+    max_height: int | None = None,
+) -> Any:
+    """A Rich renderable for one example's payload.
+
+    Parameters
+    ----------
+    payload : str, dict, list or None
+        Text is wrapped with known terms highlighted; a dict with an image (see :func:`image_array`)
+        is drawn in half blocks with its other fields below; a dict with a text field shows the text
+        then the rest as a table; any other dict is a field/value table.
+    features : array-like of shape (n_features,), optional
+        The example's feature vector, for payloads that say ``{"kind": "image", "shape": ...}``,
+        and shown (first values) when there is no payload at all.
+    vocabulary : iterable of str, optional
+        Terms the featurizer knows; they are highlighted in text.
+    max_height : int, optional
+        Rows an image may take.
+    """
+    if payload is None or payload == "" or payload == {}:
+        if features is not None:
+            f = np.asarray(features).ravel()
+            head = ", ".join(f"{x:.3g}" for x in f[:32]) + (" …" if f.size > 32 else "")
+            return Text(f"(no payload) features: [{head}]", style="dim")
+        return Text("(no payload)", style="dim")
+    if isinstance(payload, str):
+        return highlight_text(payload, vocabulary)
+    if isinstance(payload, Mapping):
+        img = image_array(payload, features)
+        if img is not None:
+            rest = {k: v for k, v in payload.items() if k not in IMAGE_KEYS and k not in ("kind", "shape")}
+            parts: list[Any] = [HalfBlockImage(img, max_height=max_height)]
+            if rest:
+                parts.append(field_table(rest))
+            return Group(*parts)
+        text_key = next((k for k in TEXT_KEYS if isinstance(payload.get(k), str)), None)
+        if text_key is not None:
+            rest = {k: v for k, v in payload.items() if k != text_key}
+            parts = [highlight_text(payload[text_key], vocabulary)]
+            if rest:
+                parts += [Text(""), field_table(rest)]
+            return Group(*parts)
+        return field_table(payload)
+    if isinstance(payload, Sequence):
+        return field_table({str(i): v for i, v in enumerate(payload)})
+    return Text(str(payload))
+
+
+def vocabulary_from_featurizer(spec: Mapping[str, Any] | None, state: bytes | None, *, top: int = 5000) -> frozenset[str]:
+    """Best-effort set of terms a featurizer knows, for highlighting.
+
+    Looks for ``vocabulary`` / ``vocab`` / ``terms`` in the spec (a list, or a dict term -> index)
+    and in the ``.npz`` state blob; when idf weights are stored beside them, keeps the ``top``
+    highest-weighted (rarest, most informative) terms. Returns an empty set when there is none.
+    """
+    terms: list[str] = []
+    weights: np.ndarray | None = None
+    if isinstance(spec, Mapping):
+        for key in ("vocabulary", "vocab", "terms"):
+            v = spec.get(key)
+            if isinstance(v, Mapping):
+                terms = sorted(v, key=lambda t: v[t])
+            elif isinstance(v, (list, tuple)):
+                terms = [str(t) for t in v]
+            if terms:
+                break
+        for key in ("idf", "weights"):
+            if isinstance(spec.get(key), (list, tuple)):
+                weights = np.asarray(spec[key], dtype=np.float64)
+    if not terms and state:
+        try:
+            with np.load(io.BytesIO(state), allow_pickle=False) as z:
+                for key in ("vocabulary", "vocab", "terms"):
+                    if key in z.files:
+                        terms = [str(t) for t in z[key].tolist()]
+                        break
+                for key in ("idf", "idf_", "weights"):
+                    if key in z.files:
+                        weights = np.asarray(z[key], dtype=np.float64).ravel()
+                        break
+        except Exception:  # not an npz, or pickled objects: no highlighting, never a crash
+            terms = []
+    if not terms:
+        return frozenset()
+    if weights is not None and len(weights) == len(terms) and len(terms) > top:
+        keep = np.argsort(-weights, kind="stable")[:top]
+        terms = [terms[i] for i in keep]
+    return frozenset(t.lower() for t in terms if " " not in t)

@@ -1,0 +1,177 @@
+"""The labeling app's widgets: the example, the classes with their counts, the why, the status, help.
+
+Widgets only display what the app hands them; they never touch the database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Label, ProgressBar, Static
+
+BAR = "█"
+
+
+class ExampleView(VerticalScroll):
+    """The example being labeled: a scrollable payload under a one-line caption."""
+
+    can_focus = True
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="example-body")
+
+    def show(self, title: str, renderable: Any) -> None:
+        """Replace the shown example and scroll back to its top."""
+        self.border_title = title
+        self.query_one("#example-body", Static).update(renderable)
+        self.scroll_home(animate=False)
+
+    def message(self, title: str, text: str) -> None:
+        """Show a message (nothing to label, no classes ...) in place of an example."""
+        self.show(title, Text(text, style="bold"))
+
+
+class ClassesPanel(Static):
+    """Each class with its hotkey, a bar of its labeled count, and the count; the prediction marked."""
+
+    def render_classes(
+        self, classes: Sequence[str], hotkeys: Sequence[str], counts: Mapping[str, int], predicted: str | None
+    ) -> None:
+        if not classes:
+            self.update(Text("no classes in this project", style="bold"))
+            return
+        top = max([int(counts.get(c, 0)) for c in classes] + [1])
+        width = 10
+        table = Table.grid(padding=(0, 1), expand=True)
+        table.add_column(no_wrap=True)
+        table.add_column(no_wrap=True, ratio=1, overflow="ellipsis")
+        table.add_column(no_wrap=True, width=width)
+        table.add_column(no_wrap=True, justify="right")
+        for key, cls in zip(hotkeys, classes):
+            n = int(counts.get(cls, 0))
+            filled = round(width * n / top) if n else 0
+            bar = Text(BAR * filled, style="green") + Text("·" * (width - filled), style="dim")
+            mark = " ◀" if cls == predicted else ""
+            table.add_row(
+                Text(f"[{key}]", style="bold"), Text(cls + mark, style="bold" if mark else ""), bar, str(n)
+            )
+        self.update(table)
+
+
+class WhyPanel(Static):
+    """The model's prediction and confidence, and why this example was asked."""
+
+    def show_query(self, query: Any, split: str) -> None:
+        if query is None:
+            self.update("")
+            return
+        if query.predicted is None:
+            pred = Text("model: no prediction", style="dim")
+        else:
+            conf = "" if query.confidence is None else f" ({query.confidence:.0%})"
+            pred = Text.assemble("model says ", (str(query.predicted), "bold"), conf)
+        score = "" if query.score is None else f" · score {query.score:.3g}"
+        why = Text.assemble(("why: ", "dim"), str(query.reason), (f"{score}", "dim"))
+        strategy = Text.assemble(("strategy: ", "dim"), str(query.strategy), (f" · {split} split", "dim"))
+        self.update(Text("\n").join([pred, why, strategy]))
+
+
+class StatusPanel(Vertical):
+    """Label counts, the latest round's eval metrics, the next retrain, and a training progress bar."""
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="status-text")
+        yield Label("", id="train-label")
+        yield ProgressBar(total=100, show_eta=False, id="train-progress")
+
+    def show_status(
+        self,
+        *,
+        session: int,
+        total: int,
+        round_number: int | None,
+        metrics: Mapping[str, Any] | None,
+        until_retrain: int,
+        mode: str,
+        note: str = "",
+    ) -> None:
+        lines = [
+            Text.assemble(("labels ", "dim"), (str(session), "bold"), " session · ", (str(total), "bold"), " total"),
+            Text.assemble(
+                ("round ", "dim"), (str(round_number or 0), "bold"),
+                f" · {until_retrain} label{'s' if until_retrain != 1 else ''} to retrain",
+            ),
+        ]
+        if not metrics or "macro_f1" not in metrics:
+            lines.append(Text("no eval labels yet", style="dim italic"))
+        else:
+            lines.append(
+                Text.assemble(
+                    ("F1 ", "dim"), f"{metrics['macro_f1']:.2f}",
+                    ("  min-rec ", "dim"), f"{metrics.get('minority_recall', float('nan')):.2f}",
+                    ("  bal-acc ", "dim"), f"{metrics.get('balanced_accuracy', float('nan')):.2f}",
+                )
+            )
+            lines.append(Text(f"on {metrics.get('n_eval', '?')} eval labels", style="dim"))
+        if mode == "eval":
+            lines.append(Text("EVAL SPLIT: random draws", style="bold reverse"))
+        if note:
+            lines.append(Text(note, style="bold"))
+        self.query_one("#status-text", Static).update(Text("\n").join(lines))
+
+    def show_training(self, epoch: int | None, max_epochs: int | None, text: str = "") -> None:
+        """``epoch=None`` hides the progress bar; otherwise shows epoch/max."""
+        self.set_class(epoch is not None, "-training")
+        self.query_one("#train-label", Label).update(text)
+        if epoch is not None:
+            self.query_one("#train-progress", ProgressBar).update(total=max_epochs or 1, progress=epoch)
+
+
+HELP = """\
+[b]activeloop — labeling keys[/b]
+
+{classes}
+
+  [b]s[/b]            skip (not asked of you again)
+  [b]u[/b] / [b]Backspace[/b]  undo your last label and show it again
+  [b]r[/b]            retrain now
+  [b]e[/b]            toggle eval-split labeling (random draws)
+  [b]?[/b]            this help
+  [b]q[/b]            quit (your unlabeled examples stay reserved)
+
+Every label is saved the moment you press its key.
+After every {batch} labels the model retrains in the background.
+"""
+
+
+class HelpScreen(ModalScreen[None]):
+    """Key reference; any of Escape, ? or q closes it."""
+
+    BINDINGS = [
+        Binding("escape", "dismiss_help", "Close"),
+        Binding("question_mark", "dismiss_help", "Close", show=False),
+        Binding("q", "dismiss_help", "Close", show=False),
+    ]
+
+    def __init__(self, classes: Sequence[str], hotkeys: Sequence[str], batch: int):
+        super().__init__()
+        self._classes = classes
+        self._hotkeys = hotkeys
+        self._batch = batch
+
+    def compose(self) -> ComposeResult:
+        rows = "\n".join(f"  [b]{escape(k)}[/b]            label as {escape(c)}" for k, c in zip(self._hotkeys, self._classes))
+        text = HELP.format(classes=rows or "  (no classes)", batch=self._batch)
+        with VerticalScroll(id="help-box"):
+            yield Static(text, markup=True)
+
+    def action_dismiss_help(self) -> None:
+        self.dismiss(None)
