@@ -375,25 +375,31 @@ def _import_arrays(pool, path: Path, kind: str, opts: _Options, seen, report: Im
 
 # ---------------------------------------------------------------- shared
 def _eval_mask(labels: list[str | None], fraction: float, seed: int) -> np.ndarray:
-    """A random eval subset (``fraction`` of the rows), stratified by label where every group has >= 2 rows."""
-    from sklearn.model_selection import train_test_split
+    """A random eval subset of ``round(fraction * n)`` rows, stratified by label.
 
+    Stratified (each label, and the unlabeled rows, keep their share, largest remainders
+    rounding) when every group has at least 2 rows; a plain random draw otherwise. NumPy only,
+    so an import does not pay for loading scikit-learn.
+    """
     n = len(labels)
     mask = np.zeros(n, dtype=bool)
-    n_eval = int(round(n * fraction))
-    if n_eval == 0:
+    n_eval = min(int(round(n * fraction)), n - 1)
+    if n_eval <= 0:
         return mask
-    n_eval = min(n_eval, n - 1)
-    if n_eval == 0:
-        return mask
+    rng = np.random.default_rng(seed)
     keys = np.array(["\x00unlabeled" if lab is None else lab for lab in labels])
-    _, counts = np.unique(keys, return_counts=True)
-    stratify = keys if labels and any(lab is not None for lab in labels) and counts.min() >= 2 and len(counts) > 1 else None
-    try:
-        _, test = train_test_split(np.arange(n), test_size=n_eval, stratify=stratify, random_state=seed)
-    except ValueError:  # too few rows per class for the requested size: fall back to a plain random split
-        _, test = train_test_split(np.arange(n), test_size=n_eval, random_state=seed)
-    mask[test] = True
+    groups, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+    if len(groups) < 2 or counts.min() < 2:
+        mask[rng.choice(n, size=n_eval, replace=False)] = True
+        return mask
+    exact = counts * (n_eval / n)
+    take = np.floor(exact).astype(int)
+    extra = n_eval - take.sum()
+    order = np.lexsort((rng.random(len(groups)), -(exact - take)))  # largest remainder, ties at random
+    take[order[:extra]] += 1
+    for g in range(len(groups)):
+        members = np.flatnonzero(inverse == g)
+        mask[rng.choice(members, size=min(take[g], len(members) - 1), replace=False)] = True
     return mask
 
 

@@ -1,0 +1,346 @@
+"""The ``activeloop`` command line: thin Typer commands over the library.
+
+Results go to stdout, progress and errors to stderr. Every error a user can cause is an
+:class:`~activeloop.errors.ActiveloopError`; :class:`_Commands` catches it in one place,
+prints it as one line and exits with status 1. Heavy modules (torch, sklearn, textual) are
+imported inside the commands that need them, so ``activeloop --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from typer.core import TyperGroup
+
+from activeloop.errors import ActiveloopError
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False)
+
+
+class _Commands(TyperGroup):
+    """Runs a command; an ActiveloopError becomes one line on stderr and exit status 1."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ActiveloopError as exc:
+            err.print(f"error: {exc}", markup=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+
+
+app = typer.Typer(
+    cls=_Commands,
+    name="activeloop",
+    help="Active-learning annotation for class-imbalanced data.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+DB = Annotated[Path, typer.Argument(help="The activeloop database (a .db file or a SQLAlchemy URL).", show_default=False)]
+ProjectOpt = Annotated[Optional[str], typer.Option("--project", "-p", help="Project name (default: the only one).")]
+
+
+def _csv_list(text: str | None) -> list[str] | None:
+    return None if text is None else [p.strip() for p in text.split(",") if p.strip()]
+
+
+def _open(db: Path, project: str | None):
+    from activeloop.store import Pool
+
+    return Pool.open(db, project)
+
+
+# ---------------------------------------------------------------- init / import
+@app.command()
+def init(
+    db: DB,
+    name: Annotated[str, typer.Option("--name", "-n", help="Project name.")],
+    classes: Annotated[str, typer.Option("--classes", "-c", help="Comma-separated class names, e.g. ok,fraud.")],
+    hotkeys: Annotated[Optional[str], typer.Option(help="Comma-separated keys, one per class (default 1,2,3...).")] = None,
+) -> None:
+    """Create a project (and the database file if it does not exist)."""
+    from activeloop.store import Pool
+
+    names = _csv_list(classes) or []
+    if len(names) < 2:
+        raise ActiveloopError(f"--classes needs at least 2 comma-separated names, got {classes!r}")
+    pool = Pool.create(db, name, names, hotkeys=_csv_list(hotkeys))
+    pool.close()
+    out.print(f"created project {name!r} in {db} with classes {', '.join(pool.classes)} (keys {', '.join(pool.hotkeys)})")
+
+
+@app.command("import")
+def import_(
+    db: DB,
+    files: Annotated[list[Path], typer.Argument(help="CSV, JSONL, .npy or .npz files.", show_default=False)],
+    project: ProjectOpt = None,
+    features: Annotated[Optional[str], typer.Option(help="Comma-separated numeric feature columns.")] = None,
+    text_column: Annotated[Optional[str], typer.Option(help="Featurize this text column (TF-IDF + SVD).")] = None,
+    label_column: Annotated[Optional[str], typer.Option(help="Column of class names (empty = unlabeled).")] = None,
+    id_column: Annotated[Optional[str], typer.Option(help="Column of unique external ids.")] = None,
+    eval_fraction: Annotated[float, typer.Option(help="Share of rows reserved as the eval split.")] = 0.0,
+    split: Annotated[str, typer.Option(help="pool or eval (when --eval-fraction is 0).")] = "pool",
+    seed: Annotated[int, typer.Option(help="Seed of the eval split and the SVD.")] = 0,
+) -> None:
+    """Import files into a project, all in one transaction (an error leaves the database as it was)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from activeloop.ingest import import_files
+
+    pool = _open(db, project)
+    try:
+        with Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            console=err, transient=True,
+        ) as bar:
+            tasks: dict[str, int] = {}
+
+            def progress(path: str, done: int, total: int | None) -> None:
+                if path not in tasks:
+                    tasks[path] = bar.add_task(Path(path).name, total=total)
+                bar.update(tasks[path], completed=done, total=total)
+
+            report = import_files(
+                pool, files, features=_csv_list(features), text_column=text_column, label_column=label_column,
+                id_column=id_column, eval_fraction=eval_fraction, split=split, seed=seed, progress=progress,
+            )
+    finally:
+        pool.close()
+    for f in report.files:
+        out.print(f"{f.path}: {f.n_rows} rows ({f.n_rows - f.n_eval} pool, {f.n_eval} eval, {f.n_labeled} labeled)")
+    fitted = " (fitted now)" if report.fitted_featurizer else ""
+    out.print(
+        f"imported {report.n_rows} examples into {pool.name!r}: dim {report.dim}, featurizer {report.featurizer}{fitted}, "
+        f"{report.seconds:.1f} s"
+    )
+
+
+# ---------------------------------------------------------------- status / export / upgrade
+@app.command()
+def status(db: DB, project: ProjectOpt = None) -> None:
+    """Examples per split, labels per class, and every round's metrics on the eval split."""
+    pool = _open(db, project)
+    try:
+        splits = Table(title=f"project {pool.name!r}: examples")
+        for col in ("split", "examples", "labeled", "unlabeled"):
+            splits.add_column(col, justify="left" if col == "split" else "right")
+        counts = {s: pool.class_counts(s) for s in ("pool", "eval")}
+        for s in ("pool", "eval"):
+            n, k = pool.count(s), sum(counts[s].values())
+            splits.add_row(s, str(n), str(k), str(n - k))
+        out.print(splits)
+
+        per_class = Table(title="labels per class")
+        for col in ("class", "key", "pool", "eval"):
+            per_class.add_column(col, justify="left" if col in ("class", "key") else "right")
+        for c, key in zip(pool.classes, pool.hotkeys):
+            per_class.add_row(c, key, str(counts["pool"][c]), str(counts["eval"][c]))
+        out.print(per_class)
+
+        rounds = pool.rounds()
+        if not rounds:
+            out.print("no rounds yet (run `activeloop train` once there are labels of 2 classes)")
+            return
+        table = Table(title="rounds (metrics on the eval split)")
+        for col in ("round", "labels", "macro-F1", "bal. acc.", "min. recall", "finished"):
+            table.add_column(col, justify="left" if col == "finished" else "right", no_wrap=True)
+        for r in rounds:
+            m = r.metrics
+            if "macro_f1" in m:
+                scores = [f"{m['macro_f1']:.3f}", f"{m['balanced_accuracy']:.3f}", f"{m['minority_recall']:.3f}"]
+            else:
+                scores = ["no eval labels", "", ""]
+            table.add_row(
+                str(r.number), str(r.n_labels), *scores, r.finished_at.isoformat(sep=" ", timespec="minutes"),
+            )
+        out.print(table)
+    finally:
+        pool.close()
+
+
+@app.command()
+def export(
+    db: DB,
+    format: Annotated[str, typer.Option("--format", "-f", help="csv or jsonl.")] = "csv",
+    out_path: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output file (default: stdout).")] = None,
+    project: ProjectOpt = None,
+) -> None:
+    """Current labels with their annotator, source and time; written atomically (temp file + rename)."""
+    if format not in ("csv", "jsonl"):
+        raise ActiveloopError(f"--format must be csv or jsonl, got {format!r}")
+    pool = _open(db, project)
+    try:
+        rows = pool.export_labels()
+    finally:
+        pool.close()
+    fields = ["example_id", "external_id", "split", "label", "annotator", "source", "labeled_at"]
+    buf = io.StringIO()
+    if format == "csv":
+        writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    else:
+        for r in rows:
+            buf.write(json.dumps(r, ensure_ascii=False) + "\n")
+    if out_path is None:
+        typer.echo(buf.getvalue(), nl=False)
+        return
+    _write_atomic(out_path, buf.getvalue())
+    err.print(f"wrote {len(rows)} labels to {out_path}")
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Write to a temp file beside ``path`` and rename it over: readers never see half a file."""
+    path = path.resolve()
+    if not path.parent.is_dir():
+        raise ActiveloopError(f"{path.parent}: no such directory")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@app.command()
+def upgrade(db: DB) -> None:
+    """Apply the Alembic revisions this activeloop knows to an older database."""
+    from activeloop.store import db as store_db
+
+    before_engine = store_db.make_engine(store_db.normalize_url(db))
+    try:
+        path = store_db.sqlite_path(store_db.normalize_url(db))
+        if path is not None and not path.exists():
+            raise ActiveloopError(f"{path}: no such database")
+        before = store_db.current_revision(before_engine)
+    finally:
+        before_engine.dispose()
+    if before is None:
+        raise ActiveloopError(f"{db}: not an activeloop database (no schema; use `activeloop init`)")
+    engine = store_db.connect(db, auto_upgrade=True)
+    engine.dispose()
+    head = store_db.head_revision()
+    out.print(f"{db}: schema {before} is current" if before == head else f"{db}: upgraded schema {before} -> {head}")
+
+
+# ---------------------------------------------------------------- the loop
+@app.command()
+def query(
+    db: DB,
+    project: ProjectOpt = None,
+    n: Annotated[int, typer.Option("--n", "-n", help="How many examples.")] = 10,
+    strategy: Annotated[str, typer.Option(help="Strategy name, or package.module:function.")] = "default",
+    annotator: Annotated[str, typer.Option(help="Who the examples are leased to.")] = "default",
+) -> None:
+    """Ask the query engine for the next examples to label (they are leased to ``--annotator``)."""
+    from activeloop.loop import Loop
+
+    pool = _open(db, project)
+    try:
+        batch = Loop(pool, strategy=strategy, batch_size=n).query(n, annotator)
+        table = Table(title=f"next {len(batch)} for {annotator!r}")
+        for col in ("id", "external id", "score", "predicted", "reason"):
+            table.add_column(col, justify="right" if col in ("id", "score") else "left")
+        ext = {int(i): e for i, e in ((q.example_id, pool.example(q.example_id)["external_id"]) for q in batch)}
+        for q in batch:
+            table.add_row(str(q.example_id), ext[q.example_id], f"{q.score:.4f}", q.predicted or "-", q.reason)
+        out.print(table)
+    finally:
+        pool.close()
+
+
+@app.command()
+def train(db: DB, project: ProjectOpt = None) -> None:
+    """Retrain on the pool split's labels, evaluate on the eval split's, and record a round."""
+    from rich.progress import Progress
+
+    from activeloop.loop import Loop
+
+    pool = _open(db, project)
+    try:
+        with Progress(console=err, transient=True) as bar:
+            task = bar.add_task("training", total=None)
+
+            def on_epoch(epoch: int, max_epochs: int, loss: float) -> None:
+                bar.update(task, completed=epoch + 1, total=max_epochs, description=f"training (loss {loss:.4f})")
+
+            info = Loop(pool).retrain(on_epoch=on_epoch)
+    finally:
+        pool.close()
+    m = info.metrics
+    if "macro_f1" in m:
+        scores = (
+            f"macro-F1 {m['macro_f1']:.3f}, balanced accuracy {m['balanced_accuracy']:.3f}, "
+            f"minority recall {m['minority_recall']:.3f} (on {m['n_eval']} eval labels)"
+        )
+    else:
+        scores = "no eval labels yet"
+    out.print(f"round {info.number}: {info.n_labels} labels; {scores}")
+
+
+@app.command()
+def label(
+    db: DB,
+    project: ProjectOpt = None,
+    annotator: Annotated[str, typer.Option(help="Your name, recorded with every label.")] = "default",
+    batch: Annotated[int, typer.Option(help="Examples per batch.")] = 10,
+    strategy: Annotated[str, typer.Option(help="Query strategy.")] = "default",
+) -> None:
+    """Open the labeling app (one keystroke per decision; retrains between batches)."""
+    from activeloop import tui
+
+    code = tui.run(db, project=project, annotator=annotator, batch=batch, strategy=strategy)
+    raise typer.Exit(code or 0)
+
+
+@app.command()
+def demo(
+    db: DB,
+    rounds: Annotated[int, typer.Option(help="Query/label/retrain rounds to run.")] = 5,
+    batch: Annotated[int, typer.Option(help="Labels per round.")] = 10,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    force: Annotated[bool, typer.Option(help="Overwrite an existing database file.")] = False,
+) -> None:
+    """Build a demo project (imbalanced digits) with a simulated oracle and run a few rounds."""
+    from activeloop import demo as demo_module
+
+    demo_module.run(db, rounds=rounds, batch=batch, seed=seed, force=force, console=out)
+
+
+def _register_bench() -> None:
+    """``bench`` lives in activeloop.bench.cli (its own helper); registered when present."""
+    try:
+        from activeloop.bench.cli import bench
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("activeloop.bench.cli", "activeloop.bench"):
+            raise
+
+        @app.command("bench")
+        def bench_missing() -> None:
+            """Benchmark strategies with a simulated oracle (not available in this build)."""
+            raise ActiveloopError("the bench command is not available (activeloop.bench.cli is missing)")
+
+        return
+    app.command("bench")(bench)
+
+
+_register_bench()
+
+
+def main() -> None:  # pragma: no cover - console entry point alternative
+    app()
