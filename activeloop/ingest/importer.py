@@ -125,7 +125,8 @@ def import_files(
         stored with it; later imports reuse it). Used automatically when the project already has
         a text featurizer and the file has its column.
     label_column, id_column : str, optional
-        Class names (empty = unlabeled; recorded with ``source='import'``) and unique external ids.
+        Class names (empty = unlabeled; recorded with ``source='import'``) and unique external ids
+        (default ``<file name>:<row>``; for ``.npz`` an ``ids`` array).
     eval_fraction : float in [0, 1)
         Reserve this share of each file's rows as the eval split (stratified by label when every
         label, and the unlabeled group, has at least 2 rows).
@@ -232,6 +233,8 @@ def _import_tabular(pool, path: Path, kind: str, opts: _Options, seen, report: I
         ext = [_ext_id(path, int(r), rec.get(opts.id_column), opts.id_column) for r, rec in zip(rows, recs)] if opts.id_column else None
         if ext is not None:
             _check_seen(path, rows, ext, seen)
+        else:
+            ext = _default_ids(path, rows)
         mask = is_eval[n_rows : n_rows + len(recs)] if is_eval is not None else None
         done = n_rows
         for split, sel in _parts(mask, opts.split, len(recs)):
@@ -290,6 +293,13 @@ def _ext_id(path: Path, row: int, value: Any, column: str) -> str:
     if not text.strip():
         raise IngestError(path, "empty id", row=row, field=column)
     return text
+
+
+def _default_ids(path: Path, rows: np.ndarray) -> list[str]:
+    """``<file name>:<row>`` for files without ids: traceable to the source row, and a second
+    import of the same file is caught as duplicate ids instead of silently doubling the pool."""
+    prefix = f"{path.name}:"
+    return [prefix + str(r) for r in rows.tolist()]
 
 
 def _check_seen(path: Path, rows: np.ndarray, ext: list[str], seen: dict[str, tuple[Path, int]]) -> None:
@@ -355,6 +365,8 @@ def _import_arrays(pool, path: Path, kind: str, opts: _Options, seen, report: Im
             if not e.strip():
                 raise IngestError(path, "empty id", row=i, field="ids")
         _check_seen(path, rows, ext, seen)
+    else:
+        ext = _default_ids(path, rows)
     if pool.featurizer[0] is None and pool.dim is None:
         pool.set_featurizer({"kind": "array", "row_shape": row_shape}, None)
     mask = _eval_mask(labels if labels is not None else [None] * n, opts.eval_fraction, opts.seed) if opts.eval_fraction > 0 else None

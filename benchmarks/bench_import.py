@@ -1,0 +1,107 @@
+"""Import speed: a 1,000,000 x 64 float32 ``.npy`` pool through ``activeloop import``, against a floor.
+
+The floor is measured in the same run: the same rows written with plain ``sqlite3.executemany``
+in one transaction into a table of the same shape (same columns, unique index and split index,
+WAL, synchronous=NORMAL). Each side runs in its own child process, which reports its own wall
+time and peak resident memory (``ru_maxrss``).
+
+    python benchmarks/bench_import.py                 # 1,000,000 x 64
+    python benchmarks/bench_import.py --rows 200000   # quicker
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+
+def _peak_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def child_import(db: str, npy: str) -> dict:
+    """``activeloop init`` + ``activeloop import`` through the Typer app, as the console script runs it."""
+    from activeloop.cli import app
+
+    app(["init", db, "--name", "bench", "--classes", "ok,rare"], standalone_mode=False)
+    t0 = time.perf_counter()
+    app(["import", db, npy], standalone_mode=False)
+    return {"seconds": time.perf_counter() - t0, "peak_mib": _peak_mib()}
+
+
+def child_floor(db: str, npy: str) -> dict:
+    """Plain sqlite3: one executemany of the same rows into a table of the same shape."""
+    X = np.load(npy, mmap_mode="r")
+    con = sqlite3.connect(db, isolation_level=None)
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute("PRAGMA synchronous=NORMAL")
+    con.execute(
+        "CREATE TABLE examples (id INTEGER PRIMARY KEY, project_id INTEGER NOT NULL, external_id VARCHAR(500) NOT NULL,"
+        " payload JSON, features BLOB NOT NULL, split VARCHAR(8) NOT NULL, created_at DATETIME NOT NULL,"
+        " CONSTRAINT uq_examples_project_external_id UNIQUE (project_id, external_id))"
+    )
+    con.execute("CREATE INDEX ix_examples_project_split ON examples (project_id, split)")
+    now = datetime.now(UTC).replace(tzinfo=None).isoformat(sep=" ")
+    t0 = time.perf_counter()
+    Xm = np.asarray(X, dtype=np.float32)
+    con.execute("BEGIN IMMEDIATE")
+    con.executemany(
+        "INSERT INTO examples (project_id, external_id, payload, features, split, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+        ((1, f"#{i}", None, Xm[i].tobytes(), "pool", now) for i in range(len(Xm))),
+    )
+    con.execute("COMMIT")
+    seconds = time.perf_counter() - t0
+    con.close()
+    return {"seconds": seconds, "peak_mib": _peak_mib()}
+
+
+def run_child(kind: str, db: Path, npy: Path) -> dict:
+    proc = subprocess.run(
+        [sys.executable, __file__, "--child", kind, str(db), str(npy)], stdout=subprocess.PIPE, text=True, check=True
+    )
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--dim", type=int, default=64)
+    parser.add_argument("--dir", type=Path, default=None, help="Working folder (default: a temp folder).")
+    parser.add_argument("--child", nargs=3, metavar=("KIND", "DB", "NPY"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        kind, db, npy = args.child
+        result = child_import(db, npy) if kind == "import" else child_floor(db, npy)
+        print(json.dumps(result))
+        return
+
+    with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
+        tmp = Path(tmp)
+        npy = tmp / "pool.npy"
+        X = np.random.default_rng(0).standard_normal((args.rows, args.dim), dtype=np.float32)
+        np.save(npy, X)
+        del X
+        print(f"{args.rows:,} x {args.dim} float32 ({npy.stat().st_size / 2**20:.0f} MiB .npy)", flush=True)
+        floor = run_child("floor", tmp / "floor.db", npy)
+        imp = run_child("import", tmp / "import.db", npy)
+        sizes = {k: (tmp / f"{k}.db").stat().st_size / 2**20 for k in ("floor", "import")}
+
+    print(f"{'':28s} {'wall s':>8s} {'peak MiB':>9s} {'db MiB':>7s}")
+    print(f"{'floor: sqlite3.executemany':28s} {floor['seconds']:8.2f} {floor['peak_mib']:9.0f} {sizes['floor']:7.0f}")
+    print(f"{'activeloop import':28s} {imp['seconds']:8.2f} {imp['peak_mib']:9.0f} {sizes['import']:7.0f}")
+    ratio = imp["seconds"] / floor["seconds"]
+    print(f"ratio import / floor: {ratio:.2f}x (aim <= 1.5x); import peak {imp['peak_mib']:.0f} MiB (aim < 2048)")
+
+
+if __name__ == "__main__":
+    main()
