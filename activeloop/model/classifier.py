@@ -6,6 +6,7 @@ import hashlib
 import io
 import math
 import warnings
+from contextlib import contextmanager
 from collections.abc import Callable
 from numbers import Integral, Real
 from typing import Any
@@ -210,8 +211,9 @@ class FocalLossClassifier(ClassifierMixin, BaseEstimator):
         self : FocalLossClassifier
         """
         warm = bool(self.warm_start) and hasattr(self, "net_")
-        return self._fit(X, y, sample_weight, warm=warm, max_epochs=self.max_epochs,
-                         classes=None, on_epoch=on_epoch, allow_validation=True)
+        with _one_cpu_thread():
+            return self._fit(X, y, sample_weight, warm=warm, max_epochs=self.max_epochs,
+                             classes=None, on_epoch=on_epoch, allow_validation=True)
 
     def partial_fit(self, X, y, classes=None, sample_weight=None) -> FocalLossClassifier:
         """Run one epoch on ``X, y``, continuing from the current weights.
@@ -231,8 +233,9 @@ class FocalLossClassifier(ClassifierMixin, BaseEstimator):
         first = not hasattr(self, "net_")
         if first:
             self._validate_params()
-        return self._fit(X, y, sample_weight, warm=not first, max_epochs=1,
-                         classes=classes, on_epoch=None, allow_validation=False)
+        with _one_cpu_thread():
+            return self._fit(X, y, sample_weight, warm=not first, max_epochs=1,
+                             classes=classes, on_epoch=None, allow_validation=False)
 
     def _fit(self, X, y, sample_weight, *, warm, max_epochs, classes, on_epoch, allow_validation):
         """Shared body of fit and partial_fit."""
@@ -288,7 +291,8 @@ class FocalLossClassifier(ClassifierMixin, BaseEstimator):
         self.loss_curve_, self.validation_loss_ = [], []
 
         net = self.net_
-        opt = torch.optim.AdamW(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        opt = torch.optim.AdamW(net.parameters(), lr=self.lr, weight_decay=self.weight_decay,
+                                fused=dev.type in ("cpu", "cuda"))
         n = len(train_idx)
         bs = self._batch_size(n)
         batches_fn = _stratified_batches if self.balanced_sampler else _plain_batches
@@ -329,7 +333,7 @@ class FocalLossClassifier(ClassifierMixin, BaseEstimator):
                 monitored = train_loss
             if on_epoch is not None:
                 on_epoch(epoch, max_epochs, train_loss)
-            if monitored < best * (1 - self.tol) or best == math.inf:
+            if monitored < best - self.tol or best == math.inf:
                 best, since_best = monitored, 0
                 if val_idx.size and self.early_stopping:
                     best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
@@ -349,7 +353,38 @@ class FocalLossClassifier(ClassifierMixin, BaseEstimator):
     # ---------------------------------------------------------------- prediction
 
     def decision_function(self, X) -> np.ndarray:
-        """Adjusted, temperature-scaled logits of shape (n_samples, n_classes)."""
+        """Adjusted, temperature-scaled logits.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes), or (n_samples,) for two classes
+            For two classes, scikit-learn's convention: the score of ``classes_[1]`` minus
+            that of ``classes_[0]`` (positive means ``classes_[1]``).
+        """
+        z = self._logits(X)
+        return z[:, 1] - z[:, 0] if z.shape[1] == 2 else z
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Class probabilities of shape (n_samples, n_classes), columns in ``classes_`` order."""
+        z = self._logits(X)
+        z -= z.max(axis=1, keepdims=True)
+        p = np.exp(z)
+        p /= p.sum(axis=1, keepdims=True)
+        return p
+
+    def predict_log_proba(self, X) -> np.ndarray:
+        """Log of :meth:`predict_proba`."""
+        z = self._logits(X)
+        z -= z.max(axis=1, keepdims=True)
+        return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+
+    def predict(self, X) -> np.ndarray:
+        """Most probable class label of each row."""
+        best = np.argmax(self._logits(X), axis=1)
+        return self.classes_[best]
+
+    def _logits(self, X) -> np.ndarray:
+        """Checked input -> float64 logits after temperature and logit adjustment."""
         self._check_fitted()
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
         dev = next(self.net_.parameters()).device
@@ -360,24 +395,6 @@ class FocalLossClassifier(ClassifierMixin, BaseEstimator):
         if self.logit_adjust:
             logits = logits - self.logit_adjust * np.log(self.class_prior_)
         return logits
-
-    def predict_proba(self, X) -> np.ndarray:
-        """Class probabilities of shape (n_samples, n_classes), columns in ``classes_`` order."""
-        z = self.decision_function(X)
-        z -= z.max(axis=1, keepdims=True)
-        p = np.exp(z)
-        p /= p.sum(axis=1, keepdims=True)
-        return p
-
-    def predict_log_proba(self, X) -> np.ndarray:
-        """Log of :meth:`predict_proba`."""
-        z = self.decision_function(X)
-        z -= z.max(axis=1, keepdims=True)
-        return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
-
-    def predict(self, X) -> np.ndarray:
-        """Most probable class label of each row."""
-        return self.classes_[np.argmax(self.decision_function(X), axis=1)]
 
     # -------------------------------------------------------------- checkpoints
 
@@ -504,7 +521,8 @@ class FocalLossClassifier(ClassifierMixin, BaseEstimator):
         """Widen the last layer to ``classes_``; rows of known classes keep their weights."""
         last_i = max(i for i, m in enumerate(self.net_) if isinstance(m, torch.nn.Linear))
         old = self.net_[last_i]
-        new = torch.nn.Linear(old.in_features, self.classes_.size).to(old.weight.device)
+        with torch.random.fork_rng(devices=[]):
+            new = torch.nn.Linear(old.in_features, self.classes_.size).to(old.weight.device)
         _init_linear(new, gen)
         pos = np.searchsorted(self.classes_, old_classes)
         with torch.no_grad():
@@ -514,6 +532,24 @@ class FocalLossClassifier(ClassifierMixin, BaseEstimator):
             fresh = np.setdiff1d(np.arange(self.classes_.size), pos)
             new.bias[fresh] = old.bias.mean() - 1.0
         self.net_[last_i] = new
+
+
+@contextmanager
+def _one_cpu_thread():
+    """Train small CPU models on one intra-op thread.
+
+    These matrices are tiny: a second thread buys nothing, and OpenMP spin-waiting makes
+    training up to 20x slower when the other core is busy. The old setting is restored.
+    """
+    old = torch.get_num_threads()
+    if old == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
 
 
 def _not_fitted(msg: str) -> Exception:
@@ -547,12 +583,14 @@ def _init_linear(layer: torch.nn.Linear, gen: torch.Generator | None) -> None:
 
 
 def _build_mlp(n_in: int, hidden: list[int], n_out: int, gen: torch.Generator | None) -> torch.nn.Sequential:
+    """Linear/ReLU stack, initialised from ``gen`` without touching torch's global RNG."""
     layers: list[torch.nn.Module] = []
     width = n_in
-    for h in hidden:
-        layers += [torch.nn.Linear(width, h), torch.nn.ReLU()]
-        width = h
-    layers.append(torch.nn.Linear(width, n_out))
+    with torch.random.fork_rng(devices=[]):  # nn.Linear's own init draws from the global RNG
+        for h in hidden:
+            layers += [torch.nn.Linear(width, h), torch.nn.ReLU()]
+            width = h
+        layers.append(torch.nn.Linear(width, n_out))
     net = torch.nn.Sequential(*layers)
     if gen is not None:
         for m in net:
