@@ -8,8 +8,10 @@ anyone or skipped by this annotator, re-weighted with the current labeled counts
 
 from __future__ import annotations
 
+import queue
+import threading
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -98,10 +100,10 @@ class QueryEngine:
 
     Notes
     -----
-    Cache: scores are reused while ``(pool, latest round number, id(model), fitted,
-    pool size)`` is unchanged and the model still gives the same probabilities on a few probe rows
-    kept from the last scoring (so a refit without a recorded round is noticed too). Call
-    :meth:`invalidate` to force a rescore. When fewer examples are available than requested the
+    Cache: scores are reused while ``(pool, latest round number, id(model), fitted)`` is unchanged
+    and the model still gives the same probabilities on a few probe rows kept from the last scoring
+    (so a refit without a recorded round is noticed too). Examples added to the pool in the middle
+    of a round join the ranking at the next round; call :meth:`invalidate` to include them at once. When fewer examples are available than requested the
     engine returns what there is (``partial=True``, the default, convenient for a labeler at the
     end of a pool) and raises :class:`~activeloop.errors.PoolExhaustedError` only when none is left;
     with ``partial=False`` it raises whenever the request cannot be filled.
@@ -188,7 +190,8 @@ class QueryEngine:
         if n < 1:
             raise ActiveloopError(f"n must be >= 1, got {n}")
         classes = list(pool.classes)
-        counts = np.array([pool.class_counts("pool").get(c, 0) for c in classes], dtype=np.int64)
+        have = pool.class_counts("pool")
+        counts = np.array([have.get(c, 0) for c in classes], dtype=np.int64)
         fitted = _is_fitted(self.model)
         if isinstance(self.strategy_, ModalSelector) and fitted:
             return self._query_selector(pool, n, annotator, partial, classes, counts)
@@ -239,7 +242,7 @@ class QueryEngine:
     def _key(self, pool: Any, fitted: bool) -> tuple:
         rnd = pool.latest_round()
         return (pool.url, pool.project_id, None if rnd is None else rnd.number, id(self.model), fitted,
-                pool.count("pool"), repr(self.strategy_))
+                repr(self.strategy_))
 
     def _ensure_cache(self, pool: Any, classes: list[str], counts: np.ndarray, fitted: bool) -> _Cache:
         key = self._key(pool, fitted)
@@ -270,7 +273,8 @@ class QueryEngine:
         ctx = Context(class_counts=counts, classes=tuple(classes), rng=np.random.default_rng(self._seed), seed=self._seed)
         ids_l, base_l, pred_l, conf_l = [], [], [], []
         probe_X = None
-        for ids, X in pool.iter_features(split="pool", unlabeled=True, chunk_size=self.chunk_size):
+        chunks = _prefetched(lambda: pool.iter_features(split="pool", unlabeled=True, chunk_size=self.chunk_size))
+        for ids, X in chunks:
             if len(ids) == 0:
                 continue
             proba = self._proba(X, classes)
@@ -341,6 +345,58 @@ class QueryEngine:
                 f"project {pool.name!r} has 0 unlabeled examples available to {annotator!r}, {n} requested"
             )
         return out
+
+
+_DONE = object()
+
+
+def _prefetched(make_iter: Callable[[], Iterator[Any]]) -> Iterator[Any]:
+    """Iterate ``make_iter()`` in a background thread, one item ahead.
+
+    Reading the next chunk from the database (sqlite releases the GIL while stepping) then
+    overlaps with scoring the current one (torch and NumPy release it too); memory grows by one
+    chunk. Exceptions of the reader are re-raised here; leaving the loop early stops the reader.
+    """
+    q: queue.Queue = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def put(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work() -> None:
+        try:
+            it = make_iter()
+            try:
+                for item in it:
+                    if not put((True, item)):
+                        return
+            finally:
+                close = getattr(it, "close", None)
+                if close is not None:
+                    close()
+            put((True, _DONE))
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            put((False, exc))
+
+    t = threading.Thread(target=work, name="activeloop-prefetch", daemon=True)
+    t.start()
+    try:
+        while True:
+            ok, item = q.get()
+            if not ok:
+                raise item
+            if item is _DONE:
+                return
+            yield item
+    finally:
+        stop.set()
+        t.join()
 
 
 def _not_in(sorted_ids: np.ndarray, excluded: np.ndarray) -> np.ndarray:

@@ -1,0 +1,234 @@
+"""Speed and memory of the query engine against an in-memory floor and modAL, in the same run.
+
+Pools of N random float32 vectors (d=64, 5 Gaussian classes at 60/20/10/7/3 %), batches of 32,
+and an MLP: activeloop's FocalLossClassifier (hidden=(64,)) fitted on 300 labels that are stored
+in the pool, with its checkpoint recorded as round 1. For each N:
+
+  (a) floor   predict_proba on the whole in-memory array + np.argpartition (least confidence)
+  (b) modAL   ActiveLearner(estimator=model, query_strategy=entropy_sampling).query(X, 32)
+  (c) fresh   a new Python process: import, Pool.open, load the checkpoint, first query
+  (d) first   first query of a round with the pool already open (fresh QueryEngine each time)
+  (e) next    the next query in the same round (cache: top-k over cached scores)
+
+Peak memory: tracemalloc peak of (a) and (d) (NumPy and torch CPU buffers are traced), and the
+fresh process's peak RSS growth during its query. Strategy: "default".
+
+    python benchmarks/bench_query.py                         # 10k, 100k, 1M (1M file built once)
+    python benchmarks/bench_query.py --sizes 10000,100000    # quick run
+
+SQLite files are cached in --cache-dir (default /tmp/activeloop-bench-query).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+import tracemalloc
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+D, C, LABELS, BATCH = 64, 5, 300, 32
+PRIORS = np.array([0.60, 0.20, 0.10, 0.07, 0.03])
+CLASSES = ["c0", "c1", "c2", "c3", "rare"]
+
+
+def make_data(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` rows of a 5-class Gaussian mixture in 64-D, float32, built in blocks (little extra memory)."""
+    rng = np.random.default_rng(seed)
+    means = rng.normal(0, 0.6, size=(C, D)).astype(np.float32)
+    y = rng.choice(C, size=n, p=PRIORS)
+    X = np.empty((n, D), dtype=np.float32)
+    for lo in range(0, n, 200_000):
+        hi = min(n, lo + 200_000)
+        X[lo:hi] = rng.standard_normal((hi - lo, D), dtype=np.float32)
+        X[lo:hi] += means[y[lo:hi]]
+    return X, y
+
+
+def build(path: Path, n: int) -> None:
+    """Create the pool file: features, 300 imported labels, and round 1 with the model checkpoint."""
+    from activeloop.model import FocalLossClassifier
+    from activeloop.store import Pool
+
+    t0 = time.perf_counter()
+    X, y = make_data(n)
+    tmp = path.with_suffix(".building")
+    for p in (tmp, Path(str(tmp) + "-wal"), Path(str(tmp) + "-shm")):
+        p.unlink(missing_ok=True)
+    pool = Pool.create(tmp, "bench", CLASSES)
+    rng = np.random.default_rng(1)
+    lab = set(rng.choice(n, LABELS, replace=False).tolist())
+    for lo in range(0, n, 100_000):
+        hi = min(n, lo + 100_000)
+        labels = [CLASSES[y[i]] if i in lab else None for i in range(lo, hi)]
+        pool.add(X[lo:hi], labels=labels, external_ids=[str(i) for i in range(lo, hi)])
+    _, Xl, yl = pool.labeled_xy()
+    model = FocalLossClassifier(hidden=(64,), random_state=0).fit(Xl, yl)
+    pool.record_round(n_labels=len(yl), strategy="random", checkpoint=model.to_checkpoint(), metrics={}, config={},
+                      started_at=datetime.now(timezone.utc))
+    pool.close()
+    os.replace(tmp, path)
+    print(f"  built {path} ({path.stat().st_size / 2**20:.0f} MiB) in {time.perf_counter() - t0:.1f} s", flush=True)
+
+
+def child(db: str, annotator: str) -> None:
+    """The fresh-process query (c); prints a JSON line of timings."""
+    t0 = time.perf_counter()
+    from activeloop.model import FocalLossClassifier
+    from activeloop.query import QueryEngine
+    from activeloop.store import Pool
+
+    t_import = time.perf_counter()
+    pool = Pool.open(db)
+    model = FocalLossClassifier.from_checkpoint(pool.load_checkpoint())
+    t_open = time.perf_counter()
+    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    batch = QueryEngine(model, strategy="default", random_state=0).query(pool, BATCH, annotator=annotator)
+    t_query = time.perf_counter()
+    rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    pool.release([q.example_id for q in batch], annotator=annotator)
+    print(json.dumps({"import": t_import - t0, "open_load": t_open - t_import, "query": t_query - t_open,
+                      "rss_before_mib": rss0 / 1024, "rss_growth_mib": (rss1 - rss0) / 1024, "n": len(batch)}))
+
+
+def timed(fn, repeats: int) -> tuple[float, object]:
+    times, out = [], None
+    for _ in range(repeats):
+        t = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times), out
+
+
+def traced_peak(fn) -> float:
+    """Peak traced allocation (MiB) while ``fn`` runs."""
+    tracemalloc.start()
+    tracemalloc.reset_peak()
+    fn()
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return peak / 2**20
+
+
+def run_size(n: int, cache_dir: Path, repeats: int) -> dict:
+    import torch
+    from modAL.models import ActiveLearner
+    from modAL.uncertainty import entropy_sampling
+
+    from activeloop.model import FocalLossClassifier
+    from activeloop.query import QueryEngine
+    from activeloop.store import Pool
+
+    path = cache_dir / f"pool-{n}-d{D}-c{C}.db"
+    if not path.exists():
+        build(path, n)
+    pool = Pool.open(path)
+    model = FocalLossClassifier.from_checkpoint(pool.load_checkpoint())
+    X, _ = make_data(n)
+    feat_mib = X.nbytes / 2**20
+    model_mib = sum(p.numel() * p.element_size() for p in model.net_.parameters()) / 2**20
+    reps = repeats if n < 1_000_000 else max(1, repeats - 1)
+    k = 0
+
+    def floor():
+        p = model.predict_proba(X)
+        s = 1.0 - p.max(axis=1)
+        return np.argpartition(-s, BATCH - 1)[:BATCH]
+
+    learner = ActiveLearner(estimator=model, query_strategy=entropy_sampling)
+
+    def modal():
+        return learner.query(X, n_instances=BATCH)
+
+    def first():
+        nonlocal k
+        k += 1
+        eng = QueryEngine(model, strategy="default", random_state=0, chunk_size=50_000)
+        out = eng.query(pool, BATCH, annotator=f"d{k}")
+        pool.release([q.example_id for q in out], annotator=f"d{k}")
+        return eng
+
+    t_a, _ = timed(floor, reps)
+    t_b, _ = timed(modal, reps)
+    t_d, eng = timed(first, reps)
+
+    def nxt():
+        nonlocal k
+        k += 1
+        out = eng.query(pool, BATCH, annotator=f"e{k}")
+        pool.release([q.example_id for q in out], annotator=f"e{k}")
+
+    nxt()
+    t_e, _ = timed(nxt, 5)
+    n_scored_before = eng.n_scored_
+    nxt()
+    assert eng.n_scored_ - n_scored_before <= 8, "the next query rescored the pool"
+
+    fresh = []
+    for i in range(max(1, reps)):
+        t = time.perf_counter()
+        res = subprocess.run([sys.executable, __file__, "--child", str(path), "--annotator", f"c{i}"],
+                             capture_output=True, text=True, check=True)
+        wall = time.perf_counter() - t
+        info = json.loads(res.stdout.strip().splitlines()[-1])
+        info["wall"] = wall
+        fresh.append(info)
+    t_c = statistics.median(f["wall"] for f in fresh)
+    c_info = min(fresh, key=lambda f: f["wall"])
+
+    mem_a = traced_peak(floor)
+    mem_d = traced_peak(first)
+    pool.close()
+    return {
+        "n": n, "a": t_a, "b": t_b, "c": t_c, "d": t_d, "e": t_e, "c_info": c_info,
+        "mem_a": mem_a, "mem_d": mem_d, "feat_mib": feat_mib, "model_mib": model_mib,
+        "threads": torch.get_num_threads(),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", default="10000,100000,1000000")
+    ap.add_argument("--cache-dir", default="/tmp/activeloop-bench-query")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    ap.add_argument("--annotator", default="fresh", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        child(args.child, args.annotator)
+        return
+    cache_dir = Path(args.cache_dir)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for n in (int(s) for s in args.sizes.split(",")):
+        print(f"N = {n:,}", flush=True)
+        r = run_size(n, cache_dir, args.repeats)
+        rows.append(r)
+        ci = r["c_info"]
+        print(f"  (a) floor: predict_proba + argpartition, in memory   {r['a']:8.3f} s")
+        print(f"  (b) modAL ActiveLearner.query(entropy_sampling)      {r['b']:8.3f} s")
+        print(f"  (c) activeloop first query, fresh process (wall)     {r['c']:8.3f} s   "
+              f"[import {ci['import']:.2f}, open+load model {ci['open_load']:.2f}, query {ci['query']:.2f}]")
+        print(f"  (d) activeloop first query, pool open                {r['d']:8.3f} s   d/a = {r['d'] / r['a']:.2f}x")
+        print(f"  (e) activeloop next query, same round                {r['e'] * 1e3:8.1f} ms  b/e = {r['b'] / r['e']:.0f}x")
+        print(f"  memory: features {r['feat_mib']:.1f} MiB, model {r['model_mib']:.2f} MiB; traced peak "
+              f"(a) {r['mem_a']:.1f} MiB, (d) {r['mem_d']:.1f} MiB = {r['mem_d'] / (r['feat_mib'] + r['model_mib']):.2f}x "
+              f"features+model; fresh process RSS growth during query {ci['rss_growth_mib']:.0f} MiB "
+              f"(RSS before {ci['rss_before_mib']:.0f} MiB)", flush=True)
+    print(f"\n torch threads {rows[0]['threads']}, cpu count {os.cpu_count()}, batch {BATCH}, d {D}, classes {C}")
+    print(" N          (a) floor   (b) modAL   (c) fresh   (d) first   (e) next    d/a    b/e   mem(d)/(feat+model)")
+    for r in rows:
+        print(f" {r['n']:<10,} {r['a']:9.3f}s {r['b']:9.3f}s {r['c']:9.3f}s {r['d']:9.3f}s {r['e'] * 1e3:8.1f}ms "
+              f"{r['d'] / r['a']:5.2f}x {r['b'] / r['e']:5.0f}x {r['mem_d'] / (r['feat_mib'] + r['model_mib']):6.2f}x")
+
+
+if __name__ == "__main__":
+    main()
