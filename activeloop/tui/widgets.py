@@ -163,12 +163,12 @@ class HelpScreen(ModalScreen[None]):
 
     def __init__(self, classes: Sequence[str], hotkeys: Sequence[str], batch: int):
         super().__init__()
-        self._classes = classes
+        self._class_names = classes
         self._hotkeys = hotkeys
         self._batch = batch
 
     def compose(self) -> ComposeResult:
-        rows = "\n".join(f"  [b]{escape(k)}[/b]            label as {escape(c)}" for k, c in zip(self._hotkeys, self._classes))
+        rows = "\n".join(f"  [b]{escape(k)}[/b]            label as {escape(c)}" for k, c in zip(self._hotkeys, self._class_names))
         text = HELP.format(classes=rows or "  (no classes)", batch=self._batch)
         with VerticalScroll(id="help-box"):
             yield Static(text, markup=True)
