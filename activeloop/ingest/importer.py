@@ -221,6 +221,7 @@ def _import_tabular(pool, path: Path, kind: str, opts: _Options, seen, report: I
     elif text_col is None and pool.featurizer[0] is None and pool.dim is None:
         pool.set_featurizer({"kind": "numeric", "columns": feat_cols}, None)
 
+    names = {"external_id": opts.id_column or "id", "label": opts.label_column}
     n_rows = n_eval = n_labeled = 0
     for chunk in readers.iter_records(path, kind, opts.chunk_rows):
         rows = np.fromiter((r for r, _ in chunk), dtype=np.int64, count=len(chunk))
@@ -232,13 +233,13 @@ def _import_tabular(pool, path: Path, kind: str, opts: _Options, seen, report: I
         labels = [_label(rec.get(opts.label_column)) for rec in recs] if opts.label_column else None
         ext = [_ext_id(path, int(r), rec.get(opts.id_column), opts.id_column) for r, rec in zip(rows, recs)] if opts.id_column else None
         if ext is not None:
-            _check_seen(path, rows, ext, seen)
+            _check_seen(path, rows, ext, seen, opts.id_column)
         else:
             ext = _default_ids(path, rows)
         mask = is_eval[n_rows : n_rows + len(recs)] if is_eval is not None else None
         done = n_rows
         for split, sel in _parts(mask, opts.split, len(recs)):
-            _add(pool, path, X, recs, ext, labels, split, rows, sel)
+            _add(pool, path, X, recs, ext, labels, split, rows, sel, fields=names)
             done += len(sel) if sel is not None else len(recs)
             if opts.progress is not None:
                 opts.progress(str(path), done, total)
@@ -269,12 +270,14 @@ def _numeric(path: Path, rows: np.ndarray, recs: list[dict], cols: list[str]) ->
                 except (TypeError, ValueError):
                     raise IngestError(path, f"{v!r} is not a number", row=int(row), field=c) from None
         raise IngestError(path, "unreadable feature values", row=int(rows[0]))  # pragma: no cover
-    X = X.astype(np.float32)
-    bad = readers.first_nonfinite(X)
+    with np.errstate(over="ignore"):
+        X32 = X.astype(np.float32)
+    bad = readers.first_nonfinite(X32)
     if bad is not None:
         r, c = bad
-        raise IngestError(path, f"{recs[r][cols[c]]!r} is not a finite number", row=int(rows[r]), field=cols[c])
-    return X
+        what = "is too large for float32" if np.isfinite(X[r, c]) else "is not a finite number"
+        raise IngestError(path, f"{recs[r][cols[c]]!r} {what}", row=int(rows[r]), field=cols[c])
+    return X32
 
 
 def _text(value: Any) -> str:
@@ -302,13 +305,13 @@ def _default_ids(path: Path, rows: np.ndarray) -> list[str]:
     return [prefix + str(r) for r in rows.tolist()]
 
 
-def _check_seen(path: Path, rows: np.ndarray, ext: list[str], seen: dict[str, tuple[Path, int]]) -> None:
+def _check_seen(path: Path, rows: np.ndarray, ext: list[str], seen: dict[str, tuple[Path, int]], column: str) -> None:
     """Duplicate external ids within this import (all files), with both rows in the message."""
     for row, e in zip(rows, ext):
         prev = seen.get(e)
         if prev is not None:
             where = f"row {prev[1]}" if prev[0] == path else f"{prev[0]} row {prev[1]}"
-            raise IngestError(path, f"id {e!r} repeats {where}", row=int(row), field="id")
+            raise IngestError(path, f"id {e!r} repeats {where}", row=int(row), field=column)
         seen[e] = (path, int(row))
 
 
@@ -364,7 +367,7 @@ def _import_arrays(pool, path: Path, kind: str, opts: _Options, seen, report: Im
         for i, e in enumerate(ext):
             if not e.strip():
                 raise IngestError(path, "empty id", row=i, field="ids")
-        _check_seen(path, rows, ext, seen)
+        _check_seen(path, rows, ext, seen, "ids")
     else:
         ext = _default_ids(path, rows)
     if pool.featurizer[0] is None and pool.dim is None:
@@ -378,7 +381,7 @@ def _import_arrays(pool, path: Path, kind: str, opts: _Options, seen, report: Im
             if opts.progress is not None:
                 opts.progress(str(path), _base + k, n)
 
-        _add(pool, path, X, None, ext, labels, split, rows, sel, tick)
+        _add(pool, path, X, None, ext, labels, split, rows, sel, tick, fields={"external_id": "ids", "label": "y", "features": "X"})
         done += n if sel is None else len(sel)
     n_eval = int(mask.sum()) if mask is not None else (n if opts.split == "eval" else 0)
     n_labeled = sum(lab is not None for lab in labels) if labels is not None else 0
@@ -426,7 +429,7 @@ def _parts(mask: np.ndarray | None, split: str, n: int):
     return out
 
 
-def _add(pool, path: Path, X, payloads, ext, labels, split: str, rows: np.ndarray, sel, tick=None) -> None:
+def _add(pool, path: Path, X, payloads, ext, labels, split: str, rows: np.ndarray, sel, tick=None, fields=None) -> None:
     """``pool.add`` of the selected rows; its errors are renumbered to the file's own rows."""
     if sel is not None:
         X = X[sel]
@@ -438,5 +441,6 @@ def _add(pool, path: Path, X, payloads, ext, labels, split: str, rows: np.ndarra
         pool.add(X, payloads=payloads, external_ids=ext, labels=labels, split=split, origin=str(path), first_row=0, progress=tick)
     except IngestError as exc:
         if exc.path == str(path) and exc.row is not None and 0 <= exc.row < len(rows):
-            raise IngestError(path, exc.reason, row=int(rows[exc.row]), field=exc.field) from None
+            field = (fields or {}).get(exc.field, exc.field)
+            raise IngestError(path, exc.reason, row=int(rows[exc.row]), field=field) from None
         raise
