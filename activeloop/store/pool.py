@@ -102,6 +102,8 @@ class Pool:
         classes = [str(c) for c in classes]
         if not name:
             raise ActiveloopError("a project needs a name")
+        if len(classes) < 2:
+            raise ActiveloopError(f"project {name!r}: needs at least two classes, got {classes}")
         if len(set(classes)) != len(classes) or any(not c for c in classes):
             raise ActiveloopError(f"project {name!r}: class names must be unique and non-empty: {classes}")
         if hotkeys is None:
@@ -356,14 +358,21 @@ class Pool:
 
     def _unpack(self, rows) -> tuple[np.ndarray, np.ndarray]:
         ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-        X = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), self.dim or 0)
+        X = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), self._known_dim())
         return ids, X
+
+    def _known_dim(self) -> int:
+        """The feature dimension, re-read once it may have been fixed by another process's first add."""
+        if self.dim is None:
+            with self._engine.connect() as conn:
+                self.dim = conn.scalar(sa.select(Project.dim).where(Project.id == self.project_id))
+        return self.dim or 0
 
     def features(self, ids: Sequence[int]) -> np.ndarray:
         """Feature rows for ``ids``, in that order."""
         ids = np.asarray(ids, dtype=np.int64)
         if len(ids) == 0:
-            return np.empty((0, self.dim or 0), dtype=np.float32)
+            return np.empty((0, self._known_dim()), dtype=np.float32)
         got: dict[int, bytes] = {}
         with self._engine.connect() as conn:
             for lo in range(0, len(ids), 900):
@@ -375,7 +384,7 @@ class Pool:
         missing = [int(i) for i in ids if int(i) not in got]
         if missing:
             raise ActiveloopError(f"project {self.name!r}: no examples with ids {missing[:5]}")
-        return np.frombuffer(b"".join(got[int(i)] for i in ids), dtype=np.float32).reshape(len(ids), self.dim)
+        return np.frombuffer(b"".join(got[int(i)] for i in ids), dtype=np.float32).reshape(len(ids), self._known_dim())
 
     def payloads(self, ids: Sequence[int]) -> list[Any]:
         """Payloads for ``ids``, in that order."""
