@@ -218,7 +218,7 @@ def _import_tabular(pool, path: Path, kind: str, opts: _Options, seen, report: I
             featurizer = _fit_text(pool, path, texts_all, text_col, opts)
             report.fitted_featurizer = True
         del labels_all, texts_all
-    elif text_col is None and pool.featurizer[0] is None and pool.dim is None:
+    if text_col is None and pool.featurizer[0] is None and pool.dim is None:
         pool.set_featurizer({"kind": "numeric", "columns": feat_cols}, None)
 
     names = {"external_id": opts.id_column or "id", "label": opts.label_column}
