@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Optional
 
-from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, MetaData, String, UniqueConstraint
+from sqlalchemy import JSON, Float, ForeignKey, Index, LargeBinary, MetaData, String, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING = {
@@ -99,7 +99,7 @@ class Lease(Base):
     example_id: Mapped[int] = mapped_column(ForeignKey("examples.id", ondelete="CASCADE"))
     annotator: Mapped[str] = mapped_column(String(200))
     strategy: Mapped[str] = mapped_column(String(200))
-    score: Mapped[Optional[float]]
+    score: Mapped[Optional[float]] = mapped_column(Float)  # as revision 0002 made it (2.1 maps float to Double)
     round: Mapped[Optional[int]]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
