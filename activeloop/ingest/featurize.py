@@ -8,6 +8,7 @@ those arrays, so a text gets the same vector in every later import and in every 
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -42,19 +43,14 @@ class TextFeaturizer:
     """
 
     def __init__(self, vocabulary: np.ndarray, idf: np.ndarray, components: np.ndarray, *, text_column: str | None = None):
-        from sklearn.feature_extraction.text import CountVectorizer
-
         self.vocabulary = np.asarray(vocabulary, dtype=str)
         self.idf = np.asarray(idf, dtype=np.float64)
         self.components = np.asarray(components, dtype=np.float32)
         self.text_column = text_column
         self.dim = int(self.components.shape[0])
-        self._counter = CountVectorizer(
-            vocabulary={t: i for i, t in enumerate(self.vocabulary.tolist())},
-            lowercase=True,
-            token_pattern=TOKEN_PATTERN,
-            dtype=np.float64,
-        )
+        self._index = {t: i for i, t in enumerate(self.vocabulary.tolist())}
+        self._tokens = re.compile(TOKEN_PATTERN).findall
+        self._projection = self.components.T.astype(np.float64)
 
     @classmethod
     def fit(cls, texts: Sequence[str], *, dim: int = DEFAULT_DIM, seed: int = 0, text_column: str | None = None) -> TextFeaturizer:
@@ -79,13 +75,32 @@ class TextFeaturizer:
         return cls(tfidf.get_feature_names_out(), tfidf.idf_, svd.components_, text_column=text_column)
 
     def transform(self, texts: Sequence[str]) -> np.ndarray:
-        """Feature vectors of shape (len(texts), dim), float32."""
-        from sklearn.preprocessing import normalize
+        """Feature vectors of shape (len(texts), dim), float32.
 
-        counts = self._counter.transform(texts).tocsr()
-        counts.data = 1.0 + np.log(counts.data)
-        weighted = normalize(counts.multiply(self.idf).tocsr(), norm="l2", copy=False)
-        return np.asarray(weighted @ self.components.T.astype(np.float64), dtype=np.float32)
+        The same arithmetic as scikit-learn's ``TfidfVectorizer(sublinear_tf=True)`` followed by
+        ``TruncatedSVD.transform`` (lowercase, the same token pattern, l2 norm), without needing
+        scikit-learn at import time: later imports only load NumPy and SciPy.
+        """
+        from scipy import sparse
+
+        index, tokens = self._index, self._tokens
+        rows: list[int] = []
+        cols: list[int] = []
+        for i, text in enumerate(texts):
+            hits = [index[w] for w in tokens(text.lower()) if w in index]
+            rows.extend([i] * len(hits))
+            cols.extend(hits)
+        n = len(texts)
+        counts = sparse.csr_matrix(
+            (np.ones(len(rows)), (np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64))),
+            shape=(n, len(self.vocabulary)),
+        )
+        counts.sum_duplicates()
+        counts.data = (1.0 + np.log(counts.data)) * self.idf[counts.indices]
+        norms = np.sqrt(np.asarray(counts.multiply(counts).sum(axis=1)).ravel())
+        norms[norms == 0] = 1.0
+        weighted = sparse.diags(1.0 / norms) @ counts
+        return np.asarray(weighted @ self._projection, dtype=np.float32)
 
     def spec(self) -> dict[str, Any]:
         """The JSON spec stored with the project."""
