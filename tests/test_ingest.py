@@ -206,3 +206,13 @@ def test_progress_reports_every_row(tmp_path, digits_pool):
     import_file(digits_pool, tmp_path / "x.npy", eval_fraction=0.2, progress=lambda p, done, total: seen.append((done, total)))
     assert seen[-1] == (1797, 1797)
     assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+
+
+def test_a_featurizer_fitted_by_another_process_is_reused_not_refitted(tmp_path):
+    db = tmp_path / "t.db"
+    stale = Pool.create(db, "t", ["ok", "fraud"])  # opened before anyone fitted a featurizer
+    first = Pool.open(db)
+    import_file(first, write_jsonl(tmp_path / "a.jsonl", tickets(40)), text_column="text")
+    report = import_file(stale, write_jsonl(tmp_path / "b.jsonl", tickets(10, start=40)), text_column="text")
+    assert not report.fitted_featurizer
+    assert Pool.open(db).featurizer[1] == first.featurizer[1]

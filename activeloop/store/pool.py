@@ -201,6 +201,9 @@ class Pool:
         try:
             with self._sessions.begin() as s:
                 self._txn = s
+                # Under the write lock: see a dimension or featurizer another process fixed meanwhile.
+                project = s.get(Project, self.project_id, with_for_update=True)
+                self.dim, self._featurizer = project.dim, (project.featurizer, project.featurizer_state)
                 yield self
         except BaseException:
             self.dim, self._featurizer = saved
