@@ -76,10 +76,10 @@ class FocalLossClassifier(ClassifierMixin, BaseEstimator):
         training loss plateaus.
     validation_fraction : float, default=0.1
         Share of the training rows held out for early stopping / calibration.
-    patience : int, default=10
-        Epochs without a relative improvement of ``tol`` before training stops.
+    patience : int, default=5
+        Epochs without an improvement of ``tol`` before training stops.
     tol : float, default=1e-3
-        Relative loss improvement that counts as progress.
+        Loss decrease (absolute) that counts as an improvement.
     calibrate : bool, default=False
         Fit a softmax temperature on the held-out slice (needs early-stopping-sized data).
     warm_start : bool, default=False
@@ -103,6 +103,9 @@ class FocalLossClassifier(ClassifierMixin, BaseEstimator):
         Softmax temperature (1.0 unless ``calibrate``).
     n_epochs_ : int
         Epochs run by the last fit.
+    best_epoch_ : int
+        Epoch whose weights were kept (the last one unless early stopping restored an
+        earlier one).
     loss_curve_ : list of float
         Mean training loss per epoch of the last fit.
     validation_loss_ : list of float
@@ -156,7 +159,7 @@ class FocalLossClassifier(ClassifierMixin, BaseEstimator):
         logit_adjust=0.0,
         early_stopping=True,
         validation_fraction=0.1,
-        patience=10,
+        patience=5,
         tol=1e-3,
         calibrate=False,
         warm_start=False,
@@ -245,6 +248,7 @@ class FocalLossClassifier(ClassifierMixin, BaseEstimator):
         if not np.all(np.isfinite(sw)) or np.any(sw < 0):
             raise ValueError("sample_weight must be finite and non-negative")
         seed_rng = check_random_state(self.random_state)
+        split_seed = int(seed_rng.randint(np.iinfo(np.int32).max))
         np_rng = np.random.default_rng(seed_rng.randint(np.iinfo(np.int32).max))
         gen = torch.Generator().manual_seed(int(np_rng.integers(2**62)))
         dev = self._torch_device()
@@ -282,7 +286,8 @@ class FocalLossClassifier(ClassifierMixin, BaseEstimator):
 
         train_idx, val_idx = np.arange(len(y_idx)), np.empty(0, dtype=np.int64)
         if allow_validation and (self.early_stopping or self.calibrate):
-            train_idx, val_idx = _stratified_holdout(y_idx, self.validation_fraction, np_rng)
+            keys = _row_keys(X, split_seed)
+            train_idx, val_idx = _stratified_holdout(y_idx, self.validation_fraction, keys)
         t = lambda a, dt=torch.float32: torch.as_tensor(a, dtype=dt, device=dev)  # noqa: E731
         Xt, yt, wt = t(Xs[train_idx]), t(y_idx[train_idx], torch.int64), t(sw[train_idx])
         alpha_t = None if self.alpha_ is None else t(self.alpha_)
@@ -298,7 +303,7 @@ class FocalLossClassifier(ClassifierMixin, BaseEstimator):
         batches_fn = _stratified_batches if self.balanced_sampler else _plain_batches
         y_train_np = y_idx[train_idx]
         best, best_state, since_best = math.inf, None, 0
-        epoch = 0
+        epoch = best_epoch = 0
         for epoch in range(1, max_epochs + 1):
             net.train()
             total, weight_total = 0.0, 0.0
@@ -334,7 +339,7 @@ class FocalLossClassifier(ClassifierMixin, BaseEstimator):
             if on_epoch is not None:
                 on_epoch(epoch, max_epochs, train_loss)
             if monitored < best - self.tol or best == math.inf:
-                best, since_best = monitored, 0
+                best, since_best, best_epoch = monitored, 0, epoch
                 if val_idx.size and self.early_stopping:
                     best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
             else:
@@ -343,8 +348,11 @@ class FocalLossClassifier(ClassifierMixin, BaseEstimator):
                     break
         if best_state is not None:
             net.load_state_dict(best_state)
+        else:
+            best_epoch = epoch
         net.eval()
         self.n_epochs_ = epoch
+        self.best_epoch_ = best_epoch
         self.temperature_ = 1.0
         if self.calibrate and val_idx.size:
             self.temperature_ = _fit_temperature(net, Xv, yv, wv)
@@ -388,9 +396,12 @@ class FocalLossClassifier(ClassifierMixin, BaseEstimator):
         self._check_fitted()
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
         dev = next(self.net_.parameters()).device
-        xt = torch.as_tensor(self._scale(X), dtype=torch.float32, device=dev)
+        # float64 inference: a row's scores then do not depend on which other rows share its
+        # batch (float32 BLAS kernels round differently for different batch sizes).
+        xt = torch.as_tensor(self._scale(X), dtype=torch.float64, device=dev)
         with torch.no_grad():
-            logits = self.net_(xt).double().cpu().numpy()
+            params = {k: v.double() for k, v in self.net_.state_dict().items()}
+            logits = torch.func.functional_call(self.net_, params, (xt,)).cpu().numpy()
         logits = logits / self.temperature_
         if self.logit_adjust:
             logits = logits - self.logit_adjust * np.log(self.class_prior_)
@@ -423,6 +434,7 @@ class FocalLossClassifier(ClassifierMixin, BaseEstimator):
             "alpha": None if self.alpha_ is None else torch.as_tensor(self.alpha_),
             "temperature": float(self.temperature_),
             "n_epochs": int(self.n_epochs_),
+            "best_epoch": int(self.best_epoch_),
         }
         if hasattr(self, "feature_names_in_"):
             payload["feature_names_in"] = [str(f) for f in self.feature_names_in_]
@@ -467,6 +479,7 @@ class FocalLossClassifier(ClassifierMixin, BaseEstimator):
             model.alpha_ = None if p["alpha"] is None else p["alpha"].numpy()
             model.temperature_ = float(p["temperature"])
             model.n_epochs_ = int(p["n_epochs"])
+            model.best_epoch_ = int(p["best_epoch"])
             model.loss_curve_, model.validation_loss_ = [], []
         except CheckpointError:
             raise
@@ -599,11 +612,27 @@ def _build_mlp(n_in: int, hidden: list[int], n_out: int, gen: torch.Generator | 
     return net
 
 
-def _stratified_holdout(y: np.ndarray, fraction: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Split row indices into (train, validation); classes under 5 rows stay in training."""
+def _row_keys(X: np.ndarray, seed: int) -> np.ndarray:
+    """A seeded hash of each row's bytes: the same row gets the same key in every fit."""
+    salt = seed.to_bytes(8, "little")
+    rows = np.ascontiguousarray(X, dtype=np.float64)
+    return np.fromiter(
+        (int.from_bytes(hashlib.blake2b(r.tobytes(), digest_size=8, salt=salt).digest(), "little") for r in rows),
+        dtype=np.uint64, count=len(rows),
+    )
+
+
+def _stratified_holdout(y: np.ndarray, fraction: float, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Split row indices into (train, validation), stratified by class.
+
+    Each class holds out its ``round(fraction * n_c)`` rows with the smallest keys, so a row
+    held out in one fit stays held out when labels are added (warm starts do not validate
+    on rows they trained on). Classes under 5 rows stay whole in training.
+    """
     train, val = [], []
     for c in np.unique(y):
-        idx = rng.permutation(np.flatnonzero(y == c))
+        idx = np.flatnonzero(y == c)
+        idx = idx[np.argsort(keys[idx], kind="stable")]
         k = int(round(fraction * len(idx))) if len(idx) >= _MIN_ROWS_TO_HOLD_OUT else 0
         val.append(idx[:k])
         train.append(idx[k:])

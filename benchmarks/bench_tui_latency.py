@@ -1,0 +1,115 @@
+"""Keypress-to-next-example latency of the labeling app, with and without a retrain running.
+
+Builds a pool of 100,000 examples (sklearn digits, jittered copies, with the demo's image payloads),
+opens the real app headless with Textual's pilot, and labels 300 examples one key at a time. Each
+sample is the time from sending the key to the next example being on screen: ``pilot.press``
+(which returns once the app has handled the key and processed the messages it caused: the label
+committed, the next example rendered) plus, if the prefetched queue had run dry, the wait until
+the next example arrived.
+
+Two runs:
+
+* ``idle``: no retrain (automatic retraining off), prefetching only;
+* ``retrain``: a retrain is kept running in a background thread the whole time (a long fit, started
+  again as soon as one lands), so each keypress competes with training for the CPU and the GIL.
+
+Usage::
+
+    python benchmarks/bench_tui_latency.py [--n 100000] [--labels 300] [--think-ms 0]
+
+Prints median / p90 / p99 / max per run (ms), and, for the retrain run, how many samples were
+taken while a retrain was actually running. Aim: median < 30 ms, p99 < 100 ms in both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from sklearn.datasets import load_digits
+
+from activeloop.loop import Loop
+from activeloop.model import FocalLossClassifier
+from activeloop.store import Pool
+from activeloop.tui.app import LabelApp
+
+
+def build_pool(path: Path, n: int, seed: int = 0) -> Pool:
+    digits = load_digits()
+    rng = np.random.default_rng(seed)
+    src = rng.integers(0, len(digits.data), size=n)
+    X = digits.data[src] + rng.normal(0, 0.5, size=(n, digits.data.shape[1]))
+    X = np.clip(X, 0, 16).astype(np.float32)
+    payloads = [{"image": np.rint(X[i].reshape(8, 8)).astype(int).tolist(), "source": f"sklearn digits #{s}"}
+                for i, s in enumerate(src)]
+    pool = Pool.create(path, "digits-100k", [str(d) for d in range(10)], hotkeys=[str(d) for d in range(10)])
+    pool.add(X, payloads=payloads, external_ids=[f"d{i}" for i in range(n)])
+    ev = rng.integers(0, len(digits.data), size=300)
+    pool.add(digits.data[ev], payloads=[{"image": digits.images[i].astype(int).tolist()} for i in ev],
+             labels=[str(digits.target[i]) for i in ev], external_ids=[f"e{i}" for i in range(300)], split="eval")
+    pool.source_digit = {int(i): int(digits.target[s]) for i, s in zip(range(1, n + 1), src)}  # ids start at 1
+    return pool
+
+
+async def measure(app: LabelApp, labels: int, think_s: float, truth) -> tuple[list[float], list[bool]]:
+    lat, during = [], []
+    async with app.run_test(size=(100, 30)) as pilot:
+        while app.current is None:  # the first batch (a cold start over the whole pool)
+            await pilot.pause(0.05)
+        for _ in range(labels):
+            shown = app.current.query.example_id
+            key = truth(shown)
+            busy = app.retraining
+            t0 = time.perf_counter()
+            await pilot.press(key)
+            while app.current is None or app.current.query.example_id == shown:
+                await pilot.pause(0.001)
+            lat.append((time.perf_counter() - t0) * 1000)
+            during.append(busy or app.retraining)
+            if app.auto_retrain is False and app.retraining is False and app._keep_training:
+                app.action_retrain()
+            if think_s:
+                await pilot.pause(think_s)
+        await pilot.press("q")
+    return lat, during
+
+
+def report(name: str, lat: list[float], during: list[bool]) -> None:
+    a = np.asarray(lat)
+    print(f"{name:8s} n={len(a)}  median {np.median(a):6.1f} ms  p90 {np.percentile(a, 90):6.1f}  "
+          f"p99 {np.percentile(a, 99):6.1f}  max {a.max():6.1f}  (samples during a retrain: {sum(during)})")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=100_000)
+    ap.add_argument("--labels", type=int, default=300)
+    ap.add_argument("--think-ms", type=float, default=0.0, help="pause between labels (a labeler's think time)")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        t = time.perf_counter()
+        pool = build_pool(Path(tmp) / "bench.db", args.n)
+        print(f"pool of {args.n} examples built in {time.perf_counter() - t:.1f} s")
+        truth = lambda eid: str(pool.source_digit.get(eid, 0))  # noqa: E731
+        results = {}
+        for name in ("idle", "retrain"):
+            model = FocalLossClassifier(warm_start=True, random_state=0)
+            if name == "retrain":  # a long fit so that a retrain is running at (nearly) every keypress
+                model.set_params(max_epochs=400, early_stopping=False, patience=10_000)
+            loop = Loop(pool, model=model, batch_size=10, random_state=0)
+            app = LabelApp(pool, annotator=f"bench-{name}", batch=10, loop=loop, auto_retrain=False)
+            app._keep_training = name == "retrain"
+            lat, during = asyncio.run(measure(app, args.labels, args.think_ms / 1000, truth))
+            results[name] = (lat, during)
+            report(name, lat, during)
+        pool.close()
+    print("statistics.median check:", {k: round(statistics.median(v[0]), 1) for k, v in results.items()})
+
+
+if __name__ == "__main__":
+    main()
