@@ -216,3 +216,25 @@ def test_a_featurizer_fitted_by_another_process_is_reused_not_refitted(tmp_path)
     report = import_file(stale, write_jsonl(tmp_path / "b.jsonl", tickets(10, start=40)), text_column="text")
     assert not report.fitted_featurizer
     assert Pool.open(db).featurizer[1] == first.featurizer[1]
+
+
+def test_jsonl_list_fields_are_spread_into_features(tmp_path):
+    rows = [{"id": i, "emb": [i, i + 0.5, -i], "hour": i % 24, "label": "ok"} for i in range(5)]
+    pool = Pool.create(tmp_path / "e.db", "e", ["ok", "fraud"])
+    import_file(pool, write_jsonl(tmp_path / "e.jsonl", rows), id_column="id", label_column="label")
+    ids, _ = pool.labeled()
+    assert pool.dim == 4 and np.allclose(pool.features(ids[2:3]), [[2, 2.5, -2, 2]])
+
+
+@pytest.mark.parametrize(
+    "bad, message, field",
+    [([1.0, 2.0], "expected a list of 3 numbers, got 2 numbers", "emb"), ([1.0, "x", 2.0], "'x' is not a number", "emb"),
+     ([1.0, float("nan"), 2.0], "nan is not a finite number", "emb[1]")],
+)
+def test_a_bad_list_field_names_its_row(tmp_path, bad, message, field):
+    rows = [{"emb": [1.0, 2.0, 3.0]}, {"emb": [4.0, 5.0, 6.0]}, {"emb": bad}]
+    pool = Pool.create(tmp_path / "e.db", "e", ["ok", "fraud"])
+    with pytest.raises(IngestError, match=message) as info:
+        import_file(pool, write_jsonl(tmp_path / "e.jsonl", rows))
+    assert (info.value.row, info.value.field) == (3, field)
+    assert Pool.open(tmp_path / "e.db").count() == 0

@@ -190,6 +190,7 @@ def _import_tabular(pool, path: Path, kind: str, opts: _Options, seen, report: I
             raise IngestError(path, f"no column {name!r} (columns: {', '.join(cols)})", row=header_row, field=name)
     featurizer: TextFeaturizer | None = None
     feat_cols: list[str] = []
+    widths: dict[str, int] = {}
     if text_col is not None:
         featurizer = _text_featurizer(pool, path)
     else:
@@ -198,6 +199,7 @@ def _import_tabular(pool, path: Path, kind: str, opts: _Options, seen, report: I
         feat_cols = opts.features or [c for c in cols if c not in skip]
         if not feat_cols:
             raise IngestError(path, "no feature columns (name them with --features, or use --text-column)", row=header_row)
+        widths = _vector_widths(path, kind, feat_cols)
 
     need_scan = opts.eval_fraction > 0 or (text_col is not None and featurizer is None)
     is_eval = None
@@ -229,7 +231,7 @@ def _import_tabular(pool, path: Path, kind: str, opts: _Options, seen, report: I
         if featurizer is not None:
             X = featurizer.transform([_text(rec.get(text_col)) for rec in recs])
         else:
-            X = _numeric(path, rows, recs, feat_cols)
+            X = _numeric(path, rows, recs, feat_cols, widths)
         labels = [_label(rec.get(opts.label_column)) for rec in recs] if opts.label_column else None
         ext = [_ext_id(path, int(r), rec.get(opts.id_column), opts.id_column) for r, rec in zip(rows, recs)] if opts.id_column else None
         if ext is not None:
@@ -251,33 +253,62 @@ def _import_tabular(pool, path: Path, kind: str, opts: _Options, seen, report: I
     return FileReport(str(path), n_rows, n_eval, n_labeled)
 
 
-def _numeric(path: Path, rows: np.ndarray, recs: list[dict], cols: list[str]) -> np.ndarray:
-    """Feature columns as float32; the slow path only runs to name the bad cell."""
+def _vector_widths(path: Path, kind: str, cols: list[str]) -> dict[str, int]:
+    """JSONL feature fields holding a list of numbers (an embedding), by the first record: name -> length."""
+    if kind != "jsonl":
+        return {}
+    first = next(iter(readers.iter_records(path, kind, 1)))[0][1]
+    return {c: len(first[c]) for c in cols if isinstance(first.get(c), list)}
+
+
+def _numeric(path: Path, rows: np.ndarray, recs: list[dict], cols: list[str], widths: dict[str, int]) -> np.ndarray:
+    """Feature columns as float32 (list-valued JSONL fields spread over several); the slow path names the bad cell."""
     try:
-        X = np.array([[rec[c] for c in cols] for rec in recs], dtype=np.float64)
+        if widths:
+            flat = [[x for c in cols for x in (rec[c] if c in widths else (rec[c],))] for rec in recs]
+        else:
+            flat = [[rec[c] for c in cols] for rec in recs]
+        X = np.array(flat, dtype=np.float64)
     except (KeyError, ValueError, TypeError):
         X = None
-    if X is None or X.shape != (len(recs), len(cols)):
+    width = sum(widths.get(c, 1) for c in cols)
+    if X is None or X.shape != (len(recs), width):
         for row, rec in zip(rows, recs):
             for c in cols:
                 if c not in rec:
                     raise IngestError(path, "missing", row=int(row), field=c)
-                v = rec[c]
-                try:
-                    if isinstance(v, (list, dict)) or v is None:
-                        raise TypeError
-                    float(v)
-                except (TypeError, ValueError):
-                    raise IngestError(path, f"{v!r} is not a number", row=int(row), field=c) from None
+                values = rec[c] if c in widths else [rec[c]]
+                if c in widths and (not isinstance(values, list) or len(values) != widths[c]):
+                    got = f"{len(values)} numbers" if isinstance(values, list) else repr(values)
+                    raise IngestError(path, f"expected a list of {widths[c]} numbers, got {got}", row=int(row), field=c)
+                for v in values:
+                    try:
+                        if v is None or isinstance(v, (list, dict)) or (c in widths and isinstance(v, str)):
+                            raise TypeError  # inside a list only real numbers count
+                        float(v)
+                    except (TypeError, ValueError):
+                        raise IngestError(path, f"{v!r} is not a number", row=int(row), field=c) from None
         raise IngestError(path, "unreadable feature values", row=int(rows[0]))  # pragma: no cover
     with np.errstate(over="ignore"):
         X32 = X.astype(np.float32)
     bad = readers.first_nonfinite(X32)
     if bad is not None:
-        r, c = bad
-        what = "is too large for float32" if np.isfinite(X[r, c]) else "is not a finite number"
-        raise IngestError(path, f"{recs[r][cols[c]]!r} {what}", row=int(rows[r]), field=cols[c])
+        r, j = bad
+        c, k = _column_of(cols, widths, j)
+        value = recs[r][c][k] if c in widths else recs[r][c]
+        what = "is too large for float32" if np.isfinite(X[r, j]) else "is not a finite number"
+        raise IngestError(path, f"{value!r} {what}", row=int(rows[r]), field=c if c not in widths else f"{c}[{k}]")
     return X32
+
+
+def _column_of(cols: list[str], widths: dict[str, int], j: int) -> tuple[str, int]:
+    """Which field (and position inside a list field) feature column ``j`` came from."""
+    for c in cols:
+        w = widths.get(c, 1)
+        if j < w:
+            return c, j
+        j -= w
+    raise IndexError(j)  # pragma: no cover
 
 
 def _text(value: Any) -> str:
