@@ -222,18 +222,18 @@ def upgrade(db: DB) -> None:
     """Apply the Alembic revisions this activeloop knows to an older database."""
     from activeloop.store import db as store_db
 
-    before_engine = store_db.make_engine(store_db.normalize_url(db))
+    url = store_db.normalize_url(db)
+    path = store_db.sqlite_path(url)
+    if path is not None and not path.exists():
+        raise ActiveloopError(f"{path}: no such database")
+    probe = store_db.make_engine(url)
     try:
-        path = store_db.sqlite_path(store_db.normalize_url(db))
-        if path is not None and not path.exists():
-            raise ActiveloopError(f"{path}: no such database")
-        before = store_db.current_revision(before_engine)
+        before = store_db.current_revision(probe)  # DatabaseError when it is not an activeloop database
     finally:
-        before_engine.dispose()
+        probe.dispose()
     if before is None:
         raise ActiveloopError(f"{db}: not an activeloop database (no schema; use `activeloop init`)")
-    engine = store_db.connect(db, auto_upgrade=True)
-    engine.dispose()
+    store_db.connect(url, auto_upgrade=True).dispose()  # refuses a newer schema, upgrades an older one
     head = store_db.head_revision()
     out.print(f"{db}: schema {before} is current" if before == head else f"{db}: upgraded schema {before} -> {head}")
 
@@ -342,5 +342,5 @@ def _register_bench() -> None:
 _register_bench()
 
 
-def main() -> None:  # pragma: no cover - console entry point alternative
+if __name__ == "__main__":
     app()

@@ -171,6 +171,7 @@ def test_a_database_from_a_newer_activeloop_is_refused(tmp_path, db):
     line = fail_cli(["import", db, tmp_path / "x.csv"])
     assert "newer activeloop" in line
     assert "newer activeloop" in fail_cli(["status", db])
+    assert "newer activeloop" in fail_cli(["upgrade", db])
 
 
 def test_unknown_project(tmp_path, db):
