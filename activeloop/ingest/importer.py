@@ -144,6 +144,14 @@ def import_files(
     ------
     IngestError
         Naming file, row and field; nothing is written.
+
+    Notes
+    -----
+    Row numbers in errors are the file's own: CSV counts lines with the header as line 1, so
+    the first data row is row 2 (a quoted field spanning lines is numbered by its last line);
+    JSONL rows are line numbers from 1; ``.npy``/``.npz`` rows are 0-based array indices, and
+    their fields are ``X[:, j]``, ``y`` and ``ids``. The import holds the database's write lock
+    until it commits.
     """
     if not 0.0 <= eval_fraction < 1.0:
         raise ActiveloopError(f"--eval-fraction must be in [0, 1), got {eval_fraction}")
