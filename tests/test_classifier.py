@@ -189,10 +189,12 @@ def test_logit_adjustment_raises_minority_probability(imbalanced):
 
 def test_calibration_fits_a_temperature_on_held_out_training_rows():
     X, y = load_digits(return_X_y=True)
-    model = FocalLossClassifier(calibrate=True, random_state=0, max_epochs=30).fit(X[:800], y[:800])
+    model = FocalLossClassifier(calibrate=True, random_state=0, max_epochs=30).fit(X[:1500], y[:1500])
     assert model.temperature_ != 1.0 and 0.01 < model.temperature_ < 100
     assert model.validation_loss_, "a validation slice was held out"
-    np.testing.assert_allclose(model.predict_proba(X[800:]).sum(axis=1), 1.0)
+    np.testing.assert_allclose(model.predict_proba(X[1500:]).sum(axis=1), 1.0)
+    small = FocalLossClassifier(calibrate=True, random_state=0, max_epochs=5).fit(X[:300], y[:300])
+    assert small.temperature_ == 1.0 and not small.validation_loss_  # too few rows to hold out
 
 
 def test_early_stopping_keeps_best_validation_weights():

