@@ -9,7 +9,7 @@ Options ride on the name: ``digits-imbalanced:minority=3,share=0.02``,
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -209,7 +209,8 @@ def load_dataset(spec: str | Path) -> Dataset:
     name, opts = _parse_options(text)
     if name not in DATASETS:
         raise ActiveloopError(f"unknown data set {name!r}; choose one of {', '.join(DATASETS)} or pass a .csv/.npz path")
-    return DATASETS[name](opts)
+    ds = DATASETS[name](opts)
+    return replace(ds, name=text.strip()) if ":" in text else ds
 
 
 def split_dataset(ds: Dataset, seed: int, test_size: float = 0.3) -> tuple[np.ndarray, np.ndarray]:

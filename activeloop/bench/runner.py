@@ -421,14 +421,26 @@ def _run_activeloop(strategy, model, X_pool, y_pool, X_test, y_test, classes, mi
                 oracle.label(q.example_id for q in qs)
                 return dt
 
+            def one_class_point(query_s: float) -> None:
+                # No model can be fitted on one class: the honest score is "always predict it".
+                seen = classes.index(str(oracle.labeled_classes()[0]))
+                proba = np.zeros((len(y_test), len(classes)))
+                proba[:, seen] = 1.0
+                found = pool.class_counts("pool")[minority_name]
+                rec.add(len(oracle.history), test_metrics(y_test, proba, classes, minority), found, query_s, 0.0)
+
             if start == "random":
                 oracle.label(ids[seed_set(y_pool, init, seed)])
                 retrain(0.0)
             else:
                 dt = ask(init)
                 while len(set(oracle.labeled_classes())) < 2 and len(oracle.history) < budget:
-                    dt += ask(min(batch, budget - len(oracle.history)))  # still cold: no model can fit one class
-                retrain(dt)
+                    one_class_point(dt)  # still cold (the engine keeps its cold start until a fit is possible)
+                    dt = ask(min(batch, budget - len(oracle.history)))
+                if len(set(oracle.labeled_classes())) < 2:
+                    one_class_point(dt)
+                else:
+                    retrain(dt)
             while len(oracle.history) < budget:
                 retrain(ask(min(batch, budget - len(oracle.history))))
             hist = np.asarray([classes.index(truth[i]) for i in oracle.history], np.int64)

@@ -1,0 +1,118 @@
+"""``activeloop bench``: simulated-oracle learning curves for strategies x seeds on a data set.
+
+Registered by :mod:`activeloop.cli` as the ``bench`` command (``from activeloop.bench.cli import bench``).
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from activeloop.errors import ActiveloopError
+
+__all__ = ["bench", "run_bench"]
+
+DEFAULT_STRATEGIES = "default,margin,modal:uncertainty_sampling,modal:margin_sampling,modal:entropy_sampling,peer:random"
+
+
+def run_bench(
+    datasets: list[str],
+    strategies: list[str],
+    *,
+    seeds: int,
+    budget: int,
+    batch: int,
+    init_size: int,
+    inits: list[str],
+    model: str,
+    jobs: int,
+    out_dir: Path,
+    command: str | None = None,
+    progress: bool = True,
+):
+    """Run the suite, write curves.csv, summary.csv, summary.md and curves.png into ``out_dir``; return the rows."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from activeloop.bench.plot import plot_curves
+    from activeloop.bench.runner import run_suite, write_curves_csv
+    from activeloop.bench.summary import write_summary
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    console = Console(stderr=True)
+    t0 = time.perf_counter()
+    with Progress(TextColumn("[bold]bench[/]"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
+                  TimeElapsedColumn(), console=console, disable=not progress, transient=False) as bar:
+        task = bar.add_task("ceilings", total=None)
+
+        def on_start(total: int) -> None:
+            bar.update(task, total=total, description="ceilings")
+
+        def on_done(curve) -> None:
+            bar.update(task, advance=1, description=f"{curve.strategy} seed {curve.seed}")
+
+        curves = run_suite(datasets, strategies, seeds, model=None if model == "default" else model, inits=inits,
+                           init=init_size, batch=batch, budget=budget, jobs=jobs, on_start=on_start, on_done=on_done)
+    write_curves_csv(curves, out_dir / "curves.csv")
+    rows = write_summary(curves, out_dir, command=command,
+                         notes=f"Wall time: {time.perf_counter() - t0:.0f} s with --jobs {jobs}.")
+    plot_curves(curves, out_dir / "curves.png", title=f"{', '.join(datasets)}: {seeds} seeds, batch {batch}")
+    return rows
+
+
+def bench(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (curves.csv, summary.md/.csv, curves.png).")],
+    dataset: Annotated[Optional[list[str]], typer.Option(
+        "--dataset", "-d",
+        help="Built-in data set (repeat for several): digits-imbalanced[:minority=8,share=0.03], "
+             "synthetic[:n=3000,classes=2,weights=0.97,class_sep=1.0].")] = None,
+    data: Annotated[Optional[Path], typer.Option(
+        "--data", help="A labeled .csv (label/y/class/target or last column) or .npz (X, y) file.")] = None,
+    strategies: Annotated[str, typer.Option(
+        "--strategies", "-s",
+        help="Comma-separated: activeloop names (default, margin, ..., package.module:function), "
+             "modal:uncertainty_sampling|margin_sampling|entropy_sampling, peer:random.")] = DEFAULT_STRATEGIES,
+    seeds: Annotated[int, typer.Option(help="Seeds 0..N-1 (each its own split, seed set and model seed).")] = 5,
+    budget: Annotated[int, typer.Option(help="Labels in total per run.")] = 300,
+    batch: Annotated[int, typer.Option(help="Labels per round.")] = 10,
+    init_size: Annotated[int, typer.Option("--init-size", help="Size of the random seed set.")] = 10,
+    init: Annotated[str, typer.Option(
+        "--init", help="random, cold-start, or both (random,cold-start): how activeloop runs get their first labels."
+    )] = "random",
+    model: Annotated[str, typer.Option(help="default (the Loop's model), focal, or logreg.")] = "default",
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Parallel processes (one torch thread each).")] = 1,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Benchmark query strategies with a simulated oracle; writes learning curves and a summary table."""
+    if bool(dataset) == (data is not None):
+        raise ActiveloopError("give exactly one of --dataset NAME or --data FILE")
+    names = [s.strip() for s in (dataset or [str(data)]) if s.strip()]
+    from activeloop.bench.datasets import load_dataset
+
+    for name in names:  # fail before any work on a bad name or file
+        load_dataset(name)
+    strats = [s.strip() for s in strategies.split(",") if s.strip()]
+    inits = [s.strip() for s in init.split(",") if s.strip()]
+    if not strats:
+        raise ActiveloopError("--strategies is empty")
+    if seeds < 1 or jobs < 1:
+        raise ActiveloopError(f"--seeds and --jobs must be >= 1, got {seeds} and {jobs}")
+    from activeloop.query import resolve
+    from activeloop.bench.runner import is_peer
+
+    for s in strats:  # fail before any work on an unknown name
+        if not is_peer(s):
+            resolve(s)
+    command = "activeloop bench " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if len(sys.argv) > 2 else None
+    rows = run_bench(names, strats, seeds=seeds, budget=budget, batch=batch, init_size=init_size, inits=inits,
+                     model=model, jobs=jobs, out_dir=out, command=command, progress=not quiet)
+    for r in rows:
+        typer.echo(f"{r['dataset']:>20} {r['strategy']:<28} {r['init']:<10} AULC macro-F1 {r['aulc_macro_f1']:.3f} "
+                   f"± {r['aulc_macro_f1_std']:.3f}  minority recall {r['aulc_minority_recall']:.3f}  "
+                   f"labels to 95% {r['labels_to_95']:.0f}  first minority {r['first_minority']:.1f}")
+    typer.echo(f"wrote {out / 'summary.md'}, {out / 'summary.csv'}, {out / 'curves.csv'}, {out / 'curves.png'}")
