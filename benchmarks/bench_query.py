@@ -70,13 +70,45 @@ def build(path: Path, n: int) -> None:
         hi = min(n, lo + 100_000)
         labels = [CLASSES[y[i]] if i in lab else None for i in range(lo, hi)]
         pool.add(X[lo:hi], labels=labels, external_ids=[str(i) for i in range(lo, hi)])
+    ensure_model(pool)
+    pool.close()
+    os.replace(tmp, path)
+    print(f"  built {path} ({path.stat().st_size / 2**20:.0f} MiB) in {time.perf_counter() - t0:.1f} s", flush=True)
+
+
+def ensure_model(pool):
+    """The model of the latest round; refit on the stored labels (and record a round) if it will not load."""
+    from activeloop.errors import CheckpointError
+    from activeloop.model import FocalLossClassifier
+
+    try:
+        blob = pool.load_checkpoint()
+        if blob is not None:
+            return FocalLossClassifier.from_checkpoint(blob)
+    except CheckpointError as exc:  # written by an older FocalLossClassifier
+        print(f"  refitting the model: {exc}", flush=True)
     _, Xl, yl = pool.labeled_xy()
     model = FocalLossClassifier(hidden=(64,), random_state=0).fit(Xl, yl)
     pool.record_round(n_labels=len(yl), strategy="random", checkpoint=model.to_checkpoint(), metrics={}, config={},
                       started_at=datetime.now(timezone.utc))
-    pool.close()
-    os.replace(tmp, path)
-    print(f"  built {path} ({path.stat().st_size / 2**20:.0f} MiB) in {time.perf_counter() - t0:.1f} s", flush=True)
+    return model
+
+
+def store_breakdown(pool, annotator: str) -> dict:
+    """Milliseconds of each store call a cached (next) query makes."""
+    out = {}
+    ids = pool.unlabeled_ids()[:128]
+    for name, fn in {
+        "excluded_ids": lambda: pool.excluded_ids(annotator),
+        "features(128)": lambda: pool.features(ids),
+        "class_counts": lambda: pool.class_counts(),
+        "latest_round": lambda: pool.latest_round(),
+        "lease+release(32)": lambda: (pool.lease(ids[:32], annotator=annotator, strategy="bench"),
+                                      pool.release(ids[:32], annotator=annotator)),
+    }.items():
+        t, _ = timed(fn, 3)
+        out[name] = t * 1e3
+    return out
 
 
 def child(db: str, annotator: str) -> None:
@@ -131,7 +163,7 @@ def run_size(n: int, cache_dir: Path, repeats: int) -> dict:
     if not path.exists():
         build(path, n)
     pool = Pool.open(path)
-    model = FocalLossClassifier.from_checkpoint(pool.load_checkpoint())
+    model = ensure_model(pool)
     X, _ = make_data(n)
     feat_mib = X.nbytes / 2**20
     model_mib = sum(p.numel() * p.element_size() for p in model.net_.parameters()) / 2**20
@@ -184,13 +216,14 @@ def run_size(n: int, cache_dir: Path, repeats: int) -> dict:
     t_c = statistics.median(f["wall"] for f in fresh)
     c_info = min(fresh, key=lambda f: f["wall"])
 
+    breakdown = store_breakdown(pool, "breakdown")
     mem_a = traced_peak(floor)
     mem_d = traced_peak(first)
     pool.close()
     return {
         "n": n, "a": t_a, "b": t_b, "c": t_c, "d": t_d, "e": t_e, "c_info": c_info,
         "mem_a": mem_a, "mem_d": mem_d, "feat_mib": feat_mib, "model_mib": model_mib,
-        "threads": torch.get_num_threads(),
+        "threads": torch.get_num_threads(), "store_ms": breakdown,
     }
 
 
@@ -222,8 +255,11 @@ def main() -> None:
         print(f"  memory: features {r['feat_mib']:.1f} MiB, model {r['model_mib']:.2f} MiB; traced peak "
               f"(a) {r['mem_a']:.1f} MiB, (d) {r['mem_d']:.1f} MiB = {r['mem_d'] / (r['feat_mib'] + r['model_mib']):.2f}x "
               f"features+model; fresh process RSS growth during query {ci['rss_growth_mib']:.0f} MiB "
-              f"(RSS before {ci['rss_before_mib']:.0f} MiB)", flush=True)
-    print(f"\n torch threads {rows[0]['threads']}, cpu count {os.cpu_count()}, batch {BATCH}, d {D}, classes {C}")
+              f"(RSS before {ci['rss_before_mib']:.0f} MiB)")
+        print("  store calls of a cached query (ms): " + ", ".join(f"{k} {v:.1f}" for k, v in r["store_ms"].items()),
+              flush=True)
+    print(f"\n torch threads {rows[0]['threads']}, cpu count {os.cpu_count()}, load average {os.getloadavg()[0]:.1f}, "
+          f"batch {BATCH}, d {D}, classes {C}")
     print(" N          (a) floor   (b) modAL   (c) fresh   (d) first   (e) next    d/a    b/e   mem(d)/(feat+model)")
     for r in rows:
         print(f" {r['n']:<10,} {r['a']:9.3f}s {r['b']:9.3f}s {r['c']:9.3f}s {r['d']:9.3f}s {r['e'] * 1e3:8.1f}ms "

@@ -2,10 +2,13 @@
 
 Builds a pool of 100,000 examples (sklearn digits, jittered copies, with the demo's image payloads),
 opens the real app headless with Textual's pilot, and labels 300 examples one key at a time. Each
-sample is the time from sending the key to the next example being on screen: ``pilot.press``
-(which returns once the app has handled the key and processed the messages it caused: the label
-committed, the next example rendered) plus, if the prefetched queue had run dry, the wait until
-the next example arrived.
+sample is the time from the driver receiving the key to the next example's frame being rendered:
+the key event is sent the way the terminal driver sends it; once the action has run (label committed,
+next example taken from the queue, or after waiting for the next batch if the queue had run dry)
+the pilot waits until the screen and every widget have handled the messages it caused, then lays
+out and renders the frame. (``pilot.press``
+is not used for timing: it waits for the whole *process* to look idle, in 20 ms steps, which a
+training thread never does.)
 
 Two runs:
 
@@ -32,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 from sklearn.datasets import load_digits
+from textual import events
 
 from activeloop.loop import Loop
 from activeloop.model import FocalLossClassifier
@@ -66,9 +70,13 @@ async def measure(app: LabelApp, labels: int, think_s: float, truth) -> tuple[li
             key = truth(shown)
             busy = app.retraining
             t0 = time.perf_counter()
-            await pilot.press(key)
+            event = events.Key(key, key)
+            event.set_sender(app)
+            app._driver.send_message(event)  # what the terminal driver does on a keystroke
             while app.current is None or app.current.query.example_id == shown:
-                await pilot.pause(0.001)
+                await asyncio.sleep(0)  # the key travels app -> screen -> binding -> action (or the queue ran dry)
+            await pilot._wait_for_screen()  # every message the action caused is handled
+            app.screen._on_timer_update()  # lay out and render the frame now, not on the next refresh tick
             lat.append((time.perf_counter() - t0) * 1000)
             during.append(busy or app.retraining)
             if app.auto_retrain is False and app.retraining is False and app._keep_training:

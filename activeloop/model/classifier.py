@@ -54,7 +54,7 @@ class FocalLossClassifier(ClassifierMixin, BaseEstimator):
         Effective-number hyper-parameter.
     lr : float, default=3e-3
         AdamW learning rate.
-    weight_decay : float, default=1e-3
+    weight_decay : float, default=0.1
         AdamW (decoupled) weight decay.
     max_epochs : int, default=200
         Most passes over the training rows per fit.
@@ -154,7 +154,7 @@ class FocalLossClassifier(ClassifierMixin, BaseEstimator):
         alpha="effective_number",
         beta=0.999,
         lr=3e-3,
-        weight_decay=1e-3,
+        weight_decay=0.1,
         max_epochs=200,
         batch_size="auto",
         balanced_sampler=True,
