@@ -65,7 +65,7 @@ def test_class_hotkey_commits_the_label_before_the_next_example(pool):
         assert pool.current_label(first) == digit  # in the database at the keystroke
         assert app.current.query.example_id != first
         assert [r["annotator"] for r in pool.export_labels() if r["example_id"] == first] == ["ana"]
-        assert "labels 1 session" in status_text(app)
+        assert "session 1 ·" in status_text(app)
 
     drive(app, scenario)
 
@@ -96,7 +96,7 @@ def test_undo_retracts_the_last_label_and_shows_that_example_again(pool):
         assert pool.current_label(first) is None
         assert pool.label_count(annotator="ana") == 0
         assert app.current.query.example_id == first
-        assert "labels 0 session" in status_text(app)
+        assert "session 0 ·" in status_text(app)
         await pilot.press("7")  # relabel it differently; the example that was showing comes back next
         assert pool.current_label(first) == "7"
         assert app.current.query.example_id == second

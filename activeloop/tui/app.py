@@ -18,7 +18,6 @@ from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.events import Key
 from textual.widgets import Footer, Header
 
 from activeloop.errors import ActiveloopError, PoolExhaustedError
@@ -54,6 +53,8 @@ class LabelApp(App[int]):
         Query strategy name (see :func:`activeloop.query.resolve`), used when ``loop`` is None.
     loop : Loop, optional
         Default: ``Loop(pool, strategy=strategy, batch_size=batch)``.
+    auto_retrain : bool, default True
+        Retrain every ``batch`` labels; False leaves retraining to the ``r`` key.
     """
 
     CSS_PATH = "app.tcss"
@@ -76,6 +77,7 @@ class LabelApp(App[int]):
         batch: int = 10,
         strategy: str = "default",
         loop: Loop | None = None,
+        auto_retrain: bool = True,
     ):
         super().__init__()
         if int(batch) < 1:
@@ -83,6 +85,9 @@ class LabelApp(App[int]):
         self.pool = pool
         self.annotator = annotator
         self.batch = int(batch)
+        self.auto_retrain = auto_retrain
+        self._counts: dict[str, int] = {c: 0 for c in pool.classes}
+        self._total = 0
         self.loop = loop if loop is not None else Loop(pool, strategy=strategy, batch_size=self.batch)
         self.mode = "pool"
         self.current: Item | None = None
@@ -95,7 +100,9 @@ class LabelApp(App[int]):
         self.trained_on = 0  # pool-split labels the latest (or running) retrain was given
         self.note = ""
         self._payloads: dict[int, tuple[Any, Any]] = {}
-        self._keys = {k: i for i, k in enumerate(pool.hotkeys)}
+        for i, (key, cls) in enumerate(zip(pool.hotkeys, pool.classes)):
+            # class hotkeys come from the project; the Classes panel lists them, so the footer does not
+            self.bind(key, f"label({i})", description=f"label {cls}", show=False)
         self._vocabulary: frozenset[str] = frozenset()
         self._last_epoch_post = 0.0
 
@@ -172,8 +179,10 @@ class LabelApp(App[int]):
         payload, features = self._payloads[eid]
         view = self.query_one(ExampleView)
         height = view.scrollable_content_region.height or None
+        img = image_array(payload, features)
+        size_key = None if img is None else (img.shape, height, tuple(k for k in payload if k not in ("image", "pixels")))
         view.show(f"example {eid} · {item.split}", render_payload(
-            payload, features=features, vocabulary=self._vocabulary, max_height=height))
+            payload, features=features, vocabulary=self._vocabulary, max_height=height), size_key)
         self.query_one(WhyPanel).show_query(item.query, item.split)
         self._refresh_classes()
 
@@ -189,12 +198,15 @@ class LabelApp(App[int]):
             self.pool.classes, self.pool.hotkeys, self._counts, predicted
         )
 
-    def _refresh_status(self) -> None:
-        self._counts = self.pool.class_counts("pool")
+    def _refresh_status(self, *, from_db: bool = True) -> None:
+        """Redraw the classes and status panels; ``from_db`` re-reads the counts (else they were kept locally)."""
+        if from_db:
+            self._counts = self.pool.class_counts("pool")
+            self._total = self.pool.label_count()
         self._refresh_classes()
         self.query_one(StatusPanel).show_status(
             session=self.session_labels,
-            total=self.pool.label_count(),
+            total=self._total,
             round_number=None if self.latest is None else self.latest.number,
             metrics=None if self.latest is None else self.latest.metrics,
             until_retrain=max(0, self.batch - self._since_retrain()),
@@ -211,13 +223,6 @@ class LabelApp(App[int]):
         self.screen.set_class(mode == "eval", "-eval")
 
     # ------------------------------------------------------------------ keys
-    def on_key(self, event: Key) -> None:
-        """Class hotkeys (from the project) label the shown example."""
-        key = event.character if event.character and event.character in self._keys else event.key
-        if key in self._keys and len(self.screen_stack) == 1:
-            event.stop()
-            self.action_label(self._keys[key])
-
     def action_label(self, index: int) -> None:
         """Label the shown example as class ``index``; commits before the next example is shown."""
         if self.current is None:
@@ -230,10 +235,13 @@ class LabelApp(App[int]):
             self.notify(str(exc), title="label not saved", severity="error")
             return
         self.session_labels += 1
+        self._total += 1
+        if item.split == "pool":  # kept locally at the keystroke; re-read from the database on undo/round/toggle
+            self._counts[self.pool.classes[index]] += 1
         self._payloads.pop(item.query.example_id, None)
         self.current = None
         self._advance()
-        self._refresh_status()
+        self._refresh_status(from_db=False)
         self._maybe_retrain()
 
     def action_skip(self) -> None:
@@ -337,7 +345,7 @@ class LabelApp(App[int]):
 
     # ------------------------------------------------------------------ retrain
     def _maybe_retrain(self) -> None:
-        if not self.retraining and self._since_retrain() >= self.batch:
+        if self.auto_retrain and not self.retraining and self._since_retrain() >= self.batch:
             self._start_retrain()
 
     def _start_retrain(self) -> None:
@@ -345,7 +353,7 @@ class LabelApp(App[int]):
         self.trained_on = sum(self._counts.values())
         self.note = ""
         self.query_one(StatusPanel).show_training(0, 1, "retraining…")
-        self._refresh_status()
+        self._refresh_status(from_db=False)
         self._retrain()
 
     @work(thread=True, exclusive=True, group="retrain", exit_on_error=False, description="retrain")

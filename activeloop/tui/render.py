@@ -59,9 +59,19 @@ class HalfBlockImage:
         if len(big) % 2:
             big = np.vstack([big, np.zeros((1, big.shape[1]))])
         levels = np.rint(big * 255).astype(int)
-        for top, bottom in zip(levels[0::2], levels[1::2]):
-            for t, b in zip(top, bottom):
-                yield Segment("▀", Style(color=f"rgb({t},{t},{t})", bgcolor=f"rgb({b},{b},{b})"))
+        styles: dict[tuple[int, int], Style] = {}
+        for top, bottom in zip(levels[0::2].tolist(), levels[1::2].tolist()):
+            run_start = 0
+            for x in range(1, len(top) + 1):  # one segment per run of equal cells
+                if x < len(top) and top[x] == top[run_start] and bottom[x] == bottom[run_start]:
+                    continue
+                key = (top[run_start], bottom[run_start])
+                style = styles.get(key)
+                if style is None:
+                    t, b = key
+                    style = styles[key] = Style(color=f"rgb({t},{t},{t})", bgcolor=f"rgb({b},{b},{b})")
+                yield Segment("▀" * (x - run_start), style)
+                run_start = x
             yield Segment.line()
 
 

@@ -9,15 +9,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rich.markup import escape
-from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Label, ProgressBar, Static
-
-BAR = "█"
 
 
 class ExampleView(VerticalScroll):
@@ -28,19 +25,31 @@ class ExampleView(VerticalScroll):
     def compose(self) -> ComposeResult:
         yield Static(id="example-body")
 
-    def show(self, title: str, renderable: Any) -> None:
-        """Replace the shown example and scroll back to its top."""
+    _size_key: Any = None
+
+    def show(self, title: str, renderable: Any, size_key: Any = None) -> None:
+        """Replace the shown example and scroll back to its top.
+
+        ``size_key``: equal, non-None keys promise equal heights (e.g. images of one shape), so the
+        screen is only repainted, not laid out again (the bulk of a keystroke's cost otherwise).
+        """
         self.border_title = title
-        self.query_one("#example-body", Static).update(renderable)
-        self.scroll_home(animate=False)
+        same = size_key is not None and size_key == self._size_key
+        self._size_key = size_key
+        self.query_one("#example-body", Static).update(renderable, layout=not same)
+        if self.scroll_y:
+            self.scroll_home(animate=False)
 
     def message(self, title: str, text: str) -> None:
         """Show a message (nothing to label, no classes ...) in place of an example."""
-        self.show(title, Text(text, style="bold"))
+        self.show(title, Text(text, style="bold"), None)
 
 
 class ClassesPanel(Static):
     """Each class with its hotkey, a bar of its labeled count, and the count; the prediction marked."""
+
+    _shown_rows = -1
+    BAR_WIDTH = 10
 
     def render_classes(
         self, classes: Sequence[str], hotkeys: Sequence[str], counts: Mapping[str, int], predicted: str | None
@@ -49,21 +58,23 @@ class ClassesPanel(Static):
             self.update(Text("no classes in this project", style="bold"))
             return
         top = max([int(counts.get(c, 0)) for c in classes] + [1])
-        width = 10
-        table = Table.grid(padding=(0, 1), expand=True)
-        table.add_column(no_wrap=True)
-        table.add_column(no_wrap=True, ratio=1, overflow="ellipsis")
-        table.add_column(no_wrap=True, width=width)
-        table.add_column(no_wrap=True, justify="right")
+        key_w = max(len(k) for k in hotkeys) + 2
+        name_w = max(4, (self.content_region.width or 32) - key_w - self.BAR_WIDTH - 9)
+        lines = []
         for key, cls in zip(hotkeys, classes):
             n = int(counts.get(cls, 0))
-            filled = round(width * n / top) if n else 0
-            bar = Text(BAR * filled, style="green") + Text("·" * (width - filled), style="dim")
-            mark = " ◀" if cls == predicted else ""
-            table.add_row(
-                Text(f"[{key}]", style="bold"), Text(cls + mark, style="bold" if mark else ""), bar, str(n)
-            )
-        self.update(table)
+            filled = round(self.BAR_WIDTH * n / top) if n else 0
+            mark = cls == predicted
+            name = (cls if len(cls) <= name_w else cls[: name_w - 1] + "…") + (" ◀" if mark else "")
+            lines.append(Text.assemble(
+                (f"[{key}]".ljust(key_w), "bold"),
+                (name.ljust(name_w + 2), "bold" if mark else ""),
+                ("█" * filled, "green"), ("·" * (self.BAR_WIDTH - filled), "dim"),
+                f"{n:>6}",
+            ))
+        same_size = self._shown_rows == len(lines)
+        self._shown_rows = len(lines)
+        self.update(Text("\n", no_wrap=True).join(lines), layout=not same_size)  # same rows: repaint only
 
 
 class WhyPanel(Static):
@@ -71,7 +82,7 @@ class WhyPanel(Static):
 
     def show_query(self, query: Any, split: str) -> None:
         if query is None:
-            self.update("")
+            self.update("", layout=False)
             return
         if query.predicted is None:
             pred = Text("model: no prediction", style="dim")
@@ -81,11 +92,13 @@ class WhyPanel(Static):
         score = "" if query.score is None else f" · score {query.score:.3g}"
         why = Text.assemble(("why: ", "dim"), str(query.reason), (f"{score}", "dim"))
         strategy = Text.assemble(("strategy: ", "dim"), str(query.strategy), (f" · {split} split", "dim"))
-        self.update(Text("\n").join([pred, why, strategy]))
+        self.update(Text("\n").join([pred, why, strategy]), layout=False)  # fixed height in app.tcss
 
 
 class StatusPanel(Vertical):
     """Label counts, the latest round's eval metrics, the next retrain, and a training progress bar."""
+
+    _shown_lines = -1
 
     def compose(self) -> ComposeResult:
         yield Static(id="status-text")
@@ -104,7 +117,7 @@ class StatusPanel(Vertical):
         note: str = "",
     ) -> None:
         lines = [
-            Text.assemble(("labels ", "dim"), (str(session), "bold"), " session · ", (str(total), "bold"), " total"),
+            Text.assemble(("session ", "dim"), (str(session), "bold"), (" · total ", "dim"), (str(total), "bold")),
             Text.assemble(
                 ("round ", "dim"), (str(round_number or 0), "bold"),
                 f" · {until_retrain} label{'s' if until_retrain != 1 else ''} to retrain",
@@ -125,7 +138,9 @@ class StatusPanel(Vertical):
             lines.append(Text("EVAL SPLIT: random draws", style="bold reverse"))
         if note:
             lines.append(Text(note, style="bold"))
-        self.query_one("#status-text", Static).update(Text("\n").join(lines))
+        same_size = len(lines) == self._shown_lines
+        self._shown_lines = len(lines)
+        self.query_one("#status-text", Static).update(Text("\n").join(lines), layout=not same_size)
 
     def show_training(self, epoch: int | None, max_epochs: int | None, text: str = "") -> None:
         """``epoch=None`` hides the progress bar; otherwise shows epoch/max."""
