@@ -55,7 +55,6 @@ def make_data(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 
 def build(path: Path, n: int) -> None:
     """Create the pool file: features, 300 imported labels, and round 1 with the model checkpoint."""
-    from activeloop.model import FocalLossClassifier
     from activeloop.store import Pool
 
     t0 = time.perf_counter()
@@ -155,7 +154,6 @@ def run_size(n: int, cache_dir: Path, repeats: int) -> dict:
     from modAL.models import ActiveLearner
     from modAL.uncertainty import entropy_sampling
 
-    from activeloop.model import FocalLossClassifier
     from activeloop.query import QueryEngine
     from activeloop.store import Pool
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import shutil
+import tempfile
 from datetime import datetime, timezone
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -45,17 +48,32 @@ def _model(cls=LogisticRegression):
     return cls(max_iter=500).fit(X_TRAIN, Y_TRAIN)
 
 
-def _pool(tmp_path, name="p", order=None, n_eval=30, n_labeled=12):
-    """A pool of X_ALL (rows in ``order``; external ids keep the original index) plus an eval split."""
-    order = np.arange(len(X_ALL)) if order is None else order
-    pool = Pool.create(tmp_path / f"{name}.db", name, CLASSES)
-    ids = pool.add(X_ALL[order], external_ids=[f"x{i}" for i in order])
-    Xe, _ = _data(n_eval, seed=9)
-    pool.add(Xe, external_ids=[f"e{i}" for i in range(n_eval)], split="eval")
-    by_ext = {int(o): int(i) for o, i in zip(order, ids)}
-    for k in range(n_labeled):  # the same examples are labeled, whatever the order
-        pool.label(by_ext[k * 17 % len(X_ALL)], CLASSES[Y_ALL[k * 17 % len(X_ALL)]], annotator="seed")
-    return pool
+_TEMPLATES: dict[tuple, Path] = {}
+
+
+def _pool(tmp_path, name="p", shuffle=None, n_eval=30, n_labeled=12):
+    """A pool of X_ALL (rows shuffled by seed ``shuffle``; external ids keep the original index) plus an eval split.
+
+    Each variant is built once (migrations take a while) and copied into ``tmp_path``.
+    """
+    key = (shuffle, n_eval, n_labeled)
+    if key not in _TEMPLATES:
+        src = Path(tempfile.mkdtemp(prefix="al-template-")) / "t.db"
+        order = np.arange(len(X_ALL)) if shuffle is None else np.random.default_rng(shuffle).permutation(len(X_ALL))
+        pool = Pool.create(src, "p", CLASSES)
+        ids = pool.add(X_ALL[order], external_ids=[f"x{i}" for i in order])
+        Xe, _ = _data(n_eval, seed=9)
+        pool.add(Xe, external_ids=[f"e{i}" for i in range(n_eval)], split="eval")
+        by_ext = {int(o): int(i) for o, i in zip(order, ids)}
+        for k in range(n_labeled):  # the same examples are labeled, whatever the order
+            pool.label(by_ext[k * 17 % len(X_ALL)], CLASSES[Y_ALL[k * 17 % len(X_ALL)]], annotator="seed")
+        pool.close()
+        _TEMPLATES[key] = src
+    dst = tmp_path / f"{name}.db"
+    for suffix in ("", "-wal"):
+        if Path(str(_TEMPLATES[key]) + suffix).exists():
+            shutil.copy(str(_TEMPLATES[key]) + suffix, str(dst) + suffix)
+    return Pool.open(dst)
 
 
 def _ext(pool, queries):
@@ -82,7 +100,7 @@ def test_every_strategy_returns_n_unique_unlabeled_pool_ids_unchanged_by_shuffli
     assert set(ids) <= set(pool.unlabeled_ids("pool").tolist())
     assert all(isinstance(q, Query) and q.reason for q in batch)
 
-    shuffled = _pool(tmp_path, "b", order=np.random.default_rng(5).permutation(len(X_ALL)))
+    shuffled = _pool(tmp_path, "b", shuffle=5)
     again = QueryEngine(_model(), strategy=name, random_state=0).query(shuffled, 7, annotator="ana")
     assert _ext(shuffled, again) == _ext(pool, batch)
 
