@@ -1,0 +1,127 @@
+"""Simulated-oracle benchmarks: the CLI writes its files, same seeds give the same curves, the API holds up."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from activeloop.bench import Curve, load_dataset, run_curve, run_suite, split_dataset
+from activeloop.bench.summary import SUMMARY_COLUMNS, summarize
+from activeloop.cli import app
+from activeloop.errors import ActiveloopError, IngestError
+
+TINY = "synthetic:n=240,features=6,weights=0.9,class_sep=1.5"
+ARGS = ["bench", "--dataset", TINY, "--strategies", "default,modal:margin_sampling,peer:random", "--seeds", "2",
+        "--budget", "20", "--batch", "10", "--model", "logreg", "--quiet"]
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("bench") / "out"
+    res = CliRunner().invoke(app, [*ARGS, "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    return out
+
+
+def test_bench_cli_writes_curves_summary_and_plot(tiny_run: Path):
+    for name in ("curves.csv", "summary.csv", "summary.md", "curves.png"):
+        assert (tiny_run / name).stat().st_size > 0
+    curves = _rows(tiny_run / "curves.csv")
+    for col in ("dataset", "strategy", "seed", "labels", "macro_f1", "balanced_accuracy", "minority_recall",
+                "minority_found"):
+        assert col in curves[0]
+    # 3 strategies x 2 seeds x points at 10 and 20 labels
+    assert len(curves) == 3 * 2 * 2
+    assert {r["labels"] for r in curves} == {"10", "20"}
+    summary = _rows(tiny_run / "summary.csv")
+    assert list(summary[0]) == SUMMARY_COLUMNS
+    assert [r["strategy"] for r in summary] == ["default", "modal:margin_sampling", "peer:random"]
+    assert all(r["seeds"] == "2" for r in summary)
+    assert (tiny_run / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_same_seeds_give_identical_curves_csv(tiny_run: Path, tmp_path: Path):
+    res = CliRunner().invoke(app, [*ARGS, "--out", str(tmp_path), "--jobs", "2"])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "curves.csv").read_bytes() == (tiny_run / "curves.csv").read_bytes()
+
+
+def test_bench_rejects_unknown_strategy_before_running(tmp_path: Path):
+    res = CliRunner().invoke(app, ["bench", "--dataset", TINY, "--strategies", "no-such-strategy", "--out",
+                                   str(tmp_path)])
+    assert res.exit_code == 1
+    assert "unknown strategy 'no-such-strategy'" in res.output
+    assert not (tmp_path / "curves.csv").exists()
+
+
+def test_run_curve_labels_through_the_pool_and_tracks_the_minority():
+    ds = load_dataset("digits-imbalanced")
+    assert ds.classes[ds.minority] == "8" and 0.025 < ds.minority_share < 0.035
+    p, t = split_dataset(ds, 0)
+    assert np.mean(ds.y[t] == 8) == pytest.approx(ds.minority_share, abs=0.01)  # test set keeps the real mix
+    c = run_curve(ds.X[p], ds.y[p], ds.X[t], ds.y[t], strategy="margin", model="logreg", budget=40, seed=0,
+                  classes=ds.classes, minority=ds.minority, dataset=ds.name)
+    assert isinstance(c, Curve)
+    assert c.labels.tolist() == [10, 20, 30, 40]
+    assert np.all(np.diff(c.metrics["minority_found"]) >= 0)
+    assert c.aulc() == pytest.approx(np.mean(c.metrics["macro_f1"]))
+    assert 0.5 < c.ceiling <= 1.0
+    if c.first_minority is not None:
+        assert c.metrics["minority_found"][-1] >= 1
+
+
+def test_cold_start_with_one_class_scores_the_constant_prediction():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 4))
+    y = (np.arange(200) < 4).astype(int)  # 2 % minority
+    c = run_curve(X[:150], y[:150], X[150:], y[150:], strategy="margin", model="logreg", budget=20, seed=1,
+                  start="cold-start", ceiling=False, minority=1)
+    assert c.labels.tolist() == [10, 20]
+    assert c.init == "cold-start"
+    assert np.isfinite(c.metrics["macro_f1"]).all()
+
+
+def test_suite_is_ordered_and_peers_run_once_per_seed():
+    curves = run_suite([TINY], ["margin", "peer:random"], [0, 1], model="logreg", inits=("random", "cold-start"),
+                       budget=20)
+    assert [(c.strategy, c.init, c.seed) for c in curves] == [
+        ("margin", "random", 0), ("margin", "random", 1), ("margin", "cold-start", 0), ("margin", "cold-start", 1),
+        ("peer:random", "random", 0), ("peer:random", "random", 1)]
+    rows = summarize(curves)
+    assert rows[-1]["vs_random"] == pytest.approx(1.0)
+
+
+def test_custom_callable_strategy_runs_in_process():
+    def most_uncertain(proba):
+        return 1.0 - proba.max(axis=1)
+
+    curves = run_suite([TINY], [most_uncertain], 1, model="logreg", budget=20)
+    assert curves[0].strategy == "most_uncertain"
+
+
+def test_load_dataset_from_csv_and_npz(tmp_path: Path):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(30, 3))
+    y = np.array(["a"] * 27 + ["b"] * 3)
+    np.savez(tmp_path / "d.npz", X=X, y=y)
+    ds = load_dataset(tmp_path / "d.npz")
+    assert ds.classes == ["a", "b"] and ds.minority == 1 and ds.X.shape == (30, 3)
+    lines = ["f1,f2,f3,label"] + [f"{a},{b},{c},{lab}" for (a, b, c), lab in zip(X, y)]
+    (tmp_path / "d.csv").write_text("\n".join(lines) + "\n")
+    ds2 = load_dataset(str(tmp_path / "d.csv"))
+    np.testing.assert_allclose(ds2.X, ds.X, rtol=1e-6)
+    lines[5] = "1.0,n/a,2.0,a"
+    (tmp_path / "bad.csv").write_text("\n".join(lines) + "\n")
+    with pytest.raises(IngestError, match="row 6, field 'f2'"):
+        load_dataset(tmp_path / "bad.csv")
+    with pytest.raises(ActiveloopError, match="unknown data set"):
+        load_dataset("mnist")
