@@ -157,3 +157,29 @@ def pg_database(pg_server: PgServer) -> Iterator[str]:
 
 def is_postgres(url: str) -> bool:
     return url.startswith("postgresql")
+
+
+@pytest.fixture(scope="session")
+def workers():
+    """A multiprocessing context whose processes fork from a server that has imported activeloop already.
+
+    Worker functions live in ``tests/workers/``; a fork costs milliseconds where a fresh
+    interpreter importing numpy, SQLAlchemy and scikit-learn costs seconds.
+    """
+    import multiprocessing
+    from multiprocessing import forkserver
+
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["workers.team", "workers.crash"])
+    threads = {var: "1" for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+    saved = {var: os.environ.get(var) for var in threads}
+    os.environ.update(threads)  # for the server only: one BLAS thread per worker process
+    try:
+        forkserver.ensure_running()
+    finally:
+        for var, value in saved.items():
+            if value is None:
+                os.environ.pop(var, None)
+            else:
+                os.environ[var] = value
+    return ctx

@@ -1,0 +1,181 @@
+"""Several labeler processes on one database, through the TUI's code path (QueryEngine.query + Pool.label).
+
+Each worker (tests/workers/team.py) logs an example id only after ``label()`` returned, so
+the database must hold exactly the logged labels: none lost, none doubled, none by two people.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+import sqlalchemy as sa
+
+from activeloop.store import Pool, db
+from activeloop.store.schema import Lease, utcnow
+from workers import team
+
+N_ANNOTATORS = 3
+N_EXAMPLES = 600  # 200 labels per annotator
+LS = Lease.__table__
+
+
+def _make_pool(url: str, n: int, dim: int = 8) -> None:
+    rng = np.random.default_rng(1)
+    with Pool.create(url, "team", ["ok", "fraud", "spam"]) as pool:
+        pool.add(rng.normal(size=(n, dim)), payloads=[{"text": f"row {i}"} for i in range(n)])
+
+
+class Team:
+    """Worker processes (forked from the preloaded server), their logs and summaries."""
+
+    def __init__(self, ctx, tmp_path: Path, parties: int):
+        self.ctx, self.tmp = ctx, tmp_path
+        self.barrier = ctx.Barrier(parties + 1)
+        self.procs: dict[str, object] = {}
+
+    def annotator(self, url: str, name: str, **kwargs) -> None:
+        self._start(name, team.annotate, url, name, str(self.log(name)), str(self.summary_path(name)), self.barrier,
+                    **kwargs)
+
+    def retrainer(self, url: str, name: str = "retrain", **kwargs) -> None:
+        self._start(name, team.retrain, url, str(self.summary_path(name)), self.barrier, **kwargs)
+
+    def _start(self, name, target, *args, **kwargs) -> None:
+        p = self.ctx.Process(target=target, args=args, kwargs=kwargs, name=name)
+        p.start()
+        self.procs[name] = p
+
+    def go(self) -> None:
+        """Release everyone at once (each has opened its pool)."""
+        try:
+            self.barrier.wait(timeout=60)
+        except Exception:
+            for name in self.procs:
+                self.finish(name, timeout=5)
+            raise
+
+    def log(self, name: str) -> Path:
+        return self.tmp / f"{name}.log"
+
+    def summary_path(self, name: str) -> Path:
+        return self.tmp / f"{name}.json"
+
+    def logged(self, name: str) -> list[tuple[int, float]]:
+        path = self.log(name)
+        if not path.exists():
+            return []
+        return [(int(a), float(b)) for a, b in (line.split() for line in path.read_text().splitlines())]
+
+    def finish(self, name: str, timeout: float = 120) -> dict:
+        p = self.procs[name]
+        p.join(timeout)
+        if p.exitcode is None:
+            p.kill()
+            p.join()
+        summary = json.loads(self.summary_path(name).read_text()) if self.summary_path(name).exists() else {}
+        error = summary.get("error", "")
+        assert "database is locked" not in error, error
+        assert p.exitcode == 0 and not error, f"{name} died (exit {p.exitcode}): {error}"
+        return summary
+
+
+def _label_rows(url: str) -> list[tuple[int, str, datetime]]:
+    engine = db.make_engine(url)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text("SELECT example_id, annotator, created_at FROM labels WHERE retracted_at IS NULL")
+        ).all()
+    engine.dispose()
+    return [(int(r[0]), r[1], r[2]) for r in rows]
+
+
+def test_annotators_labeling_at_once_lose_and_double_nothing(store_url, tmp_path, workers):
+    _make_pool(store_url, N_EXAMPLES)
+    names = [f"annotator-{k}" for k in range(N_ANNOTATORS)]
+    crew = Team(workers, tmp_path, N_ANNOTATORS)
+    for n in names:
+        crew.annotator(store_url, n, batch=10)
+    crew.go()
+    summaries = {n: crew.finish(n) for n in names}
+
+    logged = {n: [eid for eid, _ in crew.logged(n)] for n in names}
+    rows = _label_rows(store_url)
+    per_example = Counter(eid for eid, _, _ in rows)
+    assert max(per_example.values()) == 1, "an example was labeled twice"
+    assert len(rows) == sum(len(v) for v in logged.values()) == N_EXAMPLES  # everything labeled, once
+    assert {(eid, who) for eid, who, _ in rows} == {(eid, n) for n in names for eid in logged[n]}
+    assert all(summaries[n]["labels"] == len(logged[n]) for n in names)
+    assert all(len(logged[n]) > 0 for n in names), {n: len(v) for n, v in logged.items()}
+    # they really worked at the same time: the annotators' labeling spans overlap
+    spans = [(min(t for _, t in crew.logged(n)), max(t for _, t in crew.logged(n))) for n in names]
+    assert max(s for s, _ in spans) < min(e for _, e in spans)
+    with Pool.open(store_url) as pool:
+        assert pool.unlabeled_ids().size == 0 and pool.active_leases() == []
+        assert sum(pool.class_counts().values()) == N_EXAMPLES
+    lat = max(max(s["latencies"]) for s in summaries.values())
+    print(f"labels written concurrently: {len(rows)} by {N_ANNOTATORS} processes "
+          f"({[len(v) for v in logged.values()]}), max label() latency {lat:.3f}s")
+
+
+def test_a_retrain_does_not_block_labeling(store_url, tmp_path, workers):
+    """A retrain holding a long read, then writing a big checkpoint, delays label() by one short write at most."""
+    _make_pool(store_url, 5000)
+    crew = Team(workers, tmp_path, 1)
+    stop = tmp_path / "stop"
+    crew.annotator(store_url, "ana", batch=5, stop_path=str(stop))
+    crew.go()
+    deadline = time.monotonic() + 60
+    while len(crew.logged("ana")) < 20:  # the labeler is under way
+        assert time.monotonic() < deadline and crew.procs["ana"].exitcode is None, "labeler stalled"
+        time.sleep(0.01)
+    crew.barrier = workers.Barrier(2)
+    crew.retrainer(store_url, hold=2.0, checkpoint_mb=16)
+    crew.go()
+    r = crew.finish("retrain")
+    stop.touch()
+    s = crew.finish("ana")
+    logged = crew.logged("ana")
+    assert len(_label_rows(store_url)) == s["labels"] == len(logged)
+    held = r["read_end"] - r["read_begin"]
+    during_read = sum(r["read_begin"] < t < r["read_end"] for _, t in logged)
+    lat = np.array(s["latencies"])
+    assert held >= 1.5
+    assert during_read >= 20, "labeling stalled while the retrain was reading"
+    assert lat.max() < held / 2, "a label() waited for most of the retrain"
+    assert lat.max() < 1.0 + 3 * r["write_seconds"], (lat.max(), r["write_seconds"])
+    with Pool.open(store_url) as pool:
+        assert pool.latest_round().number == 1
+        assert len(pool.load_checkpoint()) == 16 * 2**20
+    print(f"retrain held a read {held:.2f}s and wrote a 16 MB checkpoint in {r['write_seconds']:.3f}s; "
+          f"{during_read} labels committed during the read, max label() latency {lat.max():.3f}s, "
+          f"median {np.median(lat) * 1000:.1f}ms")
+
+
+def test_an_abandoned_lease_expires_and_goes_to_someone_else(store_url, tmp_path, workers):
+    _make_pool(store_url, 30)
+    crew = Team(workers, tmp_path, 1)
+    crew.annotator(store_url, "quitter", batch=30, ttl=0.5, abandon=True)
+    crew.go()
+    leased = crew.finish("quitter")["leased"]
+    assert len(leased) == 30
+    engine = db.make_engine(store_url)
+    with engine.connect() as conn:
+        deadline = conn.execute(sa.select(sa.func.max(LS.c.expires_at)).where(LS.c.annotator == "quitter")).scalar()
+    engine.dispose()
+    with Pool.open(store_url) as pool:
+        assert pool.excluded_ids("late").size == 30 or utcnow() > deadline
+        while utcnow() <= deadline:  # the lease was for 0.5 s; wait it out
+            time.sleep(0.05)
+        assert pool.active_leases() == [] and pool.excluded_ids("late").size == 0
+    crew.barrier = workers.Barrier(2)
+    crew.annotator(store_url, "late", batch=30)
+    crew.go()
+    s = crew.finish("late")
+    assert sorted(eid for eid, _ in crew.logged("late")) == sorted(leased)
+    assert s["labels"] == 30
