@@ -10,6 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 from sklearn.datasets import load_breast_cancer, load_digits
 
 from activeloop import Pool
@@ -238,3 +241,22 @@ def test_a_bad_list_field_names_its_row(tmp_path, bad, message, field):
         import_file(pool, write_jsonl(tmp_path / "e.jsonl", rows))
     assert (info.value.row, info.value.field) == (3, field)
     assert Pool.open(tmp_path / "e.db").count() == 0
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    X=hnp.arrays(
+        np.float64, hnp.array_shapes(min_dims=2, max_dims=2, min_side=1, max_side=6),
+        elements=st.floats(allow_nan=False, allow_infinity=False, width=32),
+    )
+)
+def test_csv_and_jsonl_round_trip_features_exactly(tmp_path_factory, X):
+    tmp = tmp_path_factory.mktemp("rt")
+    cols = [f"c{j}" for j in range(X.shape[1])]
+    (tmp / "x.csv").write_text(",".join(cols) + "\n" + "".join(",".join(repr(float(v)) for v in row) + "\n" for row in X))
+    write_jsonl(tmp / "x.jsonl", [dict(zip(cols, map(float, row))) for row in X])
+    for name in ("x.csv", "x.jsonl"):
+        pool = Pool.create(tmp / f"{name}.db", "rt", ["a", "b"])
+        import_file(pool, tmp / name)
+        assert np.array_equal(pool.features(pool.unlabeled_ids()), X.astype(np.float32))
+        pool.close()
