@@ -130,12 +130,19 @@ def child(db: str, annotator: str) -> None:
                       "rss_before_mib": rss0 / 1024, "rss_growth_mib": (rss1 - rss0) / 1024, "n": len(batch)}))
 
 
-def timed(fn, repeats: int) -> tuple[float, object]:
-    times, out = [], None
+CPU: dict[str, float] = {}
+
+
+def timed(fn, repeats: int, tag: str | None = None) -> tuple[float, object]:
+    """Median wall seconds of ``repeats`` calls; the median CPU seconds (all threads) go to CPU[tag]."""
+    times, cpus, out = [], [], None
     for _ in range(repeats):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         out = fn()
         times.append(time.perf_counter() - t)
+        cpus.append(time.process_time() - c)
+    if tag:
+        CPU[tag] = statistics.median(cpus)
     return statistics.median(times), out
 
 
@@ -186,9 +193,9 @@ def run_size(n: int, cache_dir: Path, repeats: int) -> dict:
         pool.release([q.example_id for q in out], annotator=f"d{k}")
         return eng
 
-    t_a, _ = timed(floor, reps)
-    t_b, _ = timed(modal, reps)
-    t_d, eng = timed(first, reps)
+    t_a, _ = timed(floor, reps, "a")
+    t_b, _ = timed(modal, reps, "b")
+    t_d, eng = timed(first, reps, "d")
 
     def nxt():
         nonlocal k
@@ -197,7 +204,7 @@ def run_size(n: int, cache_dir: Path, repeats: int) -> dict:
         pool.release([q.example_id for q in out], annotator=f"e{k}")
 
     nxt()
-    t_e, _ = timed(nxt, 5)
+    t_e, _ = timed(nxt, 5, "e")
     n_scored_before = eng.n_scored_
     nxt()
     assert eng.n_scored_ - n_scored_before <= 8, "the next query rescored the pool"
@@ -205,11 +212,14 @@ def run_size(n: int, cache_dir: Path, repeats: int) -> dict:
     fresh = []
     for i in range(max(1, reps)):
         t = time.perf_counter()
+        ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         res = subprocess.run([sys.executable, __file__, "--child", str(path), "--annotator", f"c{i}"],
                              capture_output=True, text=True, check=True)
         wall = time.perf_counter() - t
         info = json.loads(res.stdout.strip().splitlines()[-1])
         info["wall"] = wall
+        ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        info["cpu"] = ru1.ru_utime + ru1.ru_stime - ru0.ru_utime - ru0.ru_stime
         fresh.append(info)
     t_c = statistics.median(f["wall"] for f in fresh)
     c_info = min(fresh, key=lambda f: f["wall"])
@@ -221,6 +231,7 @@ def run_size(n: int, cache_dir: Path, repeats: int) -> dict:
     return {
         "n": n, "a": t_a, "b": t_b, "c": t_c, "d": t_d, "e": t_e, "c_info": c_info,
         "mem_a": mem_a, "mem_d": mem_d, "feat_mib": feat_mib, "model_mib": model_mib,
+        "cpu": dict(CPU, c=statistics.median(f["cpu"] for f in fresh)),
         "threads": torch.get_num_threads(), "store_ms": breakdown,
     }
 
@@ -244,12 +255,16 @@ def main() -> None:
         r = run_size(n, cache_dir, args.repeats)
         rows.append(r)
         ci = r["c_info"]
-        print(f"  (a) floor: predict_proba + argpartition, in memory   {r['a']:8.3f} s")
-        print(f"  (b) modAL ActiveLearner.query(entropy_sampling)      {r['b']:8.3f} s")
+        cpu = r["cpu"]
+        print(f"  (a) floor: predict_proba + argpartition, in memory   {r['a']:8.3f} s   (cpu {cpu['a']:.3f} s)")
+        print(f"  (b) modAL ActiveLearner.query(entropy_sampling)      {r['b']:8.3f} s   (cpu {cpu['b']:.3f} s)")
         print(f"  (c) activeloop first query, fresh process (wall)     {r['c']:8.3f} s   "
-              f"[import {ci['import']:.2f}, open+load model {ci['open_load']:.2f}, query {ci['query']:.2f}]")
-        print(f"  (d) activeloop first query, pool open                {r['d']:8.3f} s   d/a = {r['d'] / r['a']:.2f}x")
-        print(f"  (e) activeloop next query, same round                {r['e'] * 1e3:8.1f} ms  b/e = {r['b'] / r['e']:.0f}x")
+              f"[import {ci['import']:.2f}, open+load model {ci['open_load']:.2f}, query {ci['query']:.2f}] "
+              f"(cpu {cpu['c']:.2f} s)")
+        print(f"  (d) activeloop first query, pool open                {r['d']:8.3f} s   d/a = {r['d'] / r['a']:.2f}x   "
+              f"(cpu {cpu['d']:.3f} s, d/a {cpu['d'] / cpu['a']:.2f}x)")
+        print(f"  (e) activeloop next query, same round                {r['e'] * 1e3:8.1f} ms  b/e = {r['b'] / r['e']:.0f}x   "
+              f"(cpu {cpu['e'] * 1e3:.1f} ms, b/e {cpu['b'] / max(cpu['e'], 1e-9):.0f}x)")
         print(f"  memory: features {r['feat_mib']:.1f} MiB, model {r['model_mib']:.2f} MiB; traced peak "
               f"(a) {r['mem_a']:.1f} MiB, (d) {r['mem_d']:.1f} MiB = {r['mem_d'] / (r['feat_mib'] + r['model_mib']):.2f}x "
               f"features+model; fresh process RSS growth during query {ci['rss_growth_mib']:.0f} MiB "
