@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import math
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -37,11 +39,41 @@ def make_engine(url: str | Path) -> Engine:
     """Create an engine; on SQLite: WAL, foreign keys, a busy timeout and BEGIN IMMEDIATE for writes."""
     url = normalize_url(url)
     is_sqlite = make_url(url).get_backend_name() == "sqlite"
-    engine = sa.create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000} if is_sqlite else {})
+    if is_sqlite:
+        engine = sa.create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000}, json_serializer=_json_dumps)
+    else:  # PostgreSQL's json type has no NaN/Infinity: those are stored as null there
+        engine = sa.create_engine(url, json_serializer=_json_dumps_finite)
     if is_sqlite:
         event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", _sqlite_begin)
     return engine
+
+
+def _json_default(obj):
+    """NumPy scalars and arrays as plain JSON values."""
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    raise TypeError(f"{type(obj).__name__} is not JSON-serialisable")
+
+
+def _json_dumps(obj) -> str:
+    return json.dumps(obj, default=_json_default)
+
+
+def _finite(obj):
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    if hasattr(obj, "tolist"):
+        return _finite(obj.tolist())
+    return obj
+
+
+def _json_dumps_finite(obj) -> str:
+    return json.dumps(_finite(obj), default=_json_default, allow_nan=False)
 
 
 def _sqlite_connect(dbapi_connection, _record) -> None:

@@ -35,6 +35,8 @@ LB = Label.__table__
 LS = Lease.__table__
 DEFAULT_HOTKEYS = "123456789abcdfghijklmnoptvwxyz"
 INSERT_CHUNK = 50_000
+NAME_LEN = 200  # projects.name, classes.name, annotators (String(200) columns)
+EXTERNAL_ID_LEN = 500
 
 
 @dataclass(frozen=True)
@@ -99,7 +101,8 @@ class Pool:
         hotkeys: Sequence[str] | None = None,
     ) -> Pool:
         """Create a project (and the database, when the file does not exist yet)."""
-        classes = [str(c) for c in classes]
+        classes = [_text(c, "class name", NAME_LEN) for c in classes]
+        name = _text(name, "project name", NAME_LEN)
         if not name:
             raise ActiveloopError("a project needs a name")
         if len(classes) < 2:
@@ -110,7 +113,7 @@ class Pool:
             if len(classes) > len(DEFAULT_HOTKEYS):
                 raise ActiveloopError(f"project {name!r}: {len(classes)} classes need explicit hotkeys")
             hotkeys = list(DEFAULT_HOTKEYS[: len(classes)])
-        hotkeys = [str(h) for h in hotkeys]
+        hotkeys = [_text(h, "hotkey", 16) for h in hotkeys]
         if len(hotkeys) != len(classes) or len(set(hotkeys)) != len(hotkeys):
             raise ActiveloopError(f"project {name!r}: need one distinct hotkey per class, got {hotkeys}")
         engine = db.connect(url, create=True)
@@ -247,7 +250,10 @@ class Pool:
         ids : ndarray of shape (n_samples,)
         """
         origin = origin or f"project {self.name!r}"
-        X = np.asarray(X, dtype=np.float32)
+        try:
+            X = np.asarray(X, dtype=np.float32)
+        except (TypeError, ValueError) as exc:
+            raise IngestError(origin, f"features must be a 2-D array of numbers ({exc})", field="features") from None
         if X.ndim != 2:
             raise DimensionError(f"project {self.name!r}: features must be 2-D, got shape {X.shape}")
         n = len(X)
@@ -261,6 +267,7 @@ class Pool:
             if seq is not None and len(seq) != n:
                 raise ActiveloopError(f"project {self.name!r}: {n} feature rows but {len(seq)} {what}")
         class_pos = {c: i for i, c in enumerate(self.classes)}
+        annotator = _text(annotator, "annotator", NAME_LEN)
         if labels is not None:
             for row, lab in enumerate(labels):
                 if lab is not None and lab not in class_pos:
@@ -279,11 +286,17 @@ class Pool:
                 )
             start = conn.scalar(sa.select(sa.func.count()).select_from(EX).where(EX.c.project_id == self.project_id))
             ext = [f"#{start + i}" for i in range(n)] if external_ids is None else [str(e) for e in external_ids]
+            for row, e in enumerate(ext):
+                if "\x00" in e or len(e) > EXTERNAL_ID_LEN:
+                    raise IngestError(
+                        origin, f"id {e[:40]!r} has a NUL character or more than {EXTERNAL_ID_LEN} characters",
+                        row=row + first_row, field="external_id",
+                    )
             self._check_unique_ids(conn, ext, origin, first_row)
             before = conn.scalar(sa.select(sa.func.coalesce(sa.func.max(EX.c.id), 0)))
             now = utcnow()
             columns = ["project_id", "external_id", "payload", "features", "split", "created_at"]
-            to_json = _bind(conn, EX.c.payload)
+            to_json = _json_checker(_bind(conn, EX.c.payload), origin, first_row)
             const = (self.project_id, split, _bind(conn, EX.c.created_at)(now))
             for lo in range(0, n, INSERT_CHUNK):
                 hi = min(n, lo + INSERT_CHUNK)
@@ -295,7 +308,7 @@ class Pool:
                         (
                             const[0],
                             ext[i],
-                            None if payloads is None or payloads[i] is None else to_json(payloads[i]),
+                            None if payloads is None or payloads[i] is None else to_json(payloads[i], i),
                             X[i].tobytes(),
                             const[1],
                             const[2],
@@ -451,6 +464,7 @@ class Pool:
             raise UnknownClassError(f"project {self.name!r}: {cls!r} is not one of {self.classes}")
         if source not in SOURCES:
             raise ActiveloopError(f"label source must be one of {SOURCES}, got {source!r}")
+        annotator = _text(annotator, "annotator", NAME_LEN)
         now = utcnow()
         with self._sessions.begin() as s:
             self._require_example(s, example_id)
@@ -554,6 +568,8 @@ class Pool:
         """Hand ``ids`` to ``annotator`` until ``ttl`` seconds from now; returns those not already taken."""
         now = utcnow()
         ids = [int(i) for i in ids]
+        annotator = _text(annotator, "annotator", NAME_LEN)
+        strategy = _label_text(strategy) or ""
         with self._sessions.begin() as s:
             # Serialises leasing per project on PostgreSQL; SQLite's BEGIN IMMEDIATE already does.
             s.get(Project, self.project_id, with_for_update=True)
@@ -599,6 +615,7 @@ class Pool:
 
     def skip(self, example_id: int, *, annotator: str) -> None:
         """Release the example and remember that ``annotator`` skipped it (it is not asked of them again)."""
+        annotator = _text(annotator, "annotator", NAME_LEN)
         now = utcnow()
         with self._sessions.begin() as s:
             self._require_example(s, example_id)
@@ -666,7 +683,7 @@ class Pool:
                 started_at=started_at,
                 finished_at=utcnow(),
                 n_labels=n_labels,
-                strategy=strategy,
+                strategy=_label_text(strategy),
                 checkpoint=checkpoint,
                 checkpoint_sha256=None if checkpoint is None else hashlib.sha256(checkpoint).hexdigest(),
                 metrics=metrics,
@@ -720,6 +737,34 @@ class Pool:
             project.featurizer = spec
             project.featurizer_state = state
         self._featurizer = (spec, state)
+
+
+def _text(value: Any, what: str, limit: int) -> str:
+    """A name as stored: refused (ActiveloopError) when the column cannot hold it on every back end."""
+    value = str(value)
+    if "\x00" in value:
+        raise ActiveloopError(f"{what} {value!r} contains a NUL character")
+    if len(value) > limit:
+        raise ActiveloopError(f"{what} {value[:40]!r}... is {len(value)} characters long (at most {limit})")
+    return value
+
+
+def _label_text(value: Any, limit: int = 200) -> str | None:
+    """A descriptive text (a strategy's repr) cut to its column's width, NULs dropped."""
+    return None if value is None else str(value).replace("\x00", "")[:limit]
+
+
+def _json_checker(to_json, origin: str, first_row: int):
+    """``to_json`` that names the row whose payload cannot be stored as JSON."""
+
+    def convert(value, row: int):
+        try:
+            return to_json(value)
+        except (TypeError, ValueError) as exc:
+            raise IngestError(origin, f"payload is not JSON-serialisable ({exc})", row=row + first_row,
+                              field="payload") from None
+
+    return convert
 
 
 def _bind(conn, column):
