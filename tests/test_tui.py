@@ -118,7 +118,7 @@ def test_undo_works_across_a_retrain_and_keeps_the_round(pool):
         await settle(pilot)  # the retrain started at the 4th label has landed
         rnd = pool.latest_round()
         assert rnd is not None and rnd.number == 1 and rnd.n_labels == 4
-        assert "round 1" in status_text(app) and "F1" in status_text(app)
+        assert "round 1" in status_text(app) and "macro-F1" in status_text(app)
         await pilot.press("u")
         assert pool.current_label(labeled[-1]) is None
         assert [pool.current_label(e) is not None for e in labeled] == [True, True, True, False]

@@ -29,6 +29,7 @@ from activeloop.tui.widgets import ClassesPanel, ExampleView, HelpScreen, Status
 
 SPLITS = ("pool", "eval")
 EPOCH_UPDATE_S = 0.05
+PREFETCH_BATCHES = 2
 
 
 @dataclass
@@ -303,14 +304,19 @@ class LabelApp(App[int]):
 
     # ------------------------------------------------------------------ prefetch
     def _maybe_prefetch(self) -> None:
-        """Keep about two batches of the current mode queued, one background query at a time."""
+        """Keep two to four batches of the current mode queued, one background query at a time.
+
+        A query costs about the same for 10 or 20 examples (on a large pool it is mostly finding what
+        is already labeled or leased), so each fetches two batches; stale picks are dropped when a
+        new round lands (see :meth:`_retrain_done`).
+        """
         if self.prefetching is not None or not self.pool.classes:
             return
         mode = self.mode
-        if len(self.queues[mode]) < self.batch and not self.exhausted[mode]:
+        if len(self.queues[mode]) < PREFETCH_BATCHES * self.batch and not self.exhausted[mode]:
             self.prefetching = mode
-            self.run_worker(partial(self._fetch, mode, self.batch), thread=True, group="prefetch",
-                            exit_on_error=False, description=f"prefetch {mode}")
+            self.run_worker(partial(self._fetch, mode, PREFETCH_BATCHES * self.batch), thread=True,
+                            group="prefetch", exit_on_error=False, description=f"prefetch {mode}")
 
     def _fetch(self, split: str, n: int) -> None:
         """Worker thread: query (or draw eval examples), lease them, and load their payloads."""
@@ -385,10 +391,30 @@ class LabelApp(App[int]):
         score = f"macro-F1 {m['macro_f1']:.2f}" if "macro_f1" in m else "no eval labels yet"
         self.notify(f"round {info.number} on {info.n_labels} labels: {score}", title="model updated")
         self.exhausted["pool"] = False
+        self._drop_stale_picks()
         self._refresh_status()
         self._maybe_retrain()
         if self.current is None:
             self._advance()
+        else:
+            self._maybe_prefetch()
+
+    def _drop_stale_picks(self) -> None:
+        """Release queued pool examples beyond one batch: the new model chooses the rest.
+
+        One batch stays so labeling never waits for the (re)scoring query that follows a round.
+        Examples that were resumed or undone are kept.
+        """
+        queue = self.queues["pool"]
+        keep = [it for k, it in enumerate(queue) if k < self.batch or it.query.strategy in ("undo",)
+                or it.query.reason.startswith("resumed")]
+        stale = [it.query.example_id for it in queue if it not in keep]
+        if stale and self.prefetching != "pool":  # a query in flight may already use the new model
+            self.pool.release(stale, annotator=self.annotator)
+            queue.clear()
+            queue.extend(keep)
+            for eid in stale:
+                self._payloads.pop(eid, None)
 
     def _retrain_failed(self, exc: Exception) -> None:
         self.retraining = False  # trained_on stays: the next try comes after another batch of labels

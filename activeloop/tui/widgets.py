@@ -58,7 +58,7 @@ class ClassesPanel(Static):
             self.update(Text("no classes in this project", style="bold"))
             return
         top = max([int(counts.get(c, 0)) for c in classes] + [1])
-        key_w = max(len(k) for k in hotkeys) + 2
+        key_w = max(len(k) for k in hotkeys) + 3
         name_w = max(4, (self.content_region.width or 32) - key_w - self.BAR_WIDTH - 9)
         lines = []
         for key, cls in zip(hotkeys, classes):
@@ -89,7 +89,7 @@ class WhyPanel(Static):
         else:
             conf = "" if query.confidence is None else f" ({query.confidence:.0%})"
             pred = Text.assemble("model says ", (str(query.predicted), "bold"), conf)
-        score = "" if query.score is None else f" · score {query.score:.3g}"
+        score = "" if not query.score else f" · score {query.score:.3g}"
         why = Text.assemble(("why: ", "dim"), str(query.reason), (f"{score}", "dim"))
         strategy = Text.assemble(("strategy: ", "dim"), str(query.strategy), (f" · {split} split", "dim"))
         self.update(Text("\n").join([pred, why, strategy]), layout=False)  # fixed height in app.tcss
@@ -128,12 +128,16 @@ class StatusPanel(Vertical):
         else:
             lines.append(
                 Text.assemble(
-                    ("F1 ", "dim"), f"{metrics['macro_f1']:.2f}",
-                    ("  min-rec ", "dim"), f"{metrics.get('minority_recall', float('nan')):.2f}",
-                    ("  bal-acc ", "dim"), f"{metrics.get('balanced_accuracy', float('nan')):.2f}",
+                    ("macro-F1 ", "dim"), f"{metrics['macro_f1']:.2f}",
+                    (" · bal-acc ", "dim"), f"{metrics.get('balanced_accuracy', float('nan')):.2f}",
                 )
             )
-            lines.append(Text(f"on {metrics.get('n_eval', '?')} eval labels", style="dim"))
+            lines.append(
+                Text.assemble(
+                    ("minority recall ", "dim"), f"{metrics.get('minority_recall', float('nan')):.2f}",
+                    (f" · {metrics.get('n_eval', '?')} eval", "dim"),
+                )
+            )
         if mode == "eval":
             lines.append(Text("EVAL SPLIT: random draws", style="bold reverse"))
         if note:
