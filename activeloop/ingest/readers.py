@@ -43,7 +43,12 @@ def csv_columns(path: Path) -> list[str]:
     """The header row of a CSV file."""
     with path.open(newline="", encoding="utf-8-sig") as fh:
         reader = csv.reader(fh, delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
-        header = next(reader, None)
+        try:
+            header = next(reader, None)
+        except csv.Error as exc:
+            raise IngestError(path, f"not valid CSV ({exc})", row=1) from None
+        except UnicodeDecodeError as exc:
+            raise IngestError(path, f"not UTF-8 text ({exc.reason})", row=1) from None
     if not header or all(not h.strip() for h in header):
         raise IngestError(path, "no header row", row=1)
     seen: set[str] = set()
