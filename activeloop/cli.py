@@ -47,7 +47,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-DB = Annotated[Path, typer.Argument(help="The activeloop database (a .db file or a SQLAlchemy URL).", show_default=False)]
+# A str, not a Path: Path would fold the "//" of a SQLAlchemy URL such as postgresql://host/db.
+DB = Annotated[str, typer.Argument(help="The activeloop database (a .db file or a SQLAlchemy URL).", show_default=False)]
 ProjectOpt = Annotated[Optional[str], typer.Option("--project", "-p", help="Project name (default: the only one).")]
 
 
@@ -55,7 +56,7 @@ def _csv_list(text: str | None) -> list[str] | None:
     return None if text is None else [p.strip() for p in text.split(",") if p.strip()]
 
 
-def _open(db: Path, project: str | None):
+def _open(db: str, project: str | None):
     from activeloop.store import Pool
 
     return Pool.open(db, project)
