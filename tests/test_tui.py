@@ -6,6 +6,7 @@ Assertions are on what the database holds after each keystroke, not only on what
 from __future__ import annotations
 
 import asyncio
+import io
 import sqlite3
 import threading
 
@@ -342,3 +343,25 @@ def test_tabular_payload_is_a_field_value_table():
     console.print(render_payload({"amount": 12.5, "merchant": "ACME"}))
     out = console.export_text()
     assert "amount" in out and "12.5" in out and "merchant" in out and "ACME" in out
+
+
+def test_text_example_shows_its_text_with_the_featurizer_terms_highlighted(tmp_path):
+    pool = Pool.create(tmp_path / "t.db", "tickets", ["ok", "fraud"])
+    texts = ["card stolen refund please", "where is my parcel", "refund my card", "thanks all good"] * 5
+    buf = io.BytesIO()
+    np.savez(buf, vocabulary=np.array(["card", "refund", "stolen", "parcel"]), idf=np.ones(4))
+    pool.set_featurizer({"kind": "tfidf-svd", "text_column": "body"}, buf.getvalue())
+    rng = np.random.default_rng(0)
+    pool.add(rng.normal(size=(len(texts), 4)), payloads=[{"body": t, "channel": "mail"} for t in texts])
+    app = LabelApp(pool, annotator="ana", loop=fast_loop(pool))
+
+    async def scenario(pilot):
+        body = app.query_one("#example-body").content  # a Group: the text, a blank line, the other fields
+        text = body.renderables[0]
+        shown = pool.payloads([app.current.query.example_id])[0]["body"]
+        assert text.plain == shown
+        marked = {text.plain[s.start : s.end] for s in text.spans}
+        assert marked == {w for w in shown.split() if w in {"card", "refund", "stolen", "parcel"}}
+
+    drive(app, scenario)
+    pool.close()

@@ -106,6 +106,8 @@ class LabelApp(App[int]):
             self.bind(key, f"label({i})", description=f"label {cls}", show=False)
         self._vocabulary: frozenset[str] = frozenset()
         self._last_epoch_post = 0.0
+        self._text_key: str | None = None
+        self._default_payload: dict[str, Any] | None = None
 
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
@@ -137,6 +139,11 @@ class LabelApp(App[int]):
             return
         spec, state = self.pool.featurizer
         self._vocabulary = vocabulary_from_featurizer(spec, state)
+        spec = spec or {}
+        self._text_key = spec.get("text_column")
+        shape = spec.get("row_shape") if spec.get("kind") == "array" else None
+        # arrays imported from .npy/.npz carry no payload: rows of a 2-D shape are drawn as images
+        self._default_payload = {"kind": "image", "shape": list(shape)} if shape and len(shape) == 2 else None
         self._resume()
         self._refresh_status()
         self._advance()
@@ -178,12 +185,15 @@ class LabelApp(App[int]):
             payload = self.pool.payloads([eid])[0]
             self._payloads[eid] = (payload, self._features_if_needed(eid, payload))
         payload, features = self._payloads[eid]
+        if payload is None and self._default_payload is not None:
+            payload = self._default_payload
         view = self.query_one(ExampleView)
         height = view.scrollable_content_region.height or None
         img = image_array(payload, features)
         size_key = None if img is None else (img.shape, height, tuple(k for k in payload if k not in ("image", "pixels")))
         view.show(f"example {eid} · {item.split}", render_payload(
-            payload, features=features, vocabulary=self._vocabulary, max_height=height), size_key)
+            payload, features=features, vocabulary=self._vocabulary, max_height=height, text_key=self._text_key),
+            size_key)
         self.query_one(WhyPanel).show_query(item.query, item.split)
         self._refresh_classes()
 

@@ -136,6 +136,7 @@ def render_payload(
     features: Any = None,
     vocabulary: Iterable[str] | None = None,
     max_height: int | None = None,
+    text_key: str | None = None,
 ) -> Any:
     """A Rich renderable for one example's payload.
 
@@ -152,6 +153,8 @@ def render_payload(
         Terms the featurizer knows; they are highlighted in text.
     max_height : int, optional
         Rows an image may take.
+    text_key : str, optional
+        The field that holds the text (the featurizer's text column), tried before the usual names.
     """
     if payload is None or payload == "" or payload == {}:
         if features is not None:
@@ -169,7 +172,8 @@ def render_payload(
             if rest:
                 parts.append(field_table(rest))
             return Group(*parts)
-        text_key = next((k for k in TEXT_KEYS if isinstance(payload.get(k), str)), None)
+        keys = ((text_key,) if text_key else ()) + TEXT_KEYS
+        text_key = next((k for k in keys if isinstance(payload.get(k), str)), None)
         if text_key is not None:
             rest = {k: v for k, v in payload.items() if k != text_key}
             parts = [highlight_text(payload[text_key], vocabulary)]
