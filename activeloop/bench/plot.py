@@ -35,10 +35,10 @@ def plot_curves(curves: Sequence[Curve], path: str | Path, *, title: str | None 
             if c.dataset == ds:
                 key = c.strategy if c.init == "random" else f"{c.strategy} ({c.init})"
                 groups.setdefault(key, []).append(c)
-        ceilings: dict[str, float] = {}
+        ceilings: dict[str, list[float]] = {}
         for c in curves:
             if c.dataset == ds and c.ceiling is not None:
-                ceilings.setdefault(c.model, []).append(c.ceiling)  # type: ignore[attr-defined]
+                ceilings.setdefault(c.model, []).append(c.ceiling)
         for j, (metric, label) in enumerate(_PANELS):
             ax = axes[r][j]
             for k, (name, cs) in enumerate(groups.items()):
@@ -50,8 +50,9 @@ def plot_curves(curves: Sequence[Curve], path: str | Path, *, title: str | None 
                 ax.plot(x, mean, color=color, label=f"{name} (n={len(cs)})", lw=1.6)
                 ax.fill_between(x, mean - std, mean + std, color=color, alpha=0.15, lw=0)
             if metric == "macro_f1":
-                for m, vals in ceilings.items():
-                    ax.axhline(float(np.mean(vals)), color="0.3", ls="--", lw=1, label=f"ceiling {m} {np.mean(vals):.3f}")
+                for k, (m, vals) in enumerate(ceilings.items()):
+                    ax.axhline(float(np.mean(vals)), color="0.25", ls=("--", ":", "-.")[k % 3], lw=1,
+                               label=f"ceiling ({m} model, full pool) {np.mean(vals):.3f}")
             ax.set_xlabel("labels")
             ax.set_ylabel(label)
             ax.set_title(f"{ds}: {label}")
