@@ -28,7 +28,8 @@ from activeloop.bench.datasets import Dataset, load_dataset, split_dataset
 from activeloop.bench.oracle import SimulatedOracle
 from activeloop.errors import ActiveloopError
 
-__all__ = ["Curve", "run_curve", "run_suite", "make_model", "ceiling_score", "seed_set", "METRICS", "is_peer"]
+__all__ = ["Curve", "run_curve", "run_suite", "make_model", "ceiling_score", "seed_set", "METRICS", "is_peer",
+           "write_curves_csv", "read_curves_csv"]
 
 #: Metric columns of every curve point.
 METRICS = ("macro_f1", "balanced_accuracy", "minority_recall", "minority_pr_auc", "accuracy", "minority_found")
@@ -601,3 +602,29 @@ def write_curves_csv(curves: Sequence[Curve], path: str | Path) -> Path:
 
 def _fmt(v: float) -> str:
     return "" if v is None or np.isnan(v) else f"{v:.6g}"
+
+
+def read_curves_csv(path: str | Path) -> list[Curve]:
+    """Curves back from a ``curves.csv`` (for re-plotting); timings are not stored there and read as 0."""
+    import csv
+
+    groups: dict[tuple, list[dict[str, str]]] = {}
+    with Path(path).open(newline="") as fh:
+        for row in csv.DictReader(fh):
+            groups.setdefault((row["dataset"], row["strategy"], row["init"], row["model"], row["seed"]), []).append(row)
+    curves = []
+    for (ds, strat, init, model, seed), rows in groups.items():
+        rows.sort(key=lambda r: int(r["labels"]))
+        found = [int(float(r["minority_found"])) for r in rows]
+        labels = np.array([int(r["labels"]) for r in rows])
+        first = None  # only bounded by the points: the first point with a minority label
+        for n, f in zip(labels, found):
+            if f > 0:
+                first = int(n)
+                break
+        ceil = rows[0]["ceiling"]
+        curves.append(Curve(ds, strat, int(seed), init, model, labels,
+                            {m: np.array([float(r[m]) if r[m] != "" else np.nan for r in rows]) for m in METRICS},
+                            np.zeros(len(rows)), np.zeros(len(rows)), first, float(ceil) if ceil else None,
+                            {"first_minority_is_upper_bound": True}))
+    return curves
