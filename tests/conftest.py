@@ -140,12 +140,6 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture
-def pg_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh PostgreSQL schema (skipped, or failed under CI, without a server)."""
-    yield from _fresh_url("postgresql", request, tmp_path)
-
-
-@pytest.fixture
 def pg_database(pg_server: PgServer) -> Iterator[str]:
     """A whole new PostgreSQL database, for the few tests that need one."""
     url = pg_server.create()

@@ -13,7 +13,6 @@ from datetime import datetime
 from pathlib import Path
 
 import numpy as np
-import pytest
 import sqlalchemy as sa
 
 from activeloop.store import Pool, db
@@ -179,3 +178,30 @@ def test_an_abandoned_lease_expires_and_goes_to_someone_else(store_url, tmp_path
     s = crew.finish("late")
     assert sorted(eid for eid, _ in crew.logged("late")) == sorted(leased)
     assert s["labels"] == 30
+
+
+def test_simultaneous_leases_of_the_same_ids_never_overlap(store_url):
+    """Many pools (own engines) leasing the same ids at the same instant: each id goes to exactly one."""
+    _make_pool(store_url, 400)
+    pools = [Pool.open(store_url) for _ in range(4)]
+    ids = pools[0].unlabeled_ids().tolist()
+    got: dict[str, list[int]] = {}
+    start = threading.Barrier(len(pools))
+
+    def grab(k: int) -> None:
+        mine: list[int] = []
+        start.wait()
+        for lo in range(0, len(ids), 25):  # everyone asks for the same 25 at once, 16 times
+            mine += pools[k].lease(ids[lo : lo + 25], annotator=f"a{k}", strategy="race")
+        got[f"a{k}"] = mine
+
+    threads = [threading.Thread(target=grab, args=(k,)) for k in range(len(pools))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    everyone = [i for v in got.values() for i in v]
+    assert len(got) == len(pools) and sorted(everyone) == ids  # each id exactly once
+    assert sorted(x.example_id for x in pools[0].active_leases()) == ids
+    for p in pools:
+        p.close()

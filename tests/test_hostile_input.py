@@ -7,20 +7,22 @@ write; text is stored verbatim; a checkpoint never unpickles anything.
 from __future__ import annotations
 
 import io
+import json
 import math
 import os
 import pickle
+from datetime import datetime
 
 import numpy as np
 import pytest
 import sqlalchemy as sa
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from activeloop.errors import ActiveloopError, CheckpointError
 from activeloop.store import Pool, db
 
-HYPOTHESIS = settings(max_examples=120, deadline=None, derandomize=True,
+HYPOTHESIS = settings(max_examples=120, deadline=None, derandomize=True, database=None,
                       suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 CLASSES = ["ok", "fraud"]
 INJECTIONS = [
@@ -103,26 +105,37 @@ def _import_file():
     return ingest.import_file
 
 
+def _csv(rows: list[tuple[str, str]], encoding: str) -> bytes:
+    import csv
+
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["text", "label"])
+    writer.writerows(rows)
+    return buf.getvalue().encode(encoding, "replace")
+
+
 FILE_HEADERS = [b"text,label\n", b"id,a,b,label\n", b"a,b\n", b"", b"\xef\xbb\xbftext,label\n"]
+cell_labels = st.sampled_from(CLASSES + ["", "=cmd|' /C calc'!A0", "fraud,extra", "OK"])
 csv_bytes = st.one_of(
     st.binary(max_size=400),
     st.builds(lambda h, body: h + body, st.sampled_from(FILE_HEADERS), st.binary(max_size=300)),
-    st.builds(
-        lambda rows, enc: ("text,label\n" + "".join(f"{t!r},{lab}\n" for t, lab in rows)).encode(enc, "replace"),
-        st.lists(st.tuples(odd_text, st.sampled_from(CLASSES + ["", "=cmd|' /C calc'!A0", "fraud,extra"])),
-                 max_size=5),
-        st.sampled_from(["utf-8", "utf-16", "latin-1", "cp1252"]),
-    ),
+    st.builds(_csv, st.lists(st.tuples(odd_text, cell_labels), min_size=1, max_size=6),
+              st.sampled_from(["utf-8", "utf-8", "utf-8", "utf-16", "latin-1", "cp1252"])),
+)
+jsonl_line = st.one_of(
+    st.builds(lambda t, lab: json.dumps({"text": t, "label": lab}), odd_text, cell_labels),
+    st.builds(lambda t: json.dumps({"text": t}), odd_text),
+    st.sampled_from(["[1,2,3]", '{"text": "a", "label": NaN}', '{"text": 1e999, "label": "ok"}', "", "{", "null",
+                     '{"text": "x", "label": "nope"}', '{"text": null, "label": "ok"}', '"just a string"']),
+    st.text(max_size=40),
 )
 jsonl_bytes = st.one_of(
     st.binary(max_size=400),
-    st.builds(
-        lambda objs: b"".join(s.encode("utf-8", "surrogatepass") + b"\n" for s in objs),
-        st.lists(st.one_of(st.just('{"text": "hi", "label": "ok"}'), st.just("[1,2,3]"), st.just('{"a": NaN}'),
-                           st.just('{"text": "x", "label": "nope"}'), st.just('{"a": 1e999, "b": "c"}'),
-                           st.text(max_size=40)), max_size=5),
-    ),
+    st.builds(lambda lines: "".join(f"{x}\n" for x in lines).encode("utf-8", "surrogatepass"),
+              st.lists(jsonl_line, min_size=1, max_size=6)),
 )
+TEXT_OPTIONS = st.sampled_from([{}, {"text_column": "text", "label_column": "label"}, {"text_column": "text"}])
 
 
 @pytest.mark.parametrize("suffix, content", [(".csv", csv_bytes), (".jsonl", jsonl_bytes)])
@@ -131,43 +144,57 @@ def test_importing_random_files_is_clean_or_an_activeloop_error(tmp_path_factory
     folder = tmp_path_factory.mktemp("fuzz")
     url = f"sqlite:///{folder / 'fuzz.db'}"
     pool = Pool.create(url, "fuzz", CLASSES)
-    tried = {"ok": 0, "refused": 0}
+    tried = {"imported": 0, "refused": 0}
 
-    @given(data=content)
+    good = {".csv": b"text,label\nhello there,ok\n=cmd|' /C calc'!A0,fraud\n\xc3\xa9t\xc3\xa9,\n",
+            ".jsonl": b'{"text": "hello", "label": "ok"}\n{"text": "=1+1", "label": null}\n'}[suffix]
+
+    @given(data=content, options=TEXT_OPTIONS)
+    @example(data=good, options={"text_column": "text", "label_column": "label"})
     @HYPOTHESIS
-    def check(data):
-        path = folder / f"input{suffix}"
+    def check(data, options):
+        path = folder / f"input{sum(tried.values())}{suffix}"  # row ids are <file>:<row>: one name per file
         path.write_bytes(data)
         before = _counts(url)
         try:
-            import_file(pool, path)
-        except ActiveloopError:
-            assert _counts(url) == before
+            import_file(pool, path, **options)
+        except ActiveloopError as exc:
+            assert _counts(url) == before and str(exc)
             tried["refused"] += 1
             return
-        tried["ok"] += 1
+        assert _counts(url)["examples"] > before["examples"]
+        tried["imported"] += 1
 
     check()
     pool.close()
-    assert tried["ok"] + tried["refused"] >= 100
+    assert tried["imported"] > 0 and tried["refused"] > 0
     print(f"{suffix}: {tried}")
 
 
-def test_a_huge_field_and_formula_cells_import_verbatim(tmp_path):
+def test_big_fields_and_formula_cells_import_verbatim(tmp_path):
     import_file = _import_file()
     pool = Pool.create(tmp_path / "big.db", "big", CLASSES)
-    huge = "A" * 300_000
+    rows = ["A" * 100_000, "=cmd|' /C calc'!A0", "@SUM(1+1)", "+1-1", "日本語 🦀 é", "-2+3", "\t=1"]
     path = tmp_path / "cells.csv"
-    rows = [huge, "=cmd|' /C calc'!A0", "@SUM(1+1)", "+1-1", "日本語 🦀 é"]
     path.write_text("text,label\n" + "".join(f'"{t}",{CLASSES[i % 2]}\n' for i, t in enumerate(rows)), "utf-8")
+    import_file(pool, path, text_column="text", label_column="label")
+    ids = pool.labeled()[0].tolist()
+    texts = [p if isinstance(p, str) else (p or {}).get("text") for p in pool.payloads(ids)]
+    assert sorted(texts) == sorted(rows)  # formulas are data: stored as typed, never evaluated or escaped
+    pool.close()
+
+
+def test_a_field_over_the_csv_limit_is_refused_cleanly_or_imported_whole(tmp_path):
+    import_file = _import_file()
+    pool = Pool.create(tmp_path / "huge.db", "huge", CLASSES)
+    path = tmp_path / "huge.csv"
+    path.write_text("text,label\nsmall,ok\n" + '"' + "B" * 1_000_000 + '",fraud\n', "utf-8")
     try:
         import_file(pool, path, text_column="text", label_column="label")
-    except ActiveloopError as exc:  # refusing a 300 kB cell is allowed, but then nothing is written
-        assert pool.count() == 0, exc
-        return
-    texts = [p if isinstance(p, str) else (p or {}).get("text") for p in pool.payloads(pool.unlabeled_ids()
-             .tolist() + pool.labeled()[0].tolist())]
-    assert sorted(t for t in texts if t) == sorted(rows)
+    except ActiveloopError:
+        assert pool.count() == 0
+    else:
+        assert pool.count() == 2
     pool.close()
 
 
@@ -180,7 +207,7 @@ def test_sql_injection_attempts_are_stored_verbatim(store_url, evil):
     pool.lease([int(ids[0])], annotator=evil, strategy=evil)
     pool.skip(int(ids[0]), annotator=evil)
     pool.record_round(n_labels=2, strategy=evil, checkpoint=evil.encode(), metrics={evil: 1}, config={"s": evil},
-                      started_at=pool.example(int(ids[0])) and __import__("datetime").datetime(2026, 1, 1))
+                      started_at=datetime(2026, 1, 1))
     pool.close()
     assert Pool.projects(store_url) == [evil]
     with Pool.open(store_url, project=evil) as again:
@@ -232,7 +259,7 @@ def test_ids_and_annotators_no_back_end_can_hold_are_refused_cleanly(pool):
 def test_non_finite_metrics_and_numpy_values_are_stored(pool):
     rnd = pool.record_round(n_labels=1, strategy="s", checkpoint=None,
                             metrics={"pr_auc": float("nan"), "n": np.int64(3), "per_class": np.array([0.5, 1.0])},
-                            config={}, started_at=__import__("datetime").datetime(2026, 1, 1))
+                            config={}, started_at=datetime(2026, 1, 1))
     (got,) = pool.rounds()
     assert got.metrics["n"] == 3 and got.metrics["per_class"] == [0.5, 1.0]
     assert got.metrics["pr_auc"] is None or math.isnan(got.metrics["pr_auc"])
@@ -285,7 +312,7 @@ def test_a_poisoned_checkpoint_in_the_store_is_refused_when_the_loop_restores_it
     pool.add(np.random.default_rng(0).normal(size=(20, 3)))
     blob = _poisoned_checkpoints(str(marker))[0]
     pool.record_round(n_labels=0, strategy=None, checkpoint=blob, metrics={}, config={},
-                      started_at=__import__("datetime").datetime(2026, 1, 1))
+                      started_at=datetime(2026, 1, 1))
     assert pool.load_checkpoint() == blob  # its sha256 matches: the store hands it over as bytes only
     with pytest.raises(CheckpointError):
         loop_module.Loop(pool).model  # noqa: B018
