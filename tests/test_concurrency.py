@@ -7,6 +7,7 @@ the database must hold exactly the logged labels: none lost, none doubled, none 
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections import Counter
 from datetime import datetime

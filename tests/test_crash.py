@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from activeloop.store import Pool, db
 from workers import crash
 
-KILLS_PER_MODE = 15
+KILLS_PER_MODE = 13  # 52 kill points over the four modes
 
 
 def _parse(log: Path) -> dict:
@@ -111,7 +111,7 @@ def test_sigkill_at_random_points_loses_no_committed_write(tmp_path, workers, mo
         lines = log.read_text().splitlines()
         last = lines[-1].split()[:2] if len(lines) > before else ["opening"]
         last = ["opening"] if last == ["ready"] else last
-        hits[" ".join(last) if last[0] == "begin" else f"after {last[0]}"] += 1
+        hits[" ".join(last) if last[0] == "begin" else "opening" if last[0] == "opening" else f"after {last[0]}"] += 1
         totals = _check(path, log, kill, verified)
     done = _parse(log)
     print(f"{mode}: {KILLS_PER_MODE} kills survived {dict(hits)}; committed: {len(done['label'])} labels, "

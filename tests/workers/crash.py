@@ -39,7 +39,7 @@ def work(url: str, mode: str, log_path: str, seed: int) -> None:
         step += 1
         what = rng.choice(MODES) if mode == "mixed" else mode
         if what == "import":
-            batch, n = f"{seed}-{step}", rng.randint(50, 400)
+            batch, n = f"{seed}-{step}", rng.randint(20, 200)
             X = np.random.default_rng(seed * 1000 + step).normal(size=(n, pool.dim or 8))
             labels = [pool.classes[i % 2] if i % 3 == 0 else None for i in range(n)]
             payloads = [{"text": f"{batch} row {i} " + "x" * rng.randint(0, 200)} for i in range(n)]
@@ -63,7 +63,8 @@ def work(url: str, mode: str, log_path: str, seed: int) -> None:
             for _, chunk in pool.iter_features(unlabeled=False, chunk_size=500):
                 total += float(np.abs(chunk).sum())  # "training"
             blob = np.random.default_rng(rng.randrange(2**32)).bytes(rng.randint(1, 8) * 2**20)
+            digest = hashlib.sha256(blob).hexdigest()
             log("begin checkpoint")
             rnd = pool.record_round(n_labels=len(y), strategy="crash-test", checkpoint=blob,
                                     metrics={"total": total}, config={"seed": seed}, started_at=started)
-            log(f"round {rnd.number} {hashlib.sha256(blob).hexdigest()}")
+            log(f"round {rnd.number} {digest}")
