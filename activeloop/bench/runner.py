@@ -133,12 +133,8 @@ def make_model(model: Any, seed: int) -> Any:
 
 
 def _default_model(seed: int) -> Any:
-    try:
-        from activeloop.loop import default_model  # the Loop's own choice, when it exposes one
-    except ImportError:
-        from activeloop.model import FocalLossClassifier
+    from activeloop.loop import default_model  # the Loop's own choice
 
-        return FocalLossClassifier(warm_start=True, random_state=seed)
     return default_model(random_state=seed)
 
 
@@ -362,30 +358,9 @@ def _as_indices(y_pool, y_test, classes):
 
 
 def _make_loop(pool: Any, model: Any, engine: Any) -> Any:
-    try:
-        from activeloop.loop import Loop
-    except ImportError:  # TEMPORARY until activeloop.loop lands
-        return _StopgapLoop(pool, model, engine)
+    from activeloop.loop import Loop
+
     return Loop(pool, model, engine)
-
-
-class _StopgapLoop:  # TEMPORARY until activeloop.loop lands
-    def __init__(self, pool, model, engine):
-        self.pool, self.model, self.engine = pool, model, engine
-
-    def query(self, n, annotator):
-        return self.engine.query(self.pool, n, annotator=annotator)
-
-    def retrain(self):
-        from types import SimpleNamespace
-
-        from activeloop.model import evaluate
-
-        _, X, y = self.pool.labeled_xy("pool")
-        self.model.fit(X, y)
-        _, Xe, ye = self.pool.labeled_xy("eval")
-        m = evaluate(ye, proba_full(self.model, Xe, len(self.pool.classes)), self.pool.classes)
-        return SimpleNamespace(metrics=m)
 
 
 def _run_activeloop(strategy, model, X_pool, y_pool, X_test, y_test, classes, minority, *, init, batch, budget,
