@@ -8,6 +8,7 @@ leased, so a second annotator never sees the same ones, and a reopened session r
 
 from __future__ import annotations
 
+import gc
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -147,6 +148,10 @@ class LabelApp(App[int]):
         self._resume()
         self._refresh_status()
         self._advance()
+        _freeze_heap()
+
+    def on_unmount(self) -> None:
+        gc.unfreeze()
 
     def _resume(self) -> None:
         """Queue this annotator's still-active leases first, so a reopened session picks up where it left off."""
@@ -347,6 +352,7 @@ class LabelApp(App[int]):
 
     def _fetched(self, split: str, queries: list[Query], loaded: dict, exhausted: bool, error: Exception | None) -> None:
         self.prefetching = None
+        _freeze_heap()  # what the query imported or cached (torch loads modules lazily) lives on
         self._payloads.update(loaded)
         self.queues[split].extend(Item(q, split) for q in queries)
         if exhausted:
@@ -402,6 +408,7 @@ class LabelApp(App[int]):
         self.notify(f"round {info.number} on {info.n_labels} labels: {score}", title="model updated")
         self.exhausted["pool"] = False
         self._drop_stale_picks()
+        _freeze_heap()  # the round's model, and what the fit imported, live on
         self._refresh_status()
         self._maybe_retrain()
         if self.current is None:
@@ -428,6 +435,7 @@ class LabelApp(App[int]):
 
     def _retrain_failed(self, exc: Exception) -> None:
         self.retraining = False  # trained_on stays: the next try comes after another batch of labels
+        _freeze_heap()
         self.query_one(StatusPanel).show_training(None, None)
         self.note = "retrain failed; previous model kept"
         self.notify(f"{exc}", title="retrain failed, previous model kept", severity="error", timeout=8)
@@ -439,3 +447,14 @@ class LabelApp(App[int]):
             self.call_from_thread(callback, *args)
         except RuntimeError:
             pass
+
+
+def _freeze_heap() -> None:
+    """Move what is alive now out of reach of the cycle collector (until the app unmounts).
+
+    Modules, torch, the model and the widget tree live as long as the app; full collections
+    walking them (300k+ objects) otherwise stall a keystroke by 100+ ms, from the UI thread or
+    from the training thread holding the GIL. Young garbage is collected first so it is not kept.
+    """
+    gc.collect(1)
+    gc.freeze()

@@ -147,9 +147,14 @@ class StatusPanel(Vertical):
         self.query_one("#status-text", Static).update(Text("\n").join(lines), layout=not same_size)
 
     def show_training(self, epoch: int | None, max_epochs: int | None, text: str = "") -> None:
-        """``epoch=None`` hides the progress bar; otherwise shows epoch/max."""
+        """``epoch=None`` hides the progress bar; otherwise shows epoch/max.
+
+        Only showing or hiding the bar lays the screen out again; an epoch's update repaints the
+        one-row label and the bar (both fixed-size in app.tcss).
+        """
+        toggled = self.has_class("-training") != (epoch is not None)
         self.set_class(epoch is not None, "-training")
-        self.query_one("#train-label", Label).update(text)
+        self.query_one("#train-label", Label).update(text, layout=toggled)
         if epoch is not None:
             self.query_one("#train-progress", ProgressBar).update(total=max_epochs or 1, progress=epoch)
 
