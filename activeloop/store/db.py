@@ -143,9 +143,15 @@ def connect(url: str | Path, *, create: bool = False, auto_upgrade: bool = True)
     path = sqlite_path(url)
     if path is not None and not create and not path.exists():
         raise DatabaseError(f"{path}: no such database (create one with `activeloop init {path} ...`)")
+    # Recognise the database on a plain connection first: the engine's connect hook switches a
+    # SQLite file to WAL, which must not happen to a file that turns out not to be ours.
+    probe = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        rev = current_revision(probe)
+    finally:
+        probe.dispose()
     engine = make_engine(url)
     try:
-        rev = current_revision(engine)
         head = head_revision()
         if rev is None and not create:
             raise DatabaseError(f"{_where(url, path)}: not an activeloop database (no schema; use `activeloop init`)")
