@@ -29,7 +29,7 @@ from activeloop.tui.render import image_array, render_payload, vocabulary_from_f
 from activeloop.tui.widgets import ClassesPanel, ExampleView, HelpScreen, StatusPanel, WhyPanel
 
 SPLITS = ("pool", "eval")
-EPOCH_UPDATE_S = 0.05
+EPOCH_UPDATE_S = 0.2  # seconds between progress repaints (each costs the UI thread a frame)
 PREFETCH_BATCHES = 2
 
 
