@@ -8,7 +8,6 @@ those arrays, so a text gets the same vector in every later import and in every 
 from __future__ import annotations
 
 import io
-import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -49,8 +48,8 @@ class TextFeaturizer:
         self.text_column = text_column
         self.dim = int(self.components.shape[0])
         self._index = {t: i for i, t in enumerate(self.vocabulary.tolist())}
-        self._tokens = re.compile(TOKEN_PATTERN).findall
         self._projection = self.components.T.astype(np.float64)
+        self._tfidf = None
 
     @classmethod
     def fit(cls, texts: Sequence[str], *, dim: int = DEFAULT_DIM, seed: int = 0, text_column: str | None = None) -> TextFeaturizer:
@@ -77,30 +76,21 @@ class TextFeaturizer:
     def transform(self, texts: Sequence[str]) -> np.ndarray:
         """Feature vectors of shape (len(texts), dim), float32.
 
-        The same arithmetic as scikit-learn's ``TfidfVectorizer(sublinear_tf=True)`` followed by
-        ``TruncatedSVD.transform`` (lowercase, the same token pattern, l2 norm), without needing
-        scikit-learn at import time: later imports only load NumPy and SciPy.
+        scikit-learn's own ``TfidfVectorizer``, rebuilt from the stored vocabulary and idf, then
+        the stored SVD components: the same vector for the same text in every import and process.
         """
-        from scipy import sparse
+        return np.asarray(self._vectorizer().transform(texts) @ self._projection, dtype=np.float32)
 
-        index, tokens = self._index, self._tokens
-        rows: list[int] = []
-        cols: list[int] = []
-        for i, text in enumerate(texts):
-            hits = [index[w] for w in tokens(text.lower()) if w in index]
-            rows.extend([i] * len(hits))
-            cols.extend(hits)
-        n = len(texts)
-        counts = sparse.csr_matrix(
-            (np.ones(len(rows)), (np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64))),
-            shape=(n, len(self.vocabulary)),
-        )
-        counts.sum_duplicates()
-        counts.data = (1.0 + np.log(counts.data)) * self.idf[counts.indices]
-        norms = np.sqrt(np.asarray(counts.multiply(counts).sum(axis=1)).ravel())
-        norms[norms == 0] = 1.0
-        weighted = sparse.diags(1.0 / norms) @ counts
-        return np.asarray(weighted @ self._projection, dtype=np.float32)
+    def _vectorizer(self):
+        if self._tfidf is None:
+            from sklearn.feature_extraction.text import TfidfVectorizer
+
+            tfidf = TfidfVectorizer(
+                lowercase=True, token_pattern=TOKEN_PATTERN, sublinear_tf=True, vocabulary=self._index, dtype=np.float64
+            )
+            tfidf.idf_ = self.idf
+            self._tfidf = tfidf
+        return self._tfidf
 
     def spec(self) -> dict[str, Any]:
         """The JSON spec stored with the project."""
