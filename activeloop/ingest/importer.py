@@ -429,31 +429,26 @@ def _import_arrays(pool, path: Path, kind: str, opts: _Options, seen, report: Im
 
 # ---------------------------------------------------------------- shared
 def _eval_mask(labels: list[str | None], fraction: float, seed: int) -> np.ndarray:
-    """A random eval subset of ``round(fraction * n)`` rows, stratified by label.
+    """A random eval subset of ``round(fraction * n)`` rows, stratified by label where possible.
 
-    Stratified (each label, and the unlabeled rows, keep their share, largest remainders
-    rounding) when every group has at least 2 rows; a plain random draw otherwise. NumPy only,
-    so an import does not pay for loading scikit-learn.
+    Each label, and the unlabeled rows as a group of their own, keeps its share
+    (scikit-learn's ``train_test_split(stratify=...)``); when some group is too small to
+    stratify, the draw is plain random.
     """
+    from sklearn.model_selection import train_test_split
+
     n = len(labels)
     mask = np.zeros(n, dtype=bool)
     n_eval = min(int(round(n * fraction)), n - 1)
     if n_eval <= 0:
         return mask
-    rng = np.random.default_rng(seed)
     keys = np.array(["\x00unlabeled" if lab is None else lab for lab in labels])
-    groups, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
-    if len(groups) < 2 or counts.min() < 2:
-        mask[rng.choice(n, size=n_eval, replace=False)] = True
-        return mask
-    exact = counts * (n_eval / n)
-    take = np.floor(exact).astype(int)
-    extra = n_eval - take.sum()
-    order = np.lexsort((rng.random(len(groups)), -(exact - take)))  # largest remainder, ties at random
-    take[order[:extra]] += 1
-    for g in range(len(groups)):
-        members = np.flatnonzero(inverse == g)
-        mask[rng.choice(members, size=min(take[g], len(members) - 1), replace=False)] = True
+    rows = np.arange(n)
+    try:
+        _, chosen = train_test_split(rows, test_size=n_eval, stratify=keys, random_state=seed)
+    except ValueError:  # a group of one row, or fewer eval rows than groups
+        _, chosen = train_test_split(rows, test_size=n_eval, random_state=seed)
+    mask[chosen] = True
     return mask
 
 
