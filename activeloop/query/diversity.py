@@ -10,7 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from activeloop.errors import StrategyError
-from activeloop.query.strategies import Context, Strategy, top_n
+from activeloop.query.strategies import Context, Strategy, Wrapper, top_n
 
 __all__ = ["kmeanspp_select", "coreset_select", "Diverse", "DIVERSITY_METHODS"]
 
@@ -115,7 +115,7 @@ def coreset_select(
 DIVERSITY_METHODS = ("kmeans++", "coreset")
 
 
-class Diverse(Strategy):
+class Diverse(Wrapper):
     """Run the base selection for ``factor * n`` rows, then keep ``n`` spread-out ones.
 
     Parameters
@@ -132,17 +132,9 @@ class Diverse(Strategy):
             raise StrategyError(f"unknown diversity method {method!r}; choose one of {', '.join(DIVERSITY_METHODS)}")
         if int(factor) < 1:
             raise StrategyError(f"diversity factor must be >= 1, got {factor}")
-        self.base = base
+        super().__init__(base)
         self.method = method
         self.factor = int(factor)
-        self.measure = base.measure
-        self.needs_features = base.needs_features
-
-    def score(self, proba, ctx):
-        return self.base.score(proba, ctx)
-
-    def rescore(self, scores, predicted, ctx):
-        return self.base.rescore(scores, predicted, ctx)
 
     def select(self, scores, predicted, n, ctx: Context):
         n = int(min(n, len(scores)))
@@ -157,9 +149,6 @@ class Diverse(Strategy):
             chosen = coreset_select(X, s, n)
         out = pool_pos[chosen]
         return out[top_n(scores[out], len(out))]
-
-    def describe(self, score):
-        return self.base.describe(score)
 
     def __repr__(self):
         return f"diverse({self.base!r}, method={self.method!r}, factor={self.factor})"

@@ -392,7 +392,28 @@ class RandomStrategy(Strategy):
         return "random"
 
 
-class MinorityLeaning(Strategy):
+class Wrapper(Strategy):
+    """A strategy around a ``base`` strategy; it delegates every step it does not change."""
+
+    def __init__(self, base: Strategy):
+        self.base = base
+        self.measure = base.measure
+        self.needs_features = base.needs_features
+
+    def score(self, proba, ctx):
+        return self.base.score(proba, ctx)
+
+    def rescore(self, scores, predicted, ctx):
+        return self.base.rescore(scores, predicted, ctx)
+
+    def select(self, scores, predicted, n, ctx):
+        return self.base.select(scores, predicted, n, ctx)
+
+    def describe(self, score):
+        return self.base.describe(score)
+
+
+class MinorityLeaning(Wrapper):
     """Lean a base strategy toward candidates whose predicted class is rare among the labels.
 
     ``final = base_score * w[predicted]`` with ``w = minority_weights(labeled counts, power, beta)``:
@@ -408,48 +429,26 @@ class MinorityLeaning(Strategy):
     """
 
     def __init__(self, base: Strategy, *, power: float = 0.5, beta: float = 0.95):
-        self.base = base
+        super().__init__(base)
         self.power = power
         self.beta = beta
-        self.measure = base.measure
-        self.needs_features = base.needs_features
         minority_weights(np.ones(2), power=power, beta=beta)  # validate now, with a clear message
-
-    def score(self, proba, ctx):
-        return self.base.score(proba, ctx)
 
     def rescore(self, scores, predicted, ctx):
         s = self.base.rescore(scores, predicted, ctx)
         return s * minority_weights(ctx.class_counts, power=self.power, beta=self.beta)[predicted]
 
-    def select(self, scores, predicted, n, ctx):
-        return self.base.select(scores, predicted, n, ctx)
-
-    def describe(self, score):
-        return self.base.describe(score)
-
     def __repr__(self):
         return f"minority_leaning({self.base!r}, power={self.power:g}, beta={self.beta:g})"
 
 
-class ClassBalanced(Strategy):
+class ClassBalanced(Wrapper):
     """Class quotas per batch: fill the slots so labeled + queried counts become as even as possible.
 
     Slots go one at a time to the predicted class with the fewest (labeled + already assigned)
     examples among classes that still have candidates; within a class, the base strategy's scores
     rank the candidates. A class no candidate is predicted as gets no slot.
     """
-
-    def __init__(self, base: Strategy):
-        self.base = base
-        self.measure = base.measure
-        self.needs_features = base.needs_features
-
-    def score(self, proba, ctx):
-        return self.base.score(proba, ctx)
-
-    def rescore(self, scores, predicted, ctx):
-        return self.base.rescore(scores, predicted, ctx)
 
     def select(self, scores, predicted, n, ctx):
         n = int(min(n, len(scores)))
@@ -470,9 +469,6 @@ class ClassBalanced(Strategy):
             return np.empty(0, dtype=np.int64)
         out = np.concatenate(picked)
         return out[top_n(scores[out], len(out))]
-
-    def describe(self, score):
-        return self.base.describe(score)
 
     def __repr__(self):
         return f"class_balanced({self.base!r})"
