@@ -35,6 +35,7 @@ LB = Label.__table__
 LS = Lease.__table__
 DEFAULT_HOTKEYS = "123456789abcdfghijklmnoptvwxyz"
 INSERT_CHUNK = 50_000
+LOOKUP_CHUNK = 900  # ids per IN (...) lookup, under SQLite's bound-parameter limit
 NAME_LEN = 200  # projects.name, classes.name, annotators (String(200) columns)
 EXTERNAL_ID_LEN = 500
 
@@ -293,8 +294,11 @@ class Pool:
                     origin, f"{X.shape[1]} features per example, but project {self.name!r} has {project.dim}",
                     row=first_row, field="features",
                 )
-            start = conn.scalar(sa.select(sa.func.count()).select_from(EX).where(EX.c.project_id == self.project_id))
-            ext = [f"#{start + i}" for i in range(n)] if external_ids is None else [str(e) for e in external_ids]
+            if external_ids is None:
+                start = conn.scalar(sa.select(sa.func.count()).select_from(EX).where(EX.c.project_id == self.project_id))
+                ext = [f"#{start + i}" for i in range(n)]
+            else:
+                ext = [str(e) for e in external_ids]
             for row, e in enumerate(ext):
                 if "\x00" in e or len(e) > EXTERNAL_ID_LEN:
                     raise IngestError(
@@ -363,10 +367,22 @@ class Pool:
                     origin, f"{e!r} repeats row {seen[e] + first_row}", row=row + first_row, field="external_id"
                 )
             seen[e] = row
-        existing = conn.scalars(sa.select(EX.c.external_id).where(EX.c.project_id == self.project_id))
-        clash = next((e for e in existing if e in seen), None)
+        clash = next((e for e in self._existing_ids(conn, ext) if e in seen), None)
         if clash is not None:
             raise IngestError(origin, f"{clash!r} is already in the pool", row=seen[clash] + first_row, field="external_id")
+
+    def _existing_ids(self, conn, ext: list[str]) -> Iterator[str]:
+        """External ids of the project that may clash with ``ext``.
+
+        A small batch is looked up through the unique index; a large one streams the project's
+        ids once, which is cheaper than thousands of lookups.
+        """
+        mine = EX.c.project_id == self.project_id
+        if len(ext) > 20 * LOOKUP_CHUNK:
+            yield from conn.scalars(sa.select(EX.c.external_id).where(mine))
+            return
+        for lo in range(0, len(ext), LOOKUP_CHUNK):
+            yield from conn.scalars(sa.select(EX.c.external_id).where(mine, EX.c.external_id.in_(ext[lo : lo + LOOKUP_CHUNK])))
 
     def iter_features(
         self, *, split: str = "pool", unlabeled: bool = True, chunk_size: int = 50_000
@@ -398,8 +414,8 @@ class Pool:
             return np.empty((0, self._known_dim()), dtype=np.float32)
         got: dict[int, bytes] = {}
         with self._engine.connect() as conn:
-            for lo in range(0, len(ids), 900):
-                chunk = [int(i) for i in ids[lo : lo + 900]]
+            for lo in range(0, len(ids), LOOKUP_CHUNK):
+                chunk = [int(i) for i in ids[lo : lo + LOOKUP_CHUNK]]
                 # By primary key alone (SQLite would otherwise walk the (project, split) index).
                 for i, project, blob in conn.execute(
                     sa.select(EX.c.id, EX.c.project_id, EX.c.features).where(EX.c.id.in_(chunk))
@@ -583,8 +599,8 @@ class Pool:
             # Serialises leasing per project on PostgreSQL; SQLite's BEGIN IMMEDIATE already does.
             s.get(Project, self.project_id, with_for_update=True)
             taken = set()
-            for lo in range(0, len(ids), 900):
-                chunk = ids[lo : lo + 900]
+            for lo in range(0, len(ids), LOOKUP_CHUNK):
+                chunk = ids[lo : lo + LOOKUP_CHUNK]
                 taken |= set(
                     s.scalars(
                         sa.select(LS.c.example_id).where(LS.c.example_id.in_(chunk), _active_lease(now))
