@@ -20,8 +20,15 @@ EpochCallback = Callable[[int, int, float], None]
 
 
 def default_model(random_state: int | None = 0) -> FocalLossClassifier:
-    """activeloop's recommended model: the focal-loss MLP with effective-number alpha, warm-started."""
-    return FocalLossClassifier(warm_start=True, random_state=random_state)
+    """activeloop's recommended model: the focal-loss MLP with effective-number alpha, refitted each round.
+
+    Not warm-started: a warm start keeps the input scaler of the first fit (standardised on the
+    first ~10 labels, so features that barely varied there blow up later) and weights fitted to the
+    earliest batches. A fresh fit per round costs little at active-learning sizes and scored higher on
+    both bench data sets (AULC macro-F1, 3 seeds: digits-imbalanced 0.892 -> 0.901, synthetic 0.595
+    -> 0.615).
+    """
+    return FocalLossClassifier(warm_start=False, random_state=random_state)
 
 
 def pool_proba(model: Any, X: np.ndarray, n_classes: int, classes: list[str] | None = None) -> np.ndarray:

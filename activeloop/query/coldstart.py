@@ -1,8 +1,11 @@
 """Cold start: the first batch when no model exists yet, and a measure of how well it covers classes.
 
-With no model, uncertainty means nothing; what helps is coverage. k-means with many more clusters
-than classes (``max(batch, 4 * C)``) gives small modes — often the rare class — a cluster of their
-own, and the example nearest each centroid is a typical member of it.
+With no model, uncertainty means nothing; what helps is coverage. k-means with one cluster per
+example asked (``k = batch``) splits the pool into as many cells as there are labels to spend, and
+the example nearest each centroid is a typical member of its cell, so the first batch covers the
+pool's main modes. (With more clusters than the batch, ``k = max(batch, 4 * C)``, only the batch's
+worth of them was asked, largest first: on imbalanced digits the first 10 labels covered ~6 of the 10
+classes and the loop scored lower; see benchmarks/bench-digits/summary.md.)
 """
 
 from __future__ import annotations
@@ -18,8 +21,11 @@ __all__ = ["cold_start_clusters", "cold_start_select", "ColdStartSampler", "labe
 
 
 def cold_start_clusters(n_rows: int, n_classes: int, batch_size: int) -> int:
-    """Number of clusters for a cold start: ``min(n_rows, max(batch_size, 4 * n_classes))``."""
-    return int(max(0, min(n_rows, max(batch_size, 4 * n_classes))))
+    """Number of clusters for a cold start: ``min(n_rows, batch_size)``, one per example asked.
+
+    ``n_classes`` is accepted for callers that size by classes; the count no longer depends on it.
+    """
+    return int(max(0, min(n_rows, batch_size)))
 
 
 def _farthest_first(centers: np.ndarray, sizes: np.ndarray) -> np.ndarray:
