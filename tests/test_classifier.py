@@ -317,3 +317,13 @@ def test_well_formed_but_foreign_payload_is_refused():
     body = buf.getvalue()
     with pytest.raises(CheckpointError):
         FocalLossClassifier.from_checkpoint(_MAGIC + hashlib.sha256(body).digest() + body)
+
+
+def test_a_feature_far_outside_its_training_range_cannot_swamp_the_prediction(wine):
+    X, y = wine
+    model = _quick().fit(X[::3], y[::3])
+    far, farther = X.copy(), X.copy()
+    far[:, 0], farther[:, 0] = X[:, 0].mean() + 5 * X[:, 0].std(), 1e9
+    np.testing.assert_allclose(model.predict_proba(far), model.predict_proba(farther))
+    unclipped = _quick(input_clip=None).fit(X[::3], y[::3])
+    assert not np.allclose(unclipped.predict_proba(far), unclipped.predict_proba(farther))
