@@ -217,14 +217,6 @@ def test_warm_start_continues_from_previous_weights(imbalanced):
     assert cold.n_epochs_ < fresh.n_epochs_
 
 
-def test_warm_start_keeps_scaler(imbalanced):
-    X, y = imbalanced
-    model = _quick(warm_start=True).fit(X, y)
-    mean = model.scaler_mean_.copy()
-    model.fit(X[:100] + 5.0, y[:100])
-    np.testing.assert_array_equal(model.scaler_mean_, mean)
-
-
 def test_new_class_grows_output_layer_and_keeps_old_rows(wine):
     X, y = wine
     names = np.array(["a", "c", "b"])[y]  # class "b" (wine class 2) arrives later
@@ -327,3 +319,16 @@ def test_a_feature_far_outside_its_training_range_cannot_swamp_the_prediction(wi
     np.testing.assert_allclose(model.predict_proba(far), model.predict_proba(farther))
     unclipped = _quick(input_clip=None).fit(X[::3], y[::3])
     assert not np.allclose(unclipped.predict_proba(far), unclipped.predict_proba(farther))
+
+
+def test_a_warm_fit_restandardises_on_the_new_labels_without_changing_the_function():
+    X, y = load_digits(return_X_y=True)
+    model = FocalLossClassifier(warm_start=True, input_clip=None, max_epochs=5, random_state=0).fit(X[:40], y[:40])
+    before = model.predict_proba(X[100:200])
+    # The first layer is rewritten so the re-standardised inputs give the same outputs ...
+    model._refit_scaler_keeping_function(X[:400], np.ones(400))
+    np.testing.assert_allclose(model.predict_proba(X[100:200]), before, atol=1e-6)
+    np.testing.assert_allclose(model.scaler_mean_, X[:400].mean(axis=0))
+    # ... and a warm fit on more labels uses the scaler of those labels, not of the first 40.
+    model.fit(X[:300], y[:300])
+    np.testing.assert_allclose(model.scaler_mean_, X[:300].mean(axis=0))

@@ -93,7 +93,9 @@ class FocalLossClassifier(ClassifierMixin, BaseEstimator):
         Fit a softmax temperature on the held-out slice; needs the slice to hold at least
         100 rows, otherwise the temperature stays 1.
     warm_start : bool, default=False
-        Continue from the previous fit's weights and scaler.
+        Continue from the previous fit's weights. ``fit`` re-standardises on the new labels and
+        rewrites the first layer so the network starts from the same function; ``partial_fit``
+        keeps the scaler.
     device : str, default="cpu"
         Torch device; "cuda" falls back to "cpu" with a warning when CUDA is missing.
     random_state : int, RandomState instance or None, default=None
@@ -229,7 +231,7 @@ class FocalLossClassifier(ClassifierMixin, BaseEstimator):
         warm = bool(self.warm_start) and hasattr(self, "net_")
         with _one_cpu_thread():
             return self._fit(X, y, sample_weight, warm=warm, max_epochs=self.max_epochs,
-                             classes=None, on_epoch=on_epoch, allow_validation=True)
+                             classes=None, on_epoch=on_epoch, allow_validation=True, refresh_scaler=True)
 
     def partial_fit(self, X, y, classes=None, sample_weight=None) -> FocalLossClassifier:
         """Run one epoch on ``X, y``, continuing from the current weights.
@@ -251,9 +253,9 @@ class FocalLossClassifier(ClassifierMixin, BaseEstimator):
             self._validate_params()
         with _one_cpu_thread():
             return self._fit(X, y, sample_weight, warm=not first, max_epochs=1,
-                             classes=classes, on_epoch=None, allow_validation=False)
+                             classes=classes, on_epoch=None, allow_validation=False, refresh_scaler=False)
 
-    def _fit(self, X, y, sample_weight, *, warm, max_epochs, classes, on_epoch, allow_validation):
+    def _fit(self, X, y, sample_weight, *, warm, max_epochs, classes, on_epoch, allow_validation, refresh_scaler):
         """Shared body of fit and partial_fit."""
         X, y = validate_data(self, X, y, reset=not warm, dtype=[np.float64, np.float32])
         check_classification_targets(y)
@@ -277,19 +279,19 @@ class FocalLossClassifier(ClassifierMixin, BaseEstimator):
         y_idx = np.searchsorted(self.classes_, y)
         n_classes = self.classes_.size
 
-        if not warm:
-            self._fit_scaler(X, sw)
-        Xs = self._scale(X)
-
         hidden = [int(h) for h in np.atleast_1d(np.asarray(self.hidden, dtype=np.int64))] if len(self.hidden) else []
         if any(h < 1 for h in hidden):
             raise ValueError(f"hidden layer widths must be >= 1, got {self.hidden!r}")
         if warm:
             self.net_ = self.net_.to(dev)
+            if refresh_scaler:
+                self._refit_scaler_keeping_function(X, sw)
             if old_classes is not None and old_classes.size != n_classes:
                 self._grow_output(old_classes, gen)
         else:
+            self._fit_scaler(X, sw)
             self.net_ = _build_mlp(X.shape[1], hidden, n_classes, gen).to(dev)
+        Xs = self._scale(X)
 
         counts = np.bincount(y_idx, weights=sw, minlength=n_classes)
         self.class_counts_ = counts
@@ -540,6 +542,24 @@ class FocalLossClassifier(ClassifierMixin, BaseEstimator):
         scale = np.sqrt(var)
         scale[~(scale > 1e-12 * np.maximum(1.0, np.abs(mean)))] = 1.0
         self.scaler_mean_, self.scaler_scale_ = mean, scale
+
+    def _refit_scaler_keeping_function(self, X: np.ndarray, sw: np.ndarray) -> None:
+        """Re-standardise on the grown label set, rewriting the first layer to compute the same function.
+
+        A warm start must not keep the scaler of the first ~10 labels: a feature that barely varied
+        there would be blown up later. With z_old = ratio * z_new + shift, where
+        ratio = new_scale / old_scale and shift = (new_mean - old_mean) / old_scale, the first
+        layer W z_old + b equals (W * ratio) z_new + (W @ shift + b), so training resumes from the
+        same predictions (exactly so where no input is clipped).
+        """
+        old_mean, old_scale = self.scaler_mean_, self.scaler_scale_
+        self._fit_scaler(X, sw)
+        first = next(m for m in self.net_ if isinstance(m, torch.nn.Linear))
+        ratio = torch.as_tensor(self.scaler_scale_ / old_scale, dtype=first.weight.dtype, device=first.weight.device)
+        shift = torch.as_tensor((self.scaler_mean_ - old_mean) / old_scale, dtype=first.weight.dtype, device=first.weight.device)
+        with torch.no_grad():
+            first.bias += first.weight @ shift
+            first.weight *= ratio
 
     def _scale(self, X: np.ndarray) -> np.ndarray:
         Z = (np.asarray(X, dtype=np.float64) - self.scaler_mean_) / self.scaler_scale_

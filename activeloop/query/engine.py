@@ -22,7 +22,7 @@ from activeloop.query.modal import ModalSelector, _is_fitted
 from activeloop.query.registry import resolve
 from activeloop.query.strategies import Context, Strategy, top_n
 
-__all__ = ["Query", "QueryEngine", "sample_eval"]
+__all__ = ["Query", "QueryEngine", "class_columns", "sample_eval"]
 
 _PROBE_ROWS = 8
 
@@ -260,7 +260,7 @@ class QueryEngine:
         """Model probabilities with one column per pool class (zeros for classes the model lacks)."""
         self.n_scored_ += len(X)
         p = np.asarray(self.model.predict_proba(X), dtype=np.float64)
-        cols = _class_columns(self.model, classes)
+        cols = class_columns(self.model, classes)
         if p.shape[1] != len(cols):
             raise ActiveloopError(f"model gave {p.shape[1]} probability columns for {len(cols)} classes_")
         if len(cols) == len(classes) and np.array_equal(cols, np.arange(len(classes))):
@@ -409,7 +409,7 @@ def _not_in(sorted_ids: np.ndarray, excluded: np.ndarray) -> np.ndarray:
     return np.flatnonzero(ex[pos] != sorted_ids)
 
 
-def _class_columns(model: Any, classes: list[str]) -> np.ndarray:
+def class_columns(model: Any, classes: list[str]) -> np.ndarray:
     """Pool class index of each model probability column (model ``classes_`` are indices or names)."""
     mc = np.asarray(getattr(model, "classes_", np.arange(len(classes))))
     if mc.dtype.kind in "iu":
