@@ -400,13 +400,19 @@ def _prefetched(make_iter: Callable[[], Iterator[Any]]) -> Iterator[Any]:
 
 
 def _not_in(sorted_ids: np.ndarray, excluded: np.ndarray) -> np.ndarray:
-    """Positions of ``sorted_ids`` (ascending) whose id is not in ``excluded``."""
-    if len(excluded) == 0:
-        return np.arange(len(sorted_ids))
-    ex = np.unique(excluded)
-    pos = np.searchsorted(ex, sorted_ids)
-    pos[pos == len(ex)] = 0
-    return np.flatnonzero(ex[pos] != sorted_ids)
+    """Positions of ``sorted_ids`` (ascending) whose id is not in ``excluded``.
+
+    Looks the (few) excluded ids up in the (many) cached ids, so the cost is one pass over the
+    cache plus ``len(excluded) * log(len(sorted_ids))``.
+    """
+    keep = np.ones(len(sorted_ids), dtype=bool)
+    if len(excluded) and len(sorted_ids):
+        ex = np.asarray(excluded, dtype=sorted_ids.dtype)
+        pos = np.searchsorted(sorted_ids, ex)
+        inside = pos < len(sorted_ids)
+        pos, ex = pos[inside], ex[inside]
+        keep[pos[sorted_ids[pos] == ex]] = False
+    return np.flatnonzero(keep)
 
 
 def class_columns(model: Any, classes: list[str]) -> np.ndarray:
