@@ -20,6 +20,13 @@ def _sq_dist(X: np.ndarray, x: np.ndarray) -> np.ndarray:
     return np.einsum("ij,ij->i", d, d)
 
 
+def _candidates(X: npt.ArrayLike, scores: npt.ArrayLike, k: int) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """Candidates and scores as float64 arrays, their count, and ``k`` capped to it (never below 0)."""
+    X = np.asarray(X, dtype=np.float64)
+    m = len(X)
+    return X, np.asarray(scores, dtype=np.float64), m, max(int(min(k, m)), 0)
+
+
 def kmeanspp_select(
     X: npt.ArrayLike, scores: npt.ArrayLike, k: int, rng: np.random.Generator
 ) -> npt.NDArray[np.int64]:
@@ -42,11 +49,8 @@ def kmeanspp_select(
     positions : ndarray of shape (min(k, m),)
         Positions into ``X``, in pick order.
     """
-    X = np.asarray(X, dtype=np.float64)
-    s = np.asarray(scores, dtype=np.float64)
-    m = len(X)
-    k = int(min(k, m))
-    if k <= 0:
+    X, s, m, k = _candidates(X, scores, k)
+    if k == 0:
         return np.empty(0, dtype=np.int64)
     s = s - min(s.min(), 0.0) + 1e-12  # keep every weight positive
     first = int(top_n(s, 1)[0])
@@ -85,11 +89,8 @@ def coreset_select(
     -------
     positions : ndarray of shape (min(k, m),)
     """
-    X = np.asarray(X, dtype=np.float64)
-    s = np.asarray(scores, dtype=np.float64)
-    m = len(X)
-    k = int(min(k, m))
-    if k <= 0:
+    X, s, m, k = _candidates(X, scores, k)
+    if k == 0:
         return np.empty(0, dtype=np.int64)
     order_rank = np.empty(m, dtype=np.float64)
     order_rank[top_n(s, m)] = np.arange(m)
