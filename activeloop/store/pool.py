@@ -493,7 +493,7 @@ class Pool:
         now = utcnow()
         with self._sessions.begin() as s:
             self._require_example(s, example_id)
-            rnd = s.scalar(sa.select(sa.func.max(Round.number)).where(Round.project_id == self.project_id))
+            rnd = self._latest_round_number(s)
             label = Label(
                 example_id=int(example_id),
                 class_id=self._class_ids[self.classes.index(cls)],
@@ -503,11 +503,7 @@ class Pool:
                 created_at=now,
             )
             s.add(label)
-            s.execute(
-                sa.update(LS)
-                .where(LS.c.example_id == int(example_id), LS.c.annotator == annotator, LS.c.released_at.is_(None))
-                .values(released_at=now, outcome="labeled")
-            )
+            _close_leases(s, [example_id], annotator, "labeled", now)
             s.flush()
             return label.id
 
@@ -573,6 +569,9 @@ class Pool:
                 for r in conn.execute(stmt)
             ]
 
+    def _latest_round_number(self, s: Session) -> int | None:
+        return s.scalar(sa.select(sa.func.max(Round.number)).where(Round.project_id == self.project_id))
+
     def _require_example(self, s: Session, example_id: int) -> None:
         found = s.scalar(
             sa.select(EX.c.id).where(EX.c.id == int(example_id), EX.c.project_id == self.project_id)
@@ -607,7 +606,7 @@ class Pool:
                     )
                 )
                 taken |= set(s.scalars(sa.select(LB.c.example_id).where(LB.c.example_id.in_(chunk), LB.c.retracted_at.is_(None))))
-            rnd = s.scalar(sa.select(sa.func.max(Round.number)).where(Round.project_id == self.project_id))
+            rnd = self._latest_round_number(s)
             rows = [
                 {
                     "example_id": i,
@@ -628,15 +627,7 @@ class Pool:
     def release(self, ids: Sequence[int], *, annotator: str, outcome: str = "released") -> None:
         """Give ``annotator``'s active leases on ``ids`` back to the pool."""
         with self._sessions.begin() as s:
-            s.execute(
-                sa.update(LS)
-                .where(
-                    LS.c.example_id.in_([int(i) for i in ids]),
-                    LS.c.annotator == annotator,
-                    LS.c.released_at.is_(None),
-                )
-                .values(released_at=utcnow(), outcome=outcome)
-            )
+            _close_leases(s, ids, annotator, outcome, utcnow())
 
     def skip(self, example_id: int, *, annotator: str) -> None:
         """Release the example and remember that ``annotator`` skipped it (it is not asked of them again)."""
@@ -644,12 +635,7 @@ class Pool:
         now = utcnow()
         with self._sessions.begin() as s:
             self._require_example(s, example_id)
-            done = s.execute(
-                sa.update(LS)
-                .where(LS.c.example_id == int(example_id), LS.c.annotator == annotator, LS.c.released_at.is_(None))
-                .values(released_at=now, outcome="skipped")
-            ).rowcount
-            if not done:
+            if not _close_leases(s, [example_id], annotator, "skipped", now):
                 s.execute(
                     sa.insert(LS).values(
                         example_id=int(example_id), annotator=annotator, strategy="manual", created_at=now,
@@ -705,7 +691,7 @@ class Pool:
         """Write a finished round, its checkpoint and metrics in one transaction."""
         with self._sessions.begin() as s:
             s.get(Project, self.project_id, with_for_update=True)
-            number = (s.scalar(sa.select(sa.func.max(Round.number)).where(Round.project_id == self.project_id)) or 0) + 1
+            number = (self._latest_round_number(s) or 0) + 1
             row = Round(
                 project_id=self.project_id,
                 number=number,
@@ -830,6 +816,15 @@ def _stream_rows(conn, stmt: sa.Select, chunk_size: int) -> Iterator[list[tuple]
             yield rows
     finally:
         cursor.close()
+
+
+def _close_leases(s: Session, ids: Sequence[int], annotator: str, outcome: str, now: datetime) -> int:
+    """End ``annotator``'s open leases on ``ids`` with ``outcome``; returns how many were open."""
+    return s.execute(
+        sa.update(LS)
+        .where(LS.c.example_id.in_([int(i) for i in ids]), LS.c.annotator == annotator, LS.c.released_at.is_(None))
+        .values(released_at=now, outcome=outcome)
+    ).rowcount
 
 
 def _has_label(example_id_col) -> sa.Exists:
