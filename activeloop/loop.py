@@ -12,7 +12,7 @@ import numpy as np
 from activeloop.errors import ActiveloopError
 from activeloop.model import FocalLossClassifier, evaluate
 from activeloop.query import Query, QueryEngine
-from activeloop.query.engine import class_columns
+from activeloop.query.engine import proba_by_class
 from activeloop.store import Pool, RoundInfo
 from activeloop.store.schema import utcnow
 
@@ -31,15 +31,6 @@ def default_model(random_state: int | None = 0) -> FocalLossClassifier:
     same training loss 5-10x sooner (``benchmarks/bench_retrain.py``).
     """
     return FocalLossClassifier(warm_start=False, random_state=random_state)
-
-
-def pool_proba(model: Any, X: np.ndarray, n_classes: int, classes: list[str] | None = None) -> np.ndarray:
-    """``predict_proba`` with one column per pool class (zeros for classes the model has not seen)."""
-    classes = classes if classes is not None else [str(i) for i in range(n_classes)]
-    out = np.zeros((len(X), n_classes), dtype=np.float64)
-    if len(X):
-        out[:, class_columns(model, classes)] = model.predict_proba(X)
-    return out
 
 
 class Loop:
@@ -133,7 +124,7 @@ class Loop:
         _, X, y = self.pool.labeled_xy("eval")
         if len(y) == 0:
             return {"n_eval": 0}
-        proba = pool_proba(model, X, len(self.pool.classes), self.pool.classes)
+        proba = proba_by_class(model, X, self.pool.classes)
         return {"n_eval": int(len(y)), **evaluate(y, proba, self.pool.classes)}
 
 

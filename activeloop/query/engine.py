@@ -22,7 +22,7 @@ from activeloop.query.modal import ModalSelector, _is_fitted
 from activeloop.query.registry import resolve
 from activeloop.query.strategies import Context, Strategy, top_n
 
-__all__ = ["Query", "QueryEngine", "class_columns", "sample_eval"]
+__all__ = ["Query", "QueryEngine", "class_columns", "proba_by_class", "sample_eval"]
 
 _PROBE_ROWS = 8
 
@@ -259,15 +259,7 @@ class QueryEngine:
     def _proba(self, X: np.ndarray, classes: list[str]) -> np.ndarray:
         """Model probabilities with one column per pool class (zeros for classes the model lacks)."""
         self.n_scored_ += len(X)
-        p = np.asarray(self.model.predict_proba(X), dtype=np.float64)
-        cols = class_columns(self.model, classes)
-        if p.shape[1] != len(cols):
-            raise ActiveloopError(f"model gave {p.shape[1]} probability columns for {len(cols)} classes_")
-        if len(cols) == len(classes) and np.array_equal(cols, np.arange(len(classes))):
-            return p
-        full = np.zeros((len(p), len(classes)))
-        full[:, cols] = p
-        return full
+        return proba_by_class(self.model, X, classes)
 
     def _score(self, pool: Any, classes: list[str], counts: np.ndarray, key: tuple) -> _Cache:
         ctx = Context(class_counts=counts, classes=tuple(classes), rng=np.random.default_rng(self._seed), seed=self._seed)
@@ -413,6 +405,19 @@ def _not_in(sorted_ids: np.ndarray, excluded: np.ndarray) -> np.ndarray:
         pos, ex = pos[inside], ex[inside]
         keep[pos[sorted_ids[pos] == ex]] = False
     return np.flatnonzero(keep)
+
+
+def proba_by_class(model: Any, X: np.ndarray, classes: list[str]) -> np.ndarray:
+    """``model.predict_proba(X)`` with one column per pool class (zeros for classes the model lacks)."""
+    p = np.asarray(model.predict_proba(X), dtype=np.float64)
+    cols = class_columns(model, classes)
+    if p.shape[1] != len(cols):
+        raise ActiveloopError(f"model gave {p.shape[1]} probability columns for {len(cols)} classes_")
+    if len(cols) == len(classes) and np.array_equal(cols, np.arange(len(classes))):
+        return p
+    full = np.zeros((len(p), len(classes)))
+    full[:, cols] = p
+    return full
 
 
 def class_columns(model: Any, classes: list[str]) -> np.ndarray:
