@@ -49,7 +49,8 @@ def run_peer(
     estimator: Any = None,
 ):
     """Run one peer; returns ``(recorder, labeled class indices in order)`` like the activeloop runner."""
-    from activeloop.bench.runner import _Recorder, logreg_balanced, make_model, proba_full, test_metrics
+    from activeloop.bench.runner import _Recorder, logreg_balanced, make_model, test_metrics
+    from activeloop.query.engine import proba_by_class
 
     est = make_model(estimator if estimator is not None else logreg_balanced(), seed)
     prefix, _, name = strategy.partition(":")
@@ -59,7 +60,7 @@ def run_peer(
     mask[labeled] = True
 
     def point(query_s: float, fit_s: float, clf) -> None:
-        m = test_metrics(y_test, proba_full(clf, X_test, len(classes)), classes, minority)
+        m = test_metrics(y_test, proba_by_class(clf, X_test, list(classes)), classes, minority)
         rec.add(len(labeled), m, int(np.sum(y_pool[labeled] == minority)), query_s, fit_s)
 
     if prefix == "peer" and name == "random":

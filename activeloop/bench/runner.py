@@ -156,17 +156,6 @@ def model_name(model: Any) -> str:
     return type(model).__name__
 
 
-def proba_full(model: Any, X: np.ndarray, n_classes: int) -> np.ndarray:
-    """``predict_proba`` with one column per class index (zeros for classes the model never saw)."""
-    p = np.asarray(model.predict_proba(X), dtype=np.float64)
-    cols = np.asarray(getattr(model, "classes_", np.arange(p.shape[1]))).astype(np.int64)
-    if p.shape[1] == n_classes and np.array_equal(cols, np.arange(n_classes)):
-        return p
-    full = np.zeros((len(p), n_classes))
-    full[:, cols] = p
-    return full
-
-
 def test_metrics(y_true: np.ndarray, proba: np.ndarray, classes: Sequence[str], minority: int) -> dict[str, float]:
     """The curve metrics from :func:`activeloop.model.evaluate` (minority = the tracked class)."""
     from activeloop.model import evaluate
@@ -188,9 +177,11 @@ def _pick(ev: dict[str, Any], minority_name: str) -> dict[str, float]:
 
 def ceiling_score(X_pool, y_pool, X_test, y_test, classes: Sequence[str], minority: int, model: Any, seed: int) -> float:
     """Macro-F1 on the test set of ``model`` (fresh) trained on every pool example."""
+    from activeloop.query.engine import proba_by_class
+
     m = make_model(model, seed)
     m.fit(np.asarray(X_pool, np.float32), np.asarray(y_pool))
-    return test_metrics(y_test, proba_full(m, np.asarray(X_test, np.float32), len(classes)), classes, minority)["macro_f1"]
+    return test_metrics(y_test, proba_by_class(m, np.asarray(X_test, np.float32), list(classes)), classes, minority)["macro_f1"]
 
 
 # --------------------------------------------------------------------------------------------
