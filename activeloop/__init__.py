@@ -27,20 +27,22 @@ _EXPORTS = {
     "Query": "activeloop.query",
     "resolve_strategy": ("activeloop.query", "resolve"),
     "Loop": "activeloop.loop",
+    "LabelingSession": "activeloop.session",
     "import_file": "activeloop.ingest",
 }
-_SUBMODULES = {"bench", "query", "model", "store", "ingest", "loop", "errors"}
+_SUBMODULES = {"bench", "query", "model", "store", "ingest", "loop", "session", "errors"}
 
 __all__ = sorted([*_EXPORTS, *_SUBMODULES])
 
 if TYPE_CHECKING:  # pragma: no cover
-    from activeloop import bench, ingest, loop, model, query, store  # noqa: F401
+    from activeloop import bench, ingest, loop, model, query, session, store  # noqa: F401
     from activeloop.errors import ActiveloopError, IngestError, PoolExhaustedError, StrategyError  # noqa: F401
     from activeloop.ingest import import_file  # noqa: F401
     from activeloop.loop import Loop  # noqa: F401
     from activeloop.model import FocalLossClassifier, evaluate  # noqa: F401
     from activeloop.query import Query, QueryEngine  # noqa: F401
     from activeloop.query import resolve as resolve_strategy  # noqa: F401
+    from activeloop.session import LabelingSession  # noqa: F401
     from activeloop.store import Pool, RoundInfo  # noqa: F401
 
 
