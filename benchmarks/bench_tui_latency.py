@@ -69,7 +69,7 @@ async def measure(app: LabelApp, labels: int, think_s: float, truth) -> tuple[li
         for _ in range(labels):
             shown = app.current.query.example_id
             key = truth(shown)
-            busy = app.retraining
+            busy = app.session.retraining
             t0 = time.perf_counter()
             c0 = time.thread_time()  # CPU time of the UI thread: what the keystroke costs on an idle machine
             event = events.Key(key, key)
@@ -81,8 +81,8 @@ async def measure(app: LabelApp, labels: int, think_s: float, truth) -> tuple[li
             app.screen._on_timer_update()  # lay out and render the frame now, not on the next refresh tick
             lat.append((time.perf_counter() - t0) * 1000)
             cpu.append((time.thread_time() - c0) * 1000)
-            during.append(busy or app.retraining)
-            if app.auto_retrain is False and app.retraining is False and app._keep_training:
+            during.append(busy or app.session.retraining)
+            if not app.session.auto_retrain and not app.session.retraining and app._keep_training:
                 app.action_retrain()
             if think_s:
                 await pilot.pause(think_s)

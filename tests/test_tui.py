@@ -150,20 +150,20 @@ class GatedClassifier(FocalLossClassifier):
 
 def test_labeling_continues_while_a_retrain_runs_and_the_round_lands(pool):
     GatedClassifier.gate.clear()
-    model = GatedClassifier(hidden=(16,), max_epochs=15, warm_start=True, random_state=0)
+    model = GatedClassifier(hidden=(16,), max_epochs=15, random_state=0)
     app = LabelApp(pool, annotator="ana", batch=3, loop=Loop(pool, model=model, batch_size=3))
 
     async def scenario(pilot):
         for digit in ("0", "1", "2"):
             await pilot.press(digit)
-        assert app.retraining and app.query_one(StatusPanel).has_class("-training")
+        assert app.session.retraining and app.query_one(StatusPanel).has_class("-training")
         # keep labeling from the prefetched queue while the round trains in its thread
         for _ in range(2):
             await pilot.press(truth(pool, app.current.query.example_id))
         assert pool.label_count(annotator="ana") == 5
         GatedClassifier.gate.set()
         await settle(pilot)
-        assert not app.retraining and not app.query_one(StatusPanel).has_class("-training")
+        assert not app.session.retraining and not app.query_one(StatusPanel).has_class("-training")
         assert pool.latest_round().number == 1 and pool.latest_round().n_labels == 3
         assert "round 1" in status_text(app)
         # 5 labels, round 1 trained on 3: the next retrain comes after 1 more label
@@ -195,11 +195,11 @@ def test_a_failing_retrain_is_shown_and_the_previous_model_kept(pool):
         assert app.is_running
         assert pool.latest_round() is None
         assert "retrain failed" in status_text(app)
-        assert app.loop.model is model_before
+        assert app.session.loop.model is model_before
         await pilot.press(truth(pool, app.current.query.example_id))  # labeling goes on
         assert pool.label_count(annotator="ana") == 3
 
-    model_before = app.loop.model
+    model_before = app.session.loop.model
     drive(app, scenario)
 
 
@@ -234,7 +234,7 @@ def test_two_annotators_never_get_the_same_example_and_a_reopen_resumes(tmp_path
         app = make_app(pool, annotator=annotator)
 
         async def scenario(pilot):
-            ids = [app.current.query.example_id] + [it.query.example_id for it in app.queues["pool"]]
+            ids = [app.current.query.example_id] + [it.query.example_id for it in app.session.queues["pool"]]
             seen[annotator] = ids
 
         drive(app, scenario)

@@ -1,17 +1,15 @@
 """The labeling app: one keystroke per decision, retraining and prefetching in background threads.
 
-The app holds screen state only (what is shown, what is queued, what runs); every decision about
-data goes through :class:`~activeloop.store.Pool`, :class:`~activeloop.loop.Loop` and its
-:class:`~activeloop.query.QueryEngine`. Labels commit at the keystroke; the queue of examples is
-leased, so a second annotator never sees the same ones, and a reopened session resumes them.
+The app holds screen state only (what is shown, what runs); every rule of the session (what is
+queued, undo, resuming leases, when to retrain, which picks go stale) is
+:class:`~activeloop.session.LabelingSession`'s. Labels commit at the keystroke; the queue of examples
+is leased, so a second annotator never sees the same ones, and a reopened session resumes them.
 """
 
 from __future__ import annotations
 
 import gc
 import time
-from collections import deque
-from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -23,26 +21,19 @@ from textual.widgets import Footer, Header
 
 from activeloop.errors import ActiveloopError, PoolExhaustedError
 from activeloop.loop import Loop
-from activeloop.query import Query
+from activeloop.session import LabelingSession, Pick
 from activeloop.store import Pool, RoundInfo
 from activeloop.tui.render import image_array, render_payload, vocabulary_from_featurizer
 from activeloop.tui.widgets import ClassesPanel, ExampleView, HelpScreen, StatusPanel, WhyPanel
 
-SPLITS = ("pool", "eval")
 EPOCH_UPDATE_S = 0.2  # seconds between progress repaints (each costs the UI thread a frame)
-PREFETCH_BATCHES = 2
-
-
-@dataclass
-class Item:
-    """One queued example: the query that chose it and the split it belongs to."""
-
-    query: Query
-    split: str
 
 
 class LabelApp(App[int]):
     """Label a pool's examples with one key each; the model retrains every ``batch`` labels.
+
+    The parameters build the :class:`~activeloop.session.LabelingSession` (attribute ``session``)
+    whose rules the keys apply.
 
     Parameters
     ----------
@@ -82,24 +73,14 @@ class LabelApp(App[int]):
         auto_retrain: bool = True,
     ):
         super().__init__()
-        if int(batch) < 1:
-            raise ActiveloopError(f"batch must be >= 1, got {batch}")
+        self.session = LabelingSession(
+            pool, annotator, loop=loop, batch=batch, strategy=strategy, auto_retrain=auto_retrain
+        )
         self.pool = pool
         self.annotator = annotator
-        self.batch = int(batch)
-        self.auto_retrain = auto_retrain
-        self._counts: dict[str, int] = {c: 0 for c in pool.classes}
-        self._total = 0
-        self.loop = loop if loop is not None else Loop(pool, strategy=strategy, batch_size=self.batch)
         self.mode = "pool"
-        self.current: Item | None = None
-        self.queues: dict[str, deque[Item]] = {s: deque() for s in SPLITS}
-        self.exhausted = {s: False for s in SPLITS}
+        self.current: Pick | None = None
         self.prefetching: str | None = None
-        self.retraining = False
-        self.session_labels = 0
-        self.latest: RoundInfo | None = None
-        self.trained_on = 0  # pool-split labels the latest (or running) retrain was given
         self.note = ""
         self._payloads: dict[int, tuple[Any, Any]] = {}
         for i, (key, cls) in enumerate(zip(pool.hotkeys, pool.classes)):
@@ -129,8 +110,6 @@ class LabelApp(App[int]):
         self.query_one("#why").border_title = "why this one"
         self.query_one(ExampleView).focus()
         self._set_mode("pool")
-        self.latest = self.pool.latest_round()
-        self.trained_on = self.latest.n_labels if self.latest is not None else 0
         if not self.pool.classes:
             self.query_one(ExampleView).message(
                 "no classes", f"Project {self.pool.name!r} has no classes, so there is nothing to label with.\n"
@@ -145,7 +124,7 @@ class LabelApp(App[int]):
         shape = spec.get("row_shape") if spec.get("kind") == "array" else None
         # arrays imported from .npy/.npz carry no payload: rows of a 2-D shape are drawn as images
         self._default_payload = {"kind": "image", "shape": list(shape)} if shape and len(shape) == 2 else None
-        self._resume()
+        self.session.resume()
         self._refresh_status()
         self._advance()
         _freeze_heap()
@@ -153,22 +132,12 @@ class LabelApp(App[int]):
     def on_unmount(self) -> None:
         gc.unfreeze()
 
-    def _resume(self) -> None:
-        """Queue this annotator's still-active leases first, so a reopened session picks up where it left off."""
-        for lease in self.pool.active_leases(self.annotator):
-            ex = self.pool.example(lease.example_id)
-            self._payloads[lease.example_id] = (ex["payload"], self._features_if_needed(lease.example_id, ex["payload"]))
-            q = Query(lease.example_id, lease.score if lease.score is not None else 0.0, lease.strategy, None, None,
-                      "resumed: reserved for you in an earlier session")
-            self.queues[ex["split"] if ex["split"] in SPLITS else "pool"].append(Item(q, ex["split"]))
-
     # ------------------------------------------------------------------ showing
     def _advance(self) -> None:
         """Show the next queued example of the current mode (fetching more in the background)."""
         view = self.query_one(ExampleView)
-        queue = self.queues[self.mode]
-        if self.current is None and queue:
-            self.current = queue.popleft()
+        if self.current is None:
+            self.current = self.session.take(self.mode)
         self._maybe_prefetch()
         if self.current is not None:
             self._show(self.current)
@@ -178,13 +147,13 @@ class LabelApp(App[int]):
             return
         if self.prefetching == self.mode:
             view.message("fetching", "Choosing the next examples…")
-        elif self.exhausted[self.mode]:
+        elif self.session.exhausted[self.mode]:
             what = "pool" if self.mode == "pool" else "eval"
             hint = "" if self.mode == "pool" else "\nImport eval examples with `activeloop import ... --split eval`."
             view.message("done", f"Nothing left to label in the {what} split for {self.annotator!r}.{hint}\n"
                                  "Press e to switch split, r to retrain, q to quit.")
 
-    def _show(self, item: Item) -> None:
+    def _show(self, item: Pick) -> None:
         eid = item.query.example_id
         if eid not in self._payloads:
             payload = self.pool.payloads([eid])[0]
@@ -211,27 +180,24 @@ class LabelApp(App[int]):
     def _refresh_classes(self) -> None:
         predicted = self.current.query.predicted if self.current is not None else None
         self.query_one(ClassesPanel).render_classes(
-            self.pool.classes, self.pool.hotkeys, self._counts, predicted
+            self.pool.classes, self.pool.hotkeys, self.session.counts, predicted
         )
 
     def _refresh_status(self, *, from_db: bool = True) -> None:
         """Redraw the classes and status panels; ``from_db`` re-reads the counts (else they were kept locally)."""
+        session = self.session
         if from_db:
-            self._counts = self.pool.class_counts("pool")
-            self._total = self.pool.label_count()
+            session.refresh_counts()
         self._refresh_classes()
         self.query_one(StatusPanel).show_status(
-            session=self.session_labels,
-            total=self._total,
-            round_number=None if self.latest is None else self.latest.number,
-            metrics=None if self.latest is None else self.latest.metrics,
-            until_retrain=max(0, self.batch - self._since_retrain()),
+            session=session.labeled,
+            total=session.total,
+            round_number=None if session.latest is None else session.latest.number,
+            metrics=None if session.latest is None else session.latest.metrics,
+            until_retrain=session.until_retrain,
             mode=self.mode,
             note=self.note,
         )
-
-    def _since_retrain(self) -> int:
-        return sum(self._counts.values()) - self.trained_on
 
     def _set_mode(self, mode: str) -> None:
         self.mode = mode
@@ -246,14 +212,10 @@ class LabelApp(App[int]):
             return
         item = self.current
         try:
-            self.pool.label(item.query.example_id, self.pool.classes[index], annotator=self.annotator)
+            self.session.label(item.query.example_id, self.pool.classes[index])
         except ActiveloopError as exc:
             self.notify(str(exc), title="label not saved", severity="error")
             return
-        self.session_labels += 1
-        self._total += 1
-        if item.split == "pool":  # kept locally at the keystroke; re-read from the database on undo/round/toggle
-            self._counts[self.pool.classes[index]] += 1
         self._payloads.pop(item.query.example_id, None)
         self.current = None
         self._advance()
@@ -266,7 +228,7 @@ class LabelApp(App[int]):
             self.bell()
             return
         try:
-            self.pool.skip(self.current.query.example_id, annotator=self.annotator)
+            self.session.skip(self.current.query.example_id)
         except ActiveloopError as exc:
             self.notify(str(exc), title="skip failed", severity="error")
             return
@@ -277,26 +239,21 @@ class LabelApp(App[int]):
     def action_undo(self) -> None:
         """Retract this annotator's last label and show that example again."""
         try:
-            eid = self.pool.undo(annotator=self.annotator)
+            pick = self.session.undo()
         except ActiveloopError as exc:
             self.notify(str(exc), title="undo failed", severity="error")
             return
-        if eid is None:
+        if pick is None:
             self.notify("nothing to undo", severity="warning")
             return
-        ex = self.pool.example(eid)
-        self.pool.lease([eid], annotator=self.annotator, strategy="undo")
         if self.current is not None:
-            self.queues[self.current.split].appendleft(self.current)
-        self._payloads[eid] = (ex["payload"], self._features_if_needed(eid, ex["payload"]))
-        self.current = Item(Query(eid, 0.0, "undo", None, None, "undone: your last label, asked again"), ex["split"])
-        self.session_labels = max(0, self.session_labels - 1)
-        self.exhausted = {s: False for s in SPLITS}
+            self.session.put_back(self.current)
+        self.current = pick
         self._advance()
-        self._refresh_status()
+        self._refresh_status(from_db=False)
 
     def action_retrain(self) -> None:
-        if self.retraining:
+        if self.session.retraining:
             self.notify("a retrain is already running")
             return
         self._start_retrain()
@@ -304,14 +261,14 @@ class LabelApp(App[int]):
     def action_toggle_eval(self) -> None:
         """Switch between the pool split (strategy) and the eval split (random draws)."""
         if self.current is not None:
-            self.queues[self.current.split].appendleft(self.current)
+            self.session.put_back(self.current)
             self.current = None
         self._set_mode("eval" if self.mode == "pool" else "pool")
         self._refresh_status()
         self._advance()
 
     def action_help(self) -> None:
-        self.push_screen(HelpScreen(self.pool.classes, self.pool.hotkeys, self.batch))
+        self.push_screen(HelpScreen(self.pool.classes, self.pool.hotkeys, self.session.batch))
 
     def action_quit(self) -> None:
         """Quit; queued examples stay leased to this annotator and come back first next time."""
@@ -319,28 +276,21 @@ class LabelApp(App[int]):
 
     # ------------------------------------------------------------------ prefetch
     def _maybe_prefetch(self) -> None:
-        """Keep two to four batches of the current mode queued, one background query at a time.
-
-        A query costs about the same for 10 or 20 examples (on a large pool it is mostly finding what
-        is already labeled or leased), so each fetches two batches; stale picks are dropped when a
-        new round lands (see :meth:`_retrain_done`).
-        """
+        """Fetch what the session wants queued for the current mode, one background query at a time."""
         if self.prefetching is not None or not self.pool.classes:
             return
         mode = self.mode
-        if len(self.queues[mode]) < PREFETCH_BATCHES * self.batch and not self.exhausted[mode]:
+        n = self.session.wanted(mode)
+        if n:
             self.prefetching = mode
-            self.run_worker(partial(self._fetch, mode, PREFETCH_BATCHES * self.batch), thread=True,
+            self.run_worker(partial(self._fetch, mode, n), thread=True,
                             group="prefetch", exit_on_error=False, description=f"prefetch {mode}")
 
     def _fetch(self, split: str, n: int) -> None:
         """Worker thread: query (or draw eval examples), lease them, and load their payloads."""
         try:
-            if split == "eval":
-                queries = self.loop.engine.sample_eval(self.pool, n, annotator=self.annotator)
-            else:
-                queries = self.loop.query(n, annotator=self.annotator)
-            ids = [q.example_id for q in queries]
+            picks = self.session.next_batch(split, n)
+            ids = [p.query.example_id for p in picks]
             payloads = dict(zip(ids, self.pool.payloads(ids)))
             loaded = {i: (p, self._features_if_needed(i, p)) for i, p in payloads.items()}
         except PoolExhaustedError:
@@ -348,17 +298,15 @@ class LabelApp(App[int]):
         except Exception as exc:  # a failing query is shown, never a crash
             self._from_thread(self._fetched, split, [], {}, False, exc)
         else:
-            self._from_thread(self._fetched, split, queries, loaded, False, None)
+            self._from_thread(self._fetched, split, picks, loaded, False, None)
 
-    def _fetched(self, split: str, queries: list[Query], loaded: dict, exhausted: bool, error: Exception | None) -> None:
+    def _fetched(self, split: str, picks: list[Pick], loaded: dict, exhausted: bool, error: Exception | None) -> None:
         self.prefetching = None
         _freeze_heap()  # what the query imported or cached (torch loads modules lazily) lives on
         self._payloads.update(loaded)
-        self.queues[split].extend(Item(q, split) for q in queries)
-        if exhausted:
-            self.exhausted[split] = True
+        # after an error, do not retry in a tight loop; undo or a round try again
+        self.session.extend(split, picks, exhausted=exhausted or error is not None)
         if error is not None:
-            self.exhausted[split] = True  # do not retry in a tight loop; undo/retrain/toggle try again
             self.notify(f"{type(error).__name__}: {error}", title="query failed", severity="error")
         if self.current is None:
             self._advance()
@@ -367,12 +315,11 @@ class LabelApp(App[int]):
 
     # ------------------------------------------------------------------ retrain
     def _maybe_retrain(self) -> None:
-        if self.auto_retrain and not self.retraining and self._since_retrain() >= self.batch:
+        if self.session.retrain_due:
             self._start_retrain()
 
     def _start_retrain(self) -> None:
-        self.retraining = True
-        self.trained_on = sum(self._counts.values())
+        self.session.begin_retrain()
         self.note = ""
         self.query_one(StatusPanel).show_training(0, 1, "retraining…")
         self._refresh_status(from_db=False)
@@ -382,7 +329,7 @@ class LabelApp(App[int]):
     def _retrain(self) -> None:
         """Worker thread: one round (fit a copy, evaluate, record); the app keeps labeling meanwhile."""
         try:
-            info = self.loop.retrain(on_epoch=self._epoch_from_thread)
+            info = self.session.fit_round(on_epoch=self._epoch_from_thread)
         except Exception as exc:  # the previous model stays; the error is shown, never raised
             self._from_thread(self._retrain_failed, exc)
         else:
@@ -395,46 +342,26 @@ class LabelApp(App[int]):
             self._from_thread(self._show_epoch, epoch, max_epochs, loss)
 
     def _show_epoch(self, epoch: int, max_epochs: int, loss: float) -> None:
-        if self.retraining:
+        if self.session.retraining:
             self.query_one(StatusPanel).show_training(epoch, max_epochs, f"retraining: epoch {epoch}/{max_epochs}")
 
     def _retrain_done(self, info: RoundInfo) -> None:
-        self.retraining = False
-        self.latest = info
-        self.trained_on = info.n_labels
+        for pick in self.session.after_round(info, fetch_in_flight=self.prefetching == "pool"):
+            self._payloads.pop(pick.query.example_id, None)
         self.query_one(StatusPanel).show_training(None, None)
         m = info.metrics
         score = f"macro-F1 {m['macro_f1']:.2f}" if "macro_f1" in m else "no eval labels yet"
         self.notify(f"round {info.number} on {info.n_labels} labels: {score}", title="model updated")
-        self.exhausted["pool"] = False
-        self._drop_stale_picks()
         _freeze_heap()  # the round's model, and what the fit imported, live on
-        self._refresh_status()
+        self._refresh_status(from_db=False)
         self._maybe_retrain()
         if self.current is None:
             self._advance()
         else:
             self._maybe_prefetch()
 
-    def _drop_stale_picks(self) -> None:
-        """Release queued pool examples beyond one batch: the new model chooses the rest.
-
-        One batch stays so labeling never waits for the (re)scoring query that follows a round.
-        Examples that were resumed or undone are kept.
-        """
-        queue = self.queues["pool"]
-        keep = [it for k, it in enumerate(queue) if k < self.batch or it.query.strategy in ("undo",)
-                or it.query.reason.startswith("resumed")]
-        stale = [it.query.example_id for it in queue if it not in keep]
-        if stale and self.prefetching != "pool":  # a query in flight may already use the new model
-            self.pool.release(stale, annotator=self.annotator)
-            queue.clear()
-            queue.extend(keep)
-            for eid in stale:
-                self._payloads.pop(eid, None)
-
     def _retrain_failed(self, exc: Exception) -> None:
-        self.retraining = False  # trained_on stays: the next try comes after another batch of labels
+        self.session.retrain_failed()
         _freeze_heap()
         self.query_one(StatusPanel).show_training(None, None)
         self.note = "retrain failed; previous model kept"
