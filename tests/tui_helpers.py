@@ -42,8 +42,8 @@ def truth(pool: Pool, example_id: int) -> str:
 
 
 def fast_loop(pool: Pool, batch: int = 10, **model_params) -> Loop:
-    """A Loop whose model trains in a fraction of a second (few epochs), seeded."""
-    model = FocalLossClassifier(hidden=(16,), max_epochs=15, warm_start=True, random_state=0, **model_params)
+    """A Loop with the model that ships (refitted each round), made small and seeded so a round takes a fraction of a second."""
+    model = FocalLossClassifier(hidden=(16,), max_epochs=15, random_state=0, **model_params)
     return Loop(pool, model=model, batch_size=batch, random_state=0)
 
 
