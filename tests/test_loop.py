@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from tui_helpers import digits_pool, truth
+from tui_helpers import digits_file, truth
 
 from activeloop.errors import ActiveloopError
 from activeloop.loop import Loop
@@ -30,15 +30,13 @@ def pool_features(pool: Pool) -> np.ndarray:
 
 @pytest.fixture
 def path(tmp_path):
-    digits_pool(tmp_path / "digits.db").close()
-    return tmp_path / "digits.db"
+    return digits_file(tmp_path / "digits.db")
 
 
 @pytest.fixture
 def pool(path):
-    p = Pool.open(path)
-    yield p
-    p.close()
+    with Pool.open(path) as p:
+        yield p
 
 
 def test_a_round_fits_a_copy_and_leaves_the_model_given_untouched(pool):

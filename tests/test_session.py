@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from tui_helpers import digits_pool, fast_loop, truth
+from tui_helpers import digits_file, fast_loop, truth
 
 import activeloop as al
 from activeloop.errors import ActiveloopError
@@ -23,15 +23,13 @@ def active(pool: Pool, annotator: str) -> set[int]:
 
 @pytest.fixture
 def path(tmp_path):
-    digits_pool(tmp_path / "digits.db", eval_labels=False).close()
-    return tmp_path / "digits.db"
+    return digits_file(tmp_path / "digits.db", eval_labels=False)
 
 
 @pytest.fixture
 def pool(path):
-    p = Pool.open(path)
-    yield p
-    p.close()
+    with Pool.open(path) as p:
+        yield p
 
 
 def test_labeling_session_is_public():

@@ -1,4 +1,4 @@
-"""Shared pieces of the TUI tests: a small real digits pool, a fast loop, and deterministic waiting."""
+"""Shared pieces of the TUI, session and loop tests: a small real digits pool, a fast loop, deterministic waiting."""
 
 from __future__ import annotations
 
@@ -35,6 +35,12 @@ def digits_pool(path: Path, *, n_pool: int = 120, n_eval: int = 30, eval_labels:
     return pool
 
 
+def digits_file(path: Path, **kw) -> Path:
+    """A closed :func:`digits_pool` file at ``path``, for tests that open (and reopen) it themselves."""
+    digits_pool(path, **kw).close()
+    return path
+
+
 def truth(pool: Pool, example_id: int) -> str:
     """The true digit of an example, from its payload's source."""
     source = pool.example(example_id)["payload"]["source"]
@@ -42,7 +48,7 @@ def truth(pool: Pool, example_id: int) -> str:
 
 
 def fast_loop(pool: Pool, batch: int = 10, **model_params) -> Loop:
-    """A Loop with the model that ships (refitted each round), made small and seeded so a round takes a fraction of a second."""
+    """A Loop with the model that ships (refitted each round), small and seeded: a round takes a moment."""
     model = FocalLossClassifier(hidden=(16,), max_epochs=15, random_state=0, **model_params)
     return Loop(pool, model=model, batch_size=batch, random_state=0)
 
