@@ -76,6 +76,22 @@ class LabelingSession:
         Pool-split labels the latest (or running) round was given.
     retraining : bool
         A round was begun (:meth:`begin_retrain`) and has not landed or failed yet.
+
+    Examples
+    --------
+    From a script, with ``ask`` giving a class name for an example id::
+
+        session = LabelingSession(pool, "ana", batch=10)
+        session.resume()
+        try:
+            while True:
+                while (pick := session.take("pool")) is not None:
+                    session.label(pick.query.example_id, ask(pick.query.example_id))
+                    if session.retrain_due:
+                        session.retrain()
+                session.extend("pool", session.next_batch("pool"))
+        except PoolExhaustedError:  # every pool example is labeled, skipped or leased to someone else
+            pass
     """
 
     def __init__(
