@@ -32,7 +32,22 @@ class DimensionError(ActiveloopError):
 
 
 class PoolExhaustedError(ActiveloopError):
-    """Fewer unlabeled examples than were requested."""
+    """Fewer unlabeled examples than were requested; :meth:`of` builds it with the numbers."""
+
+    project: str | None = None
+    available: int | None = None
+    requested: int | None = None
+
+    @classmethod
+    def of(
+        cls, project: str, available: int, requested: int, *, annotator: str | None = None, split: str = "pool"
+    ) -> "PoolExhaustedError":
+        """``project 'tickets' has 4 unlabeled examples available to 'ana', 10 requested`` (eval: "unlabeled eval")."""
+        what = "unlabeled examples" if split == "pool" else f"unlabeled {split} examples"
+        to = "" if annotator is None else f" available to {annotator!r}"
+        err = cls(f"project {project!r} has {available} {what}{to}, {requested} requested")
+        err.project, err.available, err.requested = project, int(available), int(requested)
+        return err
 
 
 class NotFittedError(ActiveloopError):

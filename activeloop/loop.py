@@ -10,9 +10,8 @@ from typing import Any
 import numpy as np
 
 from activeloop.errors import ActiveloopError
-from activeloop.model import FocalLossClassifier, evaluate
+from activeloop.model import FocalLossClassifier, evaluate, proba_by_class
 from activeloop.query import Query, QueryEngine
-from activeloop.query.engine import proba_by_class
 from activeloop.store import Pool, RoundInfo
 from activeloop.store.schema import utcnow
 

@@ -7,7 +7,10 @@ the summary table and the PNG. ``activeloop bench`` (:func:`activeloop.bench.cli
 
 from activeloop.bench.datasets import Dataset, load_dataset, split_dataset
 from activeloop.bench.oracle import SimulatedOracle
-from activeloop.bench.runner import Curve, make_model, run_curve, run_suite, write_curves_csv
+from activeloop.bench.curve import Curve, read_curves_csv, write_curves_csv
+from activeloop.bench.models import make_model
+from activeloop.bench.runner import run_curve
+from activeloop.bench.suite import run_suite
 from activeloop.bench.summary import summarize, write_summary
 
 __all__ = [
@@ -16,6 +19,7 @@ __all__ = [
     "SimulatedOracle",
     "load_dataset",
     "make_model",
+    "read_curves_csv",
     "run_curve",
     "run_suite",
     "split_dataset",

@@ -39,8 +39,9 @@ def run_bench(
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from activeloop.bench.curve import write_curves_csv
     from activeloop.bench.plot import plot_curves
-    from activeloop.bench.runner import run_suite, write_curves_csv
+    from activeloop.bench.suite import run_suite
     from activeloop.bench.summary import write_summary
 
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -15,22 +15,18 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from activeloop.bench.curve import Recorder
+from activeloop.bench.models import logreg_balanced, make_model, test_metrics
 from activeloop.errors import StrategyError
+from activeloop.model.adapter import proba_by_class
+from activeloop.query.modal import modal_function
 
 __all__ = ["run_peer", "PEERS"]
 
 PEERS = ("modal:uncertainty_sampling", "modal:margin_sampling", "modal:entropy_sampling", "peer:random")
 
-
-def _modal_function(name: str):
-    import importlib
-
-    for mod in ("uncertainty", "batch"):
-        fn = getattr(importlib.import_module(f"modAL.{mod}"), name, None)
-        if callable(fn) and not name.startswith("_"):
-            return fn
-    raise StrategyError(f"modAL has no query function {name!r}; try modal:margin_sampling, modal:entropy_sampling, "
-                        "modal:uncertainty_sampling")
+#: modAL modules a ``modal:NAME`` peer's function comes from (those taking ``(classifier, X, n_instances)``).
+PEER_MODULES = ("uncertainty", "batch")
 
 
 def run_peer(
@@ -49,12 +45,9 @@ def run_peer(
     estimator: Any = None,
 ):
     """Run one peer; returns ``(recorder, labeled class indices in order)`` like the activeloop runner."""
-    from activeloop.bench.runner import _Recorder, logreg_balanced, make_model, test_metrics
-    from activeloop.query.engine import proba_by_class
-
     est = make_model(estimator if estimator is not None else logreg_balanced(), seed)
     prefix, _, name = strategy.partition(":")
-    rec = _Recorder()
+    rec = Recorder()
     labeled = list(int(i) for i in seed_positions)
     mask = np.zeros(len(y_pool), bool)
     mask[labeled] = True
@@ -83,23 +76,24 @@ def run_peer(
         raise StrategyError(f"unknown peer {strategy!r}; choose one of {', '.join(PEERS)}")
     from modAL.models import ActiveLearner
 
-    fn = _modal_function(name)
-    # modAL 0.4.2.1 passes sklearn's deprecated force_all_finite on every fit; that warning is not ours
-    warnings.filterwarnings("ignore", message=".*force_all_finite.*", category=FutureWarning)
-    t = time.perf_counter()
-    learner = ActiveLearner(estimator=est, query_strategy=fn, X_training=X_pool[labeled], y_training=y_pool[labeled])
-    point(0.0, time.perf_counter() - t, learner.estimator)
-    while len(labeled) < budget:
-        rest = np.flatnonzero(~mask)
-        n = min(batch, budget - len(labeled))
+    fn = modal_function(name, PEER_MODULES)
+    with warnings.catch_warnings():
+        # modAL 0.4.2.1 passes sklearn's deprecated force_all_finite on every fit; that warning is not ours
+        warnings.filterwarnings("ignore", message=".*force_all_finite.*", category=FutureWarning)
         t = time.perf_counter()
-        out = learner.query(X_pool[rest], n_instances=n)
-        q = time.perf_counter() - t
-        pos = np.asarray(out[0] if isinstance(out, tuple) else out).ravel()[:n]
-        pick = rest[pos]
-        t = time.perf_counter()
-        learner.teach(X_pool[pick], y_pool[pick])
-        labeled.extend(int(i) for i in pick)
-        mask[pick] = True
-        point(q, time.perf_counter() - t, learner.estimator)
+        learner = ActiveLearner(estimator=est, query_strategy=fn, X_training=X_pool[labeled], y_training=y_pool[labeled])
+        point(0.0, time.perf_counter() - t, learner.estimator)
+        while len(labeled) < budget:
+            rest = np.flatnonzero(~mask)
+            n = min(batch, budget - len(labeled))
+            t = time.perf_counter()
+            out = learner.query(X_pool[rest], n_instances=n)
+            q = time.perf_counter() - t
+            pos = np.asarray(out[0] if isinstance(out, tuple) else out).ravel()[:n]
+            pick = rest[pos]
+            t = time.perf_counter()
+            learner.teach(X_pool[pick], y_pool[pick])
+            labeled.extend(int(i) for i in pick)
+            mask[pick] = True
+            point(q, time.perf_counter() - t, learner.estimator)
     return rec, y_pool[labeled]

@@ -7,7 +7,7 @@ from typing import Sequence
 
 import numpy as np
 
-from activeloop.bench.runner import Curve
+from activeloop.bench.curve import Curve
 
 __all__ = ["plot_curves"]
 

@@ -23,7 +23,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from activeloop.bench.runner import Curve
+from activeloop.bench.curve import Curve
 
 __all__ = ["summarize", "write_summary", "SUMMARY_COLUMNS"]
 

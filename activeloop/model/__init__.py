@@ -1,7 +1,8 @@
-"""Focal loss, class-balanced weights, the sklearn-compatible torch classifier and its metrics."""
+"""Focal loss, class-balanced weights, the sklearn-compatible torch classifier, its metrics, and the model-output adapter."""
 
+from activeloop.model.adapter import class_columns, is_fitted, proba_by_class
 from activeloop.model.classifier import FocalLossClassifier
 from activeloop.model.focal import class_alpha, focal_loss
 from activeloop.model.metrics import evaluate
 
-__all__ = ["FocalLossClassifier", "class_alpha", "evaluate", "focal_loss"]
+__all__ = ["FocalLossClassifier", "class_alpha", "class_columns", "evaluate", "focal_loss", "is_fitted", "proba_by_class"]

@@ -8,8 +8,9 @@ streams a :class:`~activeloop.store.Pool` through the model and hands out leased
 from activeloop.query.coldstart import ColdStartSampler, cold_start_select, labels_until_all_seen
 from activeloop.query.diversity import Diverse, coreset_select, kmeanspp_select
 from activeloop.query.engine import Query, QueryEngine, sample_eval
-from activeloop.query.modal import ModalMeasure, ModalSelector, as_modal, from_modal
+from activeloop.query.modal import ModalMeasure, ModalSelector, from_modal
 from activeloop.query.registry import available, default_strategy, register, resolve
+from activeloop.query.selector import Selector
 from activeloop.query.strategies import (
     ClassBalanced,
     Context,
@@ -27,6 +28,7 @@ from activeloop.query.strategies import (
     minority_weights,
     random,
 )
+from activeloop.query.to_modal import ModalQuery, as_modal
 
 __all__ = [
     "ClassBalanced",
@@ -35,11 +37,13 @@ __all__ = [
     "Diverse",
     "MinorityLeaning",
     "ModalMeasure",
+    "ModalQuery",
     "ModalSelector",
     "ProbaStrategy",
     "Query",
     "QueryEngine",
     "RandomStrategy",
+    "Selector",
     "Wrapper",
     "Strategy",
     "as_modal",

@@ -18,11 +18,12 @@ import numpy as np
 from activeloop.errors import ActiveloopError, PoolExhaustedError, StrategyError
 from activeloop.query.coldstart import ColdStartSampler, cold_start_clusters
 from activeloop.query.diversity import DIVERSITY_METHODS, Diverse
-from activeloop.query.modal import ModalSelector, _is_fitted
+from activeloop.model.adapter import is_fitted, proba_by_class
 from activeloop.query.registry import resolve
+from activeloop.query.selector import Selector
 from activeloop.query.strategies import Context, Strategy, top_n
 
-__all__ = ["Query", "QueryEngine", "class_columns", "proba_by_class", "sample_eval"]
+__all__ = ["Query", "QueryEngine", "sample_eval"]
 
 _PROBE_ROWS = 8
 
@@ -93,8 +94,9 @@ class QueryEngine:
 
     Attributes
     ----------
-    strategy_ : Strategy
-        The resolved strategy (with the diversity step applied).
+    strategy_ : Strategy or Selector
+        The resolved strategy (with the diversity step applied); a
+        :class:`~activeloop.query.selector.Selector` picks its own batch once the model is fitted.
     n_scored_ : int
         Rows passed through ``predict_proba`` so far (for checking the cache).
 
@@ -140,7 +142,7 @@ class QueryEngine:
         self._eval_draws = 0
         self.n_scored_ = 0
 
-    def _build_strategy(self) -> Strategy:
+    def _build_strategy(self) -> Strategy | Selector:
         strat = resolve(self.strategy)
         if self.diversity is None:
             return strat
@@ -150,7 +152,7 @@ class QueryEngine:
             raise StrategyError(
                 f"unknown diversity {self.diversity!r}; choose None, 'none', {', '.join(map(repr, DIVERSITY_METHODS))}"
             )
-        if isinstance(strat, ModalSelector):
+        if isinstance(strat, Selector):
             raise StrategyError(f"{strat!r} selects its own batch; it cannot take a diversity step")
         base = strat.base if isinstance(strat, Diverse) else strat
         return Diverse(base, method=self.diversity, factor=self.candidates)
@@ -192,8 +194,8 @@ class QueryEngine:
         classes = list(pool.classes)
         have = pool.class_counts("pool")
         counts = np.array([have.get(c, 0) for c in classes], dtype=np.int64)
-        fitted = _is_fitted(self.model)
-        if isinstance(self.strategy_, ModalSelector) and fitted:
+        fitted = is_fitted(self.model)
+        if isinstance(self.strategy_, Selector) and fitted:
             return self._query_selector(pool, n, annotator, partial, classes, counts)
         cache = self._ensure_cache(pool, classes, counts, fitted)
         cache.queries += 1
@@ -224,9 +226,7 @@ class QueryEngine:
                     out.append(self._make_query(cache, avail[p], float(scores[p]), classes, counts))
             avail = np.delete(avail, pos)  # leased now, or taken by someone else meanwhile
         if not out:
-            raise PoolExhaustedError(
-                f"project {pool.name!r} has 0 unlabeled examples available to {annotator!r}, {n} requested"
-            )
+            raise PoolExhaustedError.of(pool.name, 0, n, annotator=annotator)
         return out
 
     def sample_eval(self, pool: Any, n: int, annotator: str = "default") -> list[Query]:
@@ -304,11 +304,9 @@ class QueryEngine:
 
     def _check_available(self, pool: Any, available: int, n: int, annotator: str, partial: bool) -> None:
         if available == 0 or (available < n and not partial):
-            raise PoolExhaustedError(
-                f"project {pool.name!r} has {available} unlabeled examples available to {annotator!r}, {n} requested"
-            )
+            raise PoolExhaustedError.of(pool.name, available, n, annotator=annotator)
 
-    # ------------------------------------------------------------------ modAL-style selectors
+    # ------------------------------------------------------------------ selectors
     def _query_selector(self, pool, n, annotator, partial, classes, counts) -> list[Query]:
         excluded = pool.excluded_ids(annotator, split="pool")
         ids_l, X_l = [], []
@@ -333,9 +331,7 @@ class QueryEngine:
             out.append(Query(int(ids[p]), float(scores[k]), repr(self.strategy_), classes[c], float(proba[k, c]),
                              f"{self.strategy_!r} pick {k + 1}, predicted {classes[c]!r}"))
         if not out:
-            raise PoolExhaustedError(
-                f"project {pool.name!r} has 0 unlabeled examples available to {annotator!r}, {n} requested"
-            )
+            raise PoolExhaustedError.of(pool.name, 0, n, annotator=annotator)
         return out
 
 
@@ -407,33 +403,6 @@ def _not_in(sorted_ids: np.ndarray, excluded: np.ndarray) -> np.ndarray:
     return np.flatnonzero(keep)
 
 
-def proba_by_class(model: Any, X: np.ndarray, classes: list[str]) -> np.ndarray:
-    """``model.predict_proba(X)`` with one column per pool class (zeros for classes the model lacks)."""
-    p = np.asarray(model.predict_proba(X), dtype=np.float64)
-    cols = class_columns(model, classes)
-    if p.shape[1] != len(cols):
-        raise ActiveloopError(f"model gave {p.shape[1]} probability columns for {len(cols)} classes_")
-    if len(cols) == len(classes) and np.array_equal(cols, np.arange(len(classes))):
-        return p
-    full = np.zeros((len(p), len(classes)))
-    full[:, cols] = p
-    return full
-
-
-def class_columns(model: Any, classes: list[str]) -> np.ndarray:
-    """Pool class index of each model probability column (model ``classes_`` are indices or names)."""
-    mc = np.asarray(getattr(model, "classes_", np.arange(len(classes))))
-    if mc.dtype.kind in "iu":
-        if mc.size and (mc.min() < 0 or mc.max() >= len(classes)):
-            raise ActiveloopError(f"model classes_ {mc.tolist()} are not indices into the pool's {len(classes)} classes")
-        return mc.astype(np.int64)
-    index = {c: i for i, c in enumerate(classes)}
-    try:
-        return np.array([index[str(c)] for c in mc], dtype=np.int64)
-    except KeyError as exc:
-        raise ActiveloopError(f"model class {exc.args[0]!r} is not one of the pool's classes {classes}") from exc
-
-
 def sample_eval(
     pool: Any, n: int, *, annotator: str = "default", rng: np.random.Generator | None = None, lease_ttl: float = 1800.0
 ) -> list[Query]:
@@ -446,9 +415,7 @@ def sample_eval(
     ids = pool.unlabeled_ids("eval")
     ids = ids[_not_in(ids, pool.excluded_ids(annotator, split="eval"))]
     if len(ids) == 0:
-        raise PoolExhaustedError(
-            f"project {pool.name!r} has 0 unlabeled eval examples available to {annotator!r}, {n} requested"
-        )
+        raise PoolExhaustedError.of(pool.name, 0, n, annotator=annotator, split="eval")
     pick = rng.choice(ids, size=min(int(n), len(ids)), replace=False)
     got = pool.lease(pick, annotator=annotator, strategy="eval-random", ttl=lease_ttl)
     return [Query(int(i), 0.0, "eval-random", None, None, "random eval draw") for i in got]

@@ -1,124 +1,29 @@
-"""modAL interop, both ways.
+"""modAL -> activeloop: modAL query functions as activeloop strategies.
 
-* :func:`as_modal` turns any activeloop strategy into a modAL query strategy,
-  ``(classifier, X, n_instances) -> (indices, scores)``, for ``modAL.models.ActiveLearner``.
-* :func:`from_modal` turns a modAL strategy function into an activeloop strategy. The
-  ``modAL.uncertainty`` functions become streamed, cached scorers (modAL's own measure is called on
-  each chunk through a stand-in classifier that returns the probabilities the engine already has,
-  so the model runs once per chunk). Any other function ``(classifier, X, n_instances)`` — committee
-  disagreement, ranked batch mode, your own — becomes a :class:`ModalSelector`, which the engine
-  calls on the full candidate matrix with the real model.
+:func:`from_modal` turns a modAL strategy function into an activeloop strategy. The
+``modAL.uncertainty`` functions become streamed, cached scorers (modAL's own measure is called on
+each chunk through a stand-in classifier that returns the probabilities the engine already has,
+so the model runs once per chunk). Any other function ``(classifier, X, n_instances)`` — committee
+disagreement, ranked batch mode, your own — becomes a :class:`ModalSelector`, a
+:class:`~activeloop.query.selector.Selector` that the engine calls on the full candidate matrix with
+the real model. The other direction, :func:`~activeloop.query.to_modal.as_modal`, lives above the registry.
 """
 
 from __future__ import annotations
 
+import importlib
 import inspect
 from typing import Any, Callable
 
 import numpy as np
 
 from activeloop.errors import StrategyError
-from activeloop.query.coldstart import cold_start_clusters, cold_start_select
 from activeloop.query.strategies import Context, Strategy, top_n
 
-__all__ = ["as_modal", "from_modal", "ModalMeasure", "ModalSelector", "ModalQuery"]
+__all__ = ["from_modal", "modal_function", "ModalMeasure", "ModalSelector", "MODAL_MODULES"]
 
-
-# --------------------------------------------------------------------------------------------
-# activeloop -> modAL
-# --------------------------------------------------------------------------------------------
-
-
-def _is_fitted(estimator: Any) -> bool:
-    from sklearn.exceptions import NotFittedError as SkNotFitted
-    from sklearn.utils.validation import check_is_fitted
-
-    try:
-        check_is_fitted(estimator)
-    except SkNotFitted:
-        return False
-    except TypeError:  # not an sklearn estimator: assume it knows what it is doing
-        return True
-    return True
-
-
-class ModalQuery:
-    """A modAL query strategy that runs an activeloop strategy; build it with :func:`as_modal`."""
-
-    def __init__(self, strategy: Strategy, *, seed: int = 0):
-        self.strategy = strategy
-        self.seed = seed
-        self.__name__ = f"as_modal({strategy!r})"
-
-    def __call__(self, classifier: Any, X: Any, n_instances: int = 1, **kwargs: Any) -> tuple[np.ndarray, np.ndarray]:
-        """Pick ``n_instances`` rows of ``X``; returns ``(indices, scores)`` like modAL's own strategies."""
-        X = np.asarray(X)
-        n = int(min(n_instances, len(X)))
-        estimator = getattr(classifier, "estimator", classifier)
-        rng = np.random.default_rng(self.seed)
-        if not _is_fitted(estimator):
-            k = cold_start_clusters(len(X), 2, n)
-            pos = cold_start_select(X, max(k, n), seed=self.seed)[:n]
-            return pos, np.arange(len(pos), 0, -1, dtype=np.float64)
-        proba = np.asarray(classifier.predict_proba(X, **kwargs), dtype=np.float64)
-        classes = list(getattr(estimator, "classes_", range(proba.shape[1])))
-        counts = np.zeros(proba.shape[1], dtype=np.int64)
-        y_seen = getattr(classifier, "y_training", None)
-        if y_seen is not None:
-            index = {c: i for i, c in enumerate(classes)}
-            for v in np.asarray(y_seen).ravel():
-                if v in index:
-                    counts[index[v]] += 1
-        ctx = Context(
-            class_counts=counts,
-            classes=tuple(str(c) for c in classes),
-            rng=rng,
-            seed=self.seed,
-            ids=np.arange(len(X)),
-            features=X,
-            fetch_features=lambda p: X[p],
-        )
-        predicted = proba.argmax(axis=1)
-        scores = self.strategy.rescore(self.strategy.score(proba, ctx), predicted, ctx)
-        pos = np.asarray(self.strategy.select(scores, predicted, n, ctx), dtype=np.int64)
-        return pos, scores[pos]
-
-    def __repr__(self) -> str:
-        return self.__name__
-
-
-def as_modal(strategy: Any, *, seed: int = 0) -> ModalQuery:
-    """An activeloop strategy (object or registry name) as a modAL query strategy.
-
-    Parameters
-    ----------
-    strategy : Strategy or str
-        Anything :func:`activeloop.query.registry.resolve` accepts.
-    seed : int
-        Seed for strategies that draw (random, k-means++ diversity).
-
-    Returns
-    -------
-    ModalQuery
-        ``query(classifier, X, n_instances=1) -> (indices, scores)``. When the classifier is not
-        fitted yet, it returns a k-means cold-start batch instead.
-
-    Examples
-    --------
-    >>> from modAL.models import ActiveLearner                     # doctest: +SKIP
-    >>> learner = ActiveLearner(estimator=clf, query_strategy=as_modal("minority-margin"))  # doctest: +SKIP
-    """
-    from activeloop.query.registry import resolve
-
-    strat = resolve(strategy)
-    if isinstance(strat, ModalSelector):
-        raise StrategyError(f"{strat!r} already is a modAL strategy; pass the modAL function itself")
-    return ModalQuery(strat, seed=seed)
-
-
-# --------------------------------------------------------------------------------------------
-# modAL -> activeloop
-# --------------------------------------------------------------------------------------------
+#: The modAL modules whose query functions ``modal:NAME`` can name, searched in this order.
+MODAL_MODULES = ("uncertainty", "disagreement", "batch", "density", "expected_error")
 
 
 class _FixedProba:
@@ -267,23 +172,7 @@ def from_modal(fn_or_name: Callable | str) -> Strategy:
 
     if isinstance(fn_or_name, str):
         name = fn_or_name
-        fn = None
-        import importlib
-
-        for mod in ("uncertainty", "disagreement", "batch", "density", "expected_error"):
-            try:
-                m = importlib.import_module(f"modAL.{mod}")
-            except Exception:  # noqa: BLE001 - modAL 0.4.2.1's expected_error uses np.float, gone in numpy 2
-                continue
-            cand = getattr(m, name, None)
-            if callable(cand) and not inspect.isclass(cand) and not name.startswith("_"):
-                fn = cand
-                break
-        if fn is None:
-            raise StrategyError(
-                f"modAL has no query function {name!r}; try e.g. modal:margin_sampling, modal:entropy_sampling, "
-                "modal:uncertainty_sampling, modal:uncertainty_batch_sampling"
-            )
+        fn = modal_function(name)
     else:
         fn = fn_or_name
         name = getattr(fn, "__name__", repr(fn))
@@ -294,6 +183,28 @@ def from_modal(fn_or_name: Callable | str) -> Strategy:
         raise StrategyError(f"{fn!r} is not callable")
     _check_modal_signature(fn, name)
     return ModalSelector(fn, f"modal:{name}" if getattr(fn, "__module__", "").startswith("modAL") else None)
+
+
+def modal_function(name: str, modules: tuple[str, ...] = MODAL_MODULES) -> Callable:
+    """The public query function ``name`` of the first of ``modules`` (under ``modAL.``) that has one.
+
+    Raises
+    ------
+    StrategyError
+        If none of them has a function of that name.
+    """
+    for mod in modules:
+        try:
+            m = importlib.import_module(f"modAL.{mod}")
+        except Exception:  # noqa: BLE001 - modAL 0.4.2.1's expected_error uses np.float, gone in numpy 2
+            continue
+        cand = getattr(m, name, None)
+        if callable(cand) and not inspect.isclass(cand) and not name.startswith("_"):
+            return cand
+    raise StrategyError(
+        f"modAL has no query function {name!r}; try e.g. modal:margin_sampling, modal:entropy_sampling, "
+        "modal:uncertainty_sampling, modal:uncertainty_batch_sampling"
+    )
 
 
 def _check_modal_signature(fn: Callable, name: str) -> None:

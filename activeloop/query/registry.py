@@ -29,6 +29,7 @@ import numpy as np
 from activeloop.errors import StrategyError
 from activeloop.query.diversity import Diverse
 from activeloop.query.modal import ModalSelector, from_modal
+from activeloop.query.selector import Selector
 from activeloop.query.strategies import (
     ENTROPY,
     LEAST_CONFIDENCE,
@@ -106,8 +107,8 @@ class CallableStrategy(Strategy):
 _MODAL_FIRST = {"classifier", "committee", "learner", "estimator", "model", "regressor"}
 
 
-def _from_callable(fn: Any, label: str) -> Strategy:
-    if isinstance(fn, Strategy):
+def _from_callable(fn: Any, label: str) -> Strategy | Selector:
+    if isinstance(fn, (Strategy, Selector)):
         return fn
     if inspect.isclass(fn) and issubclass(fn, Strategy):
         return fn()
@@ -139,14 +140,20 @@ def _from_callable(fn: Any, label: str) -> Strategy:
     )
 
 
-def resolve(spec: str | Strategy | Callable) -> Strategy:
-    """A strategy from a name, a callable, or a Strategy (returned as is).
+def resolve(spec: str | Strategy | Selector | Callable) -> Strategy | Selector:
+    """A strategy from a name, a callable, or a Strategy or :class:`~activeloop.query.selector.Selector` (returned as is).
 
     Parameters
     ----------
     spec : str, Strategy or callable
         A registered name (``available()``; underscores work as hyphens), ``class-balanced:BASE``,
-        ``modal:NAME``, ``package.module:function``, or a callable / Strategy object.
+        ``modal:NAME``, ``package.module:function``, or a callable / Strategy / Selector object.
+
+    Returns
+    -------
+    Strategy or Selector
+        A selector (a modAL-style function, or an object with a ``query`` method) picks its own
+        batch from the candidate matrix; the engine dispatches on :class:`Selector`.
 
     Raises
     ------
@@ -166,7 +173,7 @@ def resolve(spec: str | Strategy | Callable) -> Strategy:
             return from_modal(rest)
         if prefix.replace("_", "-").lower() == "class-balanced":
             base = resolve(rest)
-            if isinstance(base, ModalSelector):
+            if isinstance(base, Selector):
                 raise StrategyError(f"class-balanced needs a scoring base strategy, not {base!r}")
             return ClassBalanced(base)
         try:
