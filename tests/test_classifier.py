@@ -157,11 +157,11 @@ def test_default_model_finds_the_minority_class():
 
 
 def test_every_balanced_batch_holds_every_class():
-    from activeloop.model.classifier import _stratified_batches
+    from activeloop.model.training import stratified_batches
 
     y = np.array([0] * 500 + [1] * 7 + [2] * 40)
     rng = np.random.default_rng(0)
-    batches = _stratified_batches(y, 32, 3, rng)
+    batches = stratified_batches(y, 32, 3, rng)
     assert len(batches) == int(np.ceil(len(y) / 32))
     for b in batches:
         assert set(y[b]) == {0, 1, 2}
@@ -302,13 +302,13 @@ def test_well_formed_but_foreign_payload_is_refused():
     import hashlib
     import io
 
-    from activeloop.model.classifier import _MAGIC
+    from activeloop.model.checkpoint import MAGIC
 
     buf = io.BytesIO()
     torch.save({"format": 1, "params": {"gamma": 2.0}}, buf)
     body = buf.getvalue()
     with pytest.raises(CheckpointError):
-        FocalLossClassifier.from_checkpoint(_MAGIC + hashlib.sha256(body).digest() + body)
+        FocalLossClassifier.from_checkpoint(MAGIC + hashlib.sha256(body).digest() + body)
 
 
 def test_a_feature_far_outside_its_training_range_cannot_swamp_the_prediction(wine):

@@ -283,14 +283,14 @@ def _poisoned_checkpoints(marker: str) -> list[bytes]:
 
     import torch
 
-    from activeloop.model import classifier
+    from activeloop.model import checkpoint
 
     buf = io.BytesIO()
     torch.save({"format": 1, "params": _Boom(marker)}, buf)
     body = buf.getvalue()
-    framed = classifier._MAGIC + hashlib.sha256(body).digest() + body
+    framed = checkpoint.MAGIC + hashlib.sha256(body).digest() + body
     plain = pickle.dumps(_Boom(marker))
-    return [framed, plain, classifier._MAGIC + hashlib.sha256(plain).digest() + plain]
+    return [framed, plain, checkpoint.MAGIC + hashlib.sha256(plain).digest() + plain]
 
 
 def test_a_pickled_object_in_a_checkpoint_is_never_unpickled(tmp_path):

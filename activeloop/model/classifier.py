@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
-import io
-import math
 import warnings
-from contextlib import contextmanager
 from collections.abc import Callable
 from numbers import Integral, Real
-from typing import Any
 
 import numpy as np
 import torch
@@ -20,17 +15,20 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from activeloop.errors import CheckpointError, NotFittedError
-from activeloop.model.focal import class_alpha, focal_loss
+from activeloop.errors import NotFittedError
+from activeloop.model import checkpoint
+from activeloop.model.focal import class_alpha
+from activeloop.model.training import (
+    build_mlp,
+    fit_temperature,
+    init_linear,
+    one_cpu_thread,
+    row_keys,
+    stratified_holdout,
+    train_epochs,
+)
 
 __all__ = ["FocalLossClassifier"]
-
-_MAGIC = b"ACTIVELOOP-CKPT-1\n"
-_DIGEST_LEN = 32
-#: Early stopping / temperature scaling need at least this many held-out rows.
-_MIN_VALIDATION_ROWS = 100
-#: A class needs this many rows before any of them is held out for validation.
-_MIN_ROWS_TO_HOLD_OUT = 5
 
 
 class FocalLossClassifier(ClassifierMixin, BaseEstimator):
@@ -229,7 +227,7 @@ class FocalLossClassifier(ClassifierMixin, BaseEstimator):
         self : FocalLossClassifier
         """
         warm = bool(self.warm_start) and hasattr(self, "net_")
-        with _one_cpu_thread():
+        with one_cpu_thread():
             return self._fit(X, y, sample_weight, warm=warm, max_epochs=self.max_epochs,
                              classes=None, on_epoch=on_epoch, allow_validation=True, refresh_scaler=True)
 
@@ -251,7 +249,7 @@ class FocalLossClassifier(ClassifierMixin, BaseEstimator):
         first = not hasattr(self, "net_")
         if first:
             self._validate_params()
-        with _one_cpu_thread():
+        with one_cpu_thread():
             return self._fit(X, y, sample_weight, warm=not first, max_epochs=1,
                              classes=classes, on_epoch=None, allow_validation=False, refresh_scaler=False)
 
@@ -290,7 +288,7 @@ class FocalLossClassifier(ClassifierMixin, BaseEstimator):
                 self._grow_output(old_classes, gen)
         else:
             self._fit_scaler(X, sw)
-            self.net_ = _build_mlp(X.shape[1], hidden, n_classes, gen).to(dev)
+            self.net_ = build_mlp(X.shape[1], hidden, n_classes, gen).to(dev)
         Xs = self._scale(X)
 
         counts = np.bincount(y_idx, weights=sw, minlength=n_classes)
@@ -301,76 +299,23 @@ class FocalLossClassifier(ClassifierMixin, BaseEstimator):
 
         train_idx, val_idx = np.arange(len(y_idx)), np.empty(0, dtype=np.int64)
         if allow_validation and (self.early_stopping or self.calibrate):
-            keys = _row_keys(X, split_seed)
-            train_idx, val_idx = _stratified_holdout(y_idx, self.validation_fraction, keys)
+            train_idx, val_idx = stratified_holdout(y_idx, self.validation_fraction, row_keys(X, split_seed))
         t = lambda a, dt=torch.float32: torch.as_tensor(a, dtype=dt, device=dev)  # noqa: E731
-        Xt, yt, wt = t(Xs[train_idx]), t(y_idx[train_idx], torch.int64), t(sw[train_idx])
-        alpha_t = None if self.alpha_ is None else t(self.alpha_)
-        if val_idx.size:
-            Xv, yv, wv = t(Xs[val_idx]), t(y_idx[val_idx], torch.int64), t(sw[val_idx])
-        self.loss_curve_, self.validation_loss_ = [], []
-
-        net = self.net_
-        opt = torch.optim.AdamW(net.parameters(), lr=self.lr, weight_decay=self.weight_decay,
+        train = t(Xs[train_idx]), t(y_idx[train_idx], torch.int64), t(sw[train_idx])
+        val = (t(Xs[val_idx]), t(y_idx[val_idx], torch.int64), t(sw[val_idx])) if val_idx.size else None
+        opt = torch.optim.AdamW(self.net_.parameters(), lr=self.lr, weight_decay=self.weight_decay,
                                 fused=dev.type in ("cpu", "cuda"))
-        n = len(train_idx)
-        bs = self._batch_size(n)
-        batches_fn = _stratified_batches if self.balanced_sampler else _plain_batches
-        y_train_np = y_idx[train_idx]
-        best, best_state, since_best = math.inf, None, 0
-        epoch = best_epoch = 0
-        for epoch in range(1, max_epochs + 1):
-            net.train()
-            total, weight_total = 0.0, 0.0
-            for idx in batches_fn(y_train_np, bs, n_classes, np_rng):
-                bi = torch.as_tensor(idx, device=dev)
-                xb, yb, wb = Xt[bi], yt[bi], wt[bi]
-                target = yb
-                if self.mixup > 0 and len(idx) > 1:
-                    lam = float(np_rng.beta(self.mixup, self.mixup))
-                    perm = torch.as_tensor(np_rng.permutation(len(idx)), device=dev)
-                    xb = lam * xb + (1 - lam) * xb[perm]
-                    onehot = torch.nn.functional.one_hot(yb, n_classes).to(xb.dtype)
-                    target = lam * onehot + (1 - lam) * onehot[perm]
-                    wb = lam * wb + (1 - lam) * wb[perm]
-                wsum = float(wb.sum())
-                if wsum <= 0:
-                    continue
-                loss = focal_loss(net(xb), target, alpha=alpha_t, gamma=self.gamma, sample_weight=wb)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                total += float(loss.detach()) * wsum
-                weight_total += wsum
-            train_loss = total / max(weight_total, 1e-12)
-            self.loss_curve_.append(train_loss)
-            if val_idx.size:
-                net.eval()
-                with torch.no_grad():
-                    monitored = float(focal_loss(net(Xv), yv, alpha=alpha_t, gamma=self.gamma, sample_weight=wv))
-                self.validation_loss_.append(monitored)
-            else:
-                monitored = train_loss
-            if on_epoch is not None:
-                on_epoch(epoch, max_epochs, train_loss)
-            if monitored < best - self.tol or best == math.inf:
-                best, since_best, best_epoch = monitored, 0, epoch
-                if val_idx.size and self.early_stopping:
-                    best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
-            else:
-                since_best += 1
-                if since_best >= self.patience and max_epochs > 1:
-                    break
-        if best_state is not None:
-            net.load_state_dict(best_state)
-        else:
-            best_epoch = epoch
-        net.eval()
-        self.n_epochs_ = epoch
-        self.best_epoch_ = best_epoch
+        hist = train_epochs(
+            self.net_, opt, train, val, n_classes=n_classes, batch_size=self._batch_size(len(train_idx)),
+            balanced=self.balanced_sampler, alpha=None if self.alpha_ is None else t(self.alpha_), gamma=self.gamma,
+            mixup=self.mixup, max_epochs=max_epochs, patience=self.patience, tol=self.tol,
+            early_stopping=self.early_stopping, rng=np_rng, on_epoch=on_epoch,
+        )
+        self.loss_curve_, self.validation_loss_ = hist.loss_curve, hist.validation_loss
+        self.n_epochs_, self.best_epoch_ = hist.n_epochs, hist.best_epoch
         self.temperature_ = 1.0
-        if self.calibrate and val_idx.size:
-            self.temperature_ = _fit_temperature(net, Xv, yv, wv)
+        if self.calibrate and val is not None:
+            self.temperature_ = fit_temperature(self.net_, *val)
         return self
 
     # ---------------------------------------------------------------- prediction
@@ -430,33 +375,7 @@ class FocalLossClassifier(ClassifierMixin, BaseEstimator):
         The bytes are a magic header, a SHA-256 of the payload, then ``torch.save`` output.
         """
         self._check_fitted()
-        params = {k: _plain(v) for k, v in self.get_params(deep=False).items()}
-        if not isinstance(params["random_state"], (int, type(None))):
-            params["random_state"] = None
-        classes = self.classes_.tolist()
-        payload = {
-            "format": 1,
-            "params": params,
-            "classes": classes,
-            "classes_dtype": self.classes_.dtype.str,
-            "n_features_in": int(self.n_features_in_),
-            "hidden": [int(m.out_features) for m in self.net_ if isinstance(m, torch.nn.Linear)][:-1],
-            "state_dict": {k: v.detach().cpu().clone() for k, v in self.net_.state_dict().items()},
-            "scaler_mean": torch.as_tensor(self.scaler_mean_),
-            "scaler_scale": torch.as_tensor(self.scaler_scale_),
-            "class_counts": torch.as_tensor(self.class_counts_),
-            "class_prior": torch.as_tensor(self.class_prior_),
-            "alpha": None if self.alpha_ is None else torch.as_tensor(self.alpha_),
-            "temperature": float(self.temperature_),
-            "n_epochs": int(self.n_epochs_),
-            "best_epoch": int(self.best_epoch_),
-        }
-        if hasattr(self, "feature_names_in_"):
-            payload["feature_names_in"] = [str(f) for f in self.feature_names_in_]
-        buf = io.BytesIO()
-        torch.save(payload, buf)
-        body = buf.getvalue()
-        return _MAGIC + hashlib.sha256(body).digest() + body
+        return checkpoint.dump(self)
 
     @classmethod
     def from_checkpoint(cls, data: bytes) -> FocalLossClassifier:
@@ -467,41 +386,7 @@ class FocalLossClassifier(ClassifierMixin, BaseEstimator):
         CheckpointError
             The bytes are truncated, altered, or not an activeloop model checkpoint.
         """
-        if not isinstance(data, (bytes, bytearray, memoryview)):
-            raise CheckpointError(f"checkpoint must be bytes, got {type(data).__name__}")
-        data = bytes(data)
-        head = len(_MAGIC) + _DIGEST_LEN
-        if len(data) <= head or not data.startswith(_MAGIC):
-            raise CheckpointError("not an activeloop model checkpoint (bad header)")
-        digest, body = data[len(_MAGIC):head], data[head:]
-        if hashlib.sha256(body).digest() != digest:
-            raise CheckpointError("model checkpoint is corrupt: checksum mismatch")
-        try:
-            p = torch.load(io.BytesIO(body), map_location="cpu", weights_only=True)
-            saved = {"input_clip": None, **p["params"]}  # saved before input_clip existed: unclipped
-            model = cls(**{k: (tuple(v) if k == "hidden" else v) for k, v in saved.items()})
-            model.classes_ = np.asarray(p["classes"], dtype=np.dtype(p["classes_dtype"]))
-            model.n_features_in_ = int(p["n_features_in"])
-            if "feature_names_in" in p:
-                model.feature_names_in_ = np.asarray(p["feature_names_in"], dtype=object)
-            net = _build_mlp(model.n_features_in_, list(p["hidden"]), len(model.classes_), None)
-            net.load_state_dict(p["state_dict"])
-            net.eval()
-            model.net_ = net.to(model._torch_device())
-            model.scaler_mean_ = p["scaler_mean"].numpy()
-            model.scaler_scale_ = p["scaler_scale"].numpy()
-            model.class_counts_ = p["class_counts"].numpy()
-            model.class_prior_ = p["class_prior"].numpy()
-            model.alpha_ = None if p["alpha"] is None else p["alpha"].numpy()
-            model.temperature_ = float(p["temperature"])
-            model.n_epochs_ = int(p["n_epochs"])
-            model.best_epoch_ = int(p["best_epoch"])
-            model.loss_curve_, model.validation_loss_ = [], []
-        except CheckpointError:
-            raise
-        except Exception as exc:  # any malformed payload is a bad checkpoint
-            raise CheckpointError(f"not a valid activeloop model checkpoint: {exc}") from exc
-        return model
+        return checkpoint.load(cls, data)
 
     # ------------------------------------------------------------------ helpers
 
@@ -571,7 +456,7 @@ class FocalLossClassifier(ClassifierMixin, BaseEstimator):
         old = self.net_[last_i]
         with torch.random.fork_rng(devices=[]):
             new = torch.nn.Linear(old.in_features, self.classes_.size).to(old.weight.device)
-        _init_linear(new, gen)
+        init_linear(new, gen)
         pos = np.searchsorted(self.classes_, old_classes)
         with torch.no_grad():
             new.weight[pos] = old.weight
@@ -580,24 +465,6 @@ class FocalLossClassifier(ClassifierMixin, BaseEstimator):
             fresh = np.setdiff1d(np.arange(self.classes_.size), pos)
             new.bias[fresh] = old.bias.mean() - 1.0
         self.net_[last_i] = new
-
-
-@contextmanager
-def _one_cpu_thread():
-    """Train small CPU models on one intra-op thread.
-
-    These matrices are tiny: a second thread buys nothing, and OpenMP spin-waiting makes
-    training up to 20x slower when the other core is busy. The old setting is restored.
-    """
-    old = torch.get_num_threads()
-    if old == 1:
-        yield
-        return
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
 
 
 def _not_fitted(msg: str) -> Exception:
@@ -609,116 +476,3 @@ def _not_fitted(msg: str) -> Exception:
 
 class _CompatNotFittedError(NotFittedError, _SkNotFittedError):
     """Fallback that is both activeloop's and scikit-learn's NotFittedError."""
-
-
-def _plain(v: Any) -> Any:
-    """Parameters as plain python (tuples/arrays -> lists) for a weights_only checkpoint."""
-    if isinstance(v, np.ndarray):
-        return v.tolist()
-    if isinstance(v, tuple):
-        return [_plain(x) for x in v]
-    if isinstance(v, np.generic):
-        return v.item()
-    return v
-
-
-def _init_linear(layer: torch.nn.Linear, gen: torch.Generator | None) -> None:
-    """torch's default Linear init (U(+-1/sqrt(fan_in))), drawn from a local generator."""
-    bound = 1.0 / math.sqrt(layer.in_features)
-    with torch.no_grad():
-        layer.weight.uniform_(-bound, bound, generator=gen)
-        layer.bias.uniform_(-bound, bound, generator=gen)
-
-
-def _build_mlp(n_in: int, hidden: list[int], n_out: int, gen: torch.Generator | None) -> torch.nn.Sequential:
-    """Linear/ReLU stack, initialised from ``gen`` without touching torch's global RNG."""
-    layers: list[torch.nn.Module] = []
-    width = n_in
-    with torch.random.fork_rng(devices=[]):  # nn.Linear's own init draws from the global RNG
-        for h in hidden:
-            layers += [torch.nn.Linear(width, h), torch.nn.ReLU()]
-            width = h
-        layers.append(torch.nn.Linear(width, n_out))
-    net = torch.nn.Sequential(*layers)
-    if gen is not None:
-        for m in net:
-            if isinstance(m, torch.nn.Linear):
-                _init_linear(m, gen)
-    return net
-
-
-def _row_keys(X: np.ndarray, seed: int) -> np.ndarray:
-    """A seeded hash of each row's bytes: the same row gets the same key in every fit."""
-    salt = seed.to_bytes(8, "little")
-    rows = np.ascontiguousarray(X, dtype=np.float64)
-    return np.fromiter(
-        (int.from_bytes(hashlib.blake2b(r.tobytes(), digest_size=8, salt=salt).digest(), "little") for r in rows),
-        dtype=np.uint64, count=len(rows),
-    )
-
-
-def _stratified_holdout(y: np.ndarray, fraction: float, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Split row indices into (train, validation), stratified by class.
-
-    Each class holds out its ``round(fraction * n_c)`` rows with the smallest keys, so a row
-    held out in one fit stays held out when labels are added (warm starts do not validate
-    on rows they trained on). Classes under 5 rows stay whole in training.
-    """
-    train, val = [], []
-    for c in np.unique(y):
-        idx = np.flatnonzero(y == c)
-        idx = idx[np.argsort(keys[idx], kind="stable")]
-        k = int(round(fraction * len(idx))) if len(idx) >= _MIN_ROWS_TO_HOLD_OUT else 0
-        val.append(idx[:k])
-        train.append(idx[k:])
-    val_idx = np.concatenate(val)
-    if len(val_idx) < _MIN_VALIDATION_ROWS:
-        return np.arange(len(y)), np.empty(0, dtype=np.int64)
-    return np.sort(np.concatenate(train)), np.sort(val_idx)
-
-
-def _plain_batches(y: np.ndarray, bs: int, n_classes: int, rng: np.random.Generator):
-    perm = rng.permutation(len(y))
-    return [perm[i:i + bs] for i in range(0, len(y), bs)]
-
-
-def _stratified_batches(y: np.ndarray, bs: int, n_classes: int, rng: np.random.Generator):
-    """ceil(n/bs) batches, each with its share of every class and at least one row of each."""
-    n = len(y)
-    nb = max(1, math.ceil(n / bs))
-    if nb == 1:
-        return [rng.permutation(n)]
-    rows, slots = [], []
-    for c in range(n_classes):
-        idx = np.flatnonzero(y == c)
-        if idx.size == 0:
-            continue
-        idx = rng.permutation(idx)
-        if idx.size < nb:  # too few to go round: reuse rows so every batch gets one
-            idx = np.concatenate([idx, rng.choice(idx, nb - idx.size)])
-        rows.append(idx)
-        slots.append((np.arange(idx.size) * nb) // idx.size)  # spread evenly over batches
-    rows_a, slots_a = np.concatenate(rows), np.concatenate(slots)
-    order = np.argsort(slots_a + rng.random(slots_a.size) * 0.5, kind="stable")
-    rows_a, slots_a = rows_a[order], slots_a[order]
-    cuts = np.flatnonzero(np.diff(slots_a)) + 1
-    return np.split(rows_a, cuts)
-
-
-def _fit_temperature(net: torch.nn.Module, X: torch.Tensor, y: torch.Tensor, w: torch.Tensor) -> float:
-    """Temperature minimising the held-out negative log-likelihood (Guo et al., 2017)."""
-    with torch.no_grad():
-        logits = net(X).double()
-    log_t = torch.zeros(1, dtype=torch.float64, requires_grad=True)
-    opt = torch.optim.LBFGS([log_t], lr=0.5, max_iter=50, line_search_fn="strong_wolfe")
-    wd = w.double()
-
-    def closure():
-        opt.zero_grad()
-        loss = focal_loss(logits / log_t.exp(), y, gamma=0.0, sample_weight=wd)
-        loss.backward()
-        return loss
-
-    opt.step(closure)
-    t = float(log_t.detach().exp())
-    return t if math.isfinite(t) and 0.01 < t < 100 else 1.0
