@@ -75,19 +75,30 @@ def test_run_curve_labels_through_the_pool_and_tracks_the_minority():
     assert np.all(np.diff(c.metrics["minority_found"]) >= 0)
     assert c.aulc() == pytest.approx(np.mean(c.metrics["macro_f1"]))
     assert 0.5 < c.ceiling <= 1.0
-    if c.first_minority is not None:
-        assert c.metrics["minority_found"][-1] >= 1
+    # first_minority is the 1-based label count at which the first "8" came; the curve agrees with it
+    assert c.first_minority is not None and 1 <= c.first_minority <= 40
+    at = np.searchsorted(c.labels, c.first_minority)  # first point whose labels include it
+    assert c.metrics["minority_found"][at] >= 1
+    assert np.all(c.metrics["minority_found"][:at] == 0)
 
 
 def test_cold_start_with_one_class_scores_the_constant_prediction():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(200, 4))
-    y = (np.arange(200) < 4).astype(int)  # 2 % minority
+    y = (np.arange(200) % 40 == 0).astype(int)  # 2.5 % minority: 4 in the pool, 1 of the 50 test rows
     c = run_curve(X[:150], y[:150], X[150:], y[150:], strategy="margin", model="logreg", budget=20, seed=1,
                   start="cold-start", ceiling=False, minority=1)
     assert c.labels.tolist() == [10, 20]
     assert c.init == "cold-start"
-    assert np.isfinite(c.metrics["macro_f1"]).all()
+    # While only the majority has been labeled, the score is that of always predicting it:
+    # 49 of 50 test rows right, minority recall 0, balanced accuracy 1/2, macro-F1 (2*49/99 + 0)/2.
+    cold = np.flatnonzero(c.metrics["minority_found"] == 0)
+    assert cold[0] == 0  # the first batch found no minority example
+    for k in cold:
+        assert c.metrics["accuracy"][k] == pytest.approx(49 / 50)
+        assert c.metrics["minority_recall"][k] == 0.0
+        assert c.metrics["balanced_accuracy"][k] == pytest.approx(0.5)
+        assert c.metrics["macro_f1"][k] == pytest.approx((2 * 49 / 99) / 2)
 
 
 def test_suite_is_ordered_and_peers_run_once_per_seed():
@@ -101,11 +112,17 @@ def test_suite_is_ordered_and_peers_run_once_per_seed():
 
 
 def test_custom_callable_strategy_runs_in_process():
+    scored: list[int] = []
+
     def most_uncertain(proba):
+        scored.append(len(proba))
         return 1.0 - proba.max(axis=1)
 
     curves = run_suite([TINY], [most_uncertain], 1, model="logreg", budget=20)
     assert curves[0].strategy == "most_uncertain"
+    # one query round (10 seed labels -> 20): the callable scored every unlabeled pool row once
+    pool_rows, _ = split_dataset(load_dataset(TINY), 0, 0.3)
+    assert scored == [len(pool_rows) - 10]
 
 
 def test_load_dataset_from_csv_and_npz(tmp_path: Path):

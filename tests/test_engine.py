@@ -234,6 +234,10 @@ def test_model_classes_may_be_names_and_a_subset_of_the_pool_classes(pool):
     keep = names != "fraud"
     model = LogisticRegression(max_iter=500).fit(X_TRAIN[keep], names[keep])
     batch = QueryEngine(model, strategy="minority-entropy", random_state=0).query(pool, 5, "ana")
+    X = pool.features(np.array([q.example_id for q in batch]))
+    # each name maps to its own pool column: the engine reports the model's own prediction and confidence
+    assert [q.predicted for q in batch] == list(model.predict(X))
+    assert [q.confidence for q in batch] == pytest.approx(model.predict_proba(X).max(axis=1), abs=1e-6)
     assert {q.predicted for q in batch} <= {"ok", "spam"}
 
 
