@@ -142,3 +142,15 @@ def test_load_dataset_from_csv_and_npz(tmp_path: Path):
         load_dataset(tmp_path / "bad.csv")
     with pytest.raises(ActiveloopError, match="unknown data set"):
         load_dataset("mnist")
+
+
+@pytest.mark.parametrize("cell", ["nan", "inf", "-inf", "1e300"])
+def test_a_dataset_file_is_held_to_ingests_rules_for_numbers(tmp_path: Path, cell: str):
+    lines = ["f1,f2,label", "0.1,0.2,a", "0.3,0.4,b", f"0.5,{cell},a"]
+    (tmp_path / "d.csv").write_text("\n".join(lines) + "\n")
+    with pytest.raises(IngestError, match="row 4, field 'f2'"):
+        load_dataset(tmp_path / "d.csv")
+    X = np.array([[0.1, 0.2], [0.3, float(cell)], [0.5, 0.6]])
+    np.savez(tmp_path / "d.npz", X=X, y=np.array(["a", "b", "a"]))
+    with pytest.raises(IngestError, match=r"row 1, field 'X\[:, 1\]'"):
+        load_dataset(tmp_path / "d.npz")

@@ -8,7 +8,6 @@ Options ride on the name: ``digits-imbalanced:minority=3,share=0.02``,
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from activeloop.errors import ActiveloopError, IngestError
+from activeloop.ingest import readers
 
 __all__ = ["Dataset", "load_dataset", "split_dataset", "DATASETS"]
 
@@ -129,52 +129,58 @@ def _from_labels(name: str, X: np.ndarray, labels: np.ndarray, path: Path, minor
         m = classes.index(minority)
     else:
         raise IngestError(path, f"minority class {minority!r} is not one of {classes}")
-    X = np.asarray(X, dtype=np.float32)
     if X.ndim != 2 or len(X) != len(y):
         raise IngestError(path, f"features must be 2-D with one row per label, got {X.shape} for {len(y)} labels")
-    if not np.isfinite(X).all():
-        row = int(np.flatnonzero(~np.isfinite(X).all(axis=1))[0])
-        raise IngestError(path, "NaN or infinite feature", row=row + 1)
     return Dataset(name, X, y.astype(np.int64), classes, m, {"path": str(path)})
 
 
 def _from_file(path: Path, opts: dict[str, str]) -> Dataset:
+    """A labeled .csv or .npz, read by ingest's readers and held to ingest's rules (finite float32 features)."""
     minority = opts.pop("minority", None)
     label_col = opts.pop("label", None)
     _no_more(opts, str(path))
-    if not path.exists():
-        raise IngestError(path, "no such file")
-    if path.suffix.lower() == ".npz":
-        with np.load(path, allow_pickle=False) as z:
-            if "X" not in z or "y" not in z:
-                raise IngestError(path, f"an .npz data set needs arrays 'X' and 'y', found {sorted(z.files)}")
-            return _from_labels(path.stem, z["X"], z["y"], path, minority)
-    if path.suffix.lower() != ".csv":
+    kind = readers.file_kind(path)
+    if kind == "npz":
+        X, y, _ = readers.load_arrays(path, kind)
+        if y is None:
+            raise IngestError(path, "an .npz data set needs arrays 'X' and 'y'", field="y")
+        rows, fields = np.arange(len(X)), [f"X[:, {j}]" for j in range(X.shape[1])]
+        labels = y
+    elif kind == "csv" and path.suffix.lower() == ".csv":
+        header = readers.csv_columns(path)
+        if label_col is None:
+            label_col = next((h for h in ("label", "y", "class", "target") if h in header), header[-1])
+        if label_col not in header:
+            raise IngestError(path, f"no column {label_col!r}", field=label_col)
+        recs = [rec for chunk in readers.iter_csv(path, 10_000) for rec in chunk]
+        if len(recs) < 2:
+            raise IngestError(path, "needs a header and at least two rows")
+        fields = [h for h in header if h != label_col]
+        rows = np.array([row for row, _ in recs])
+        labels = np.array([rec[label_col].strip() for _, rec in recs])
+        X = _numbers(path, recs, fields)
+    else:
         raise IngestError(path, "expected a .csv or .npz file")
-    with path.open(newline="") as fh:
-        rows = list(csv.reader(fh))
-    if len(rows) < 3:
-        raise IngestError(path, "needs a header and at least two rows")
-    header = [h.strip() for h in rows[0]]
-    if label_col is None:
-        label_col = next((h for h in ("label", "y", "class", "target") if h in header), header[-1])
-    if label_col not in header:
-        raise IngestError(path, f"no column {label_col!r}", field=label_col)
-    li = header.index(label_col)
-    X = np.empty((len(rows) - 1, len(header) - 1), dtype=np.float32)
-    labels = []
-    for r, row in enumerate(rows[1:], start=2):
-        if len(row) != len(header):
-            raise IngestError(path, f"{len(row)} fields, header has {len(header)}", row=r)
-        labels.append(row[li].strip())
-        vals = [v for j, v in enumerate(row) if j != li]
-        for j, v in enumerate(vals):
+    with np.errstate(over="ignore"):
+        X32 = np.asarray(X, dtype=np.float32)
+    bad = readers.first_nonfinite(X32)
+    if bad is not None:
+        r, j = bad
+        what = "is too large for float32" if np.isfinite(X[r, j]) else "is not a finite number"
+        raise IngestError(path, f"{X[r, j]!r} {what}", row=int(rows[r]), field=fields[j])
+    return _from_labels(path.stem, X32, labels, path, minority)
+
+
+def _numbers(path: Path, recs: list[readers.Record], fields: list[str]) -> np.ndarray:
+    """CSV feature cells as float64; a cell that is not a number is named by row and field."""
+    X = np.empty((len(recs), len(fields)), dtype=np.float64)
+    for k, (row, rec) in enumerate(recs):
+        for j, f in enumerate(fields):
             try:
-                X[r - 2, j] = float(v)
+                X[k, j] = float(rec[f])
             except ValueError:
-                col = [h for k, h in enumerate(header) if k != li][j]
-                raise IngestError(path, f"{v!r} is not a number", row=r, field=col) from None
-    return _from_labels(path.stem, X, np.asarray(labels), path, minority)
+                raise IngestError(path, f"{rec[f]!r} is not a number", row=row, field=f) from None
+    return X
 
 
 DATASETS = {"digits-imbalanced": _digits_imbalanced, "synthetic": _synthetic}
