@@ -166,3 +166,29 @@ def test_a_modal_style_function_that_returns_bad_indices_raises_strategy_error(w
 def test_as_modal_refuses_something_that_already_is_a_modal_function():
     with pytest.raises(StrategyError, match="already is a modAL strategy"):
         as_modal("modal:uncertainty_batch_sampling")
+
+
+def test_any_object_with_a_query_method_is_a_selector_the_engine_calls(wine_pool):
+    from activeloop.query import Selector
+
+    class LastRows:
+        """Picks the last n candidates; records what the engine handed it."""
+
+        def __init__(self):
+            self.calls = []
+
+        def query(self, classifier, X, n, X_training=None, y_training=None):
+            self.calls.append((len(X), n, len(X_training)))
+            pos = np.arange(len(X) - n, len(X))[::-1]
+            return pos, np.arange(n, 0, -1, dtype=float)
+
+    pool, model = wine_pool
+    picker = LastRows()
+    assert isinstance(picker, Selector) and resolve(picker) is picker
+    engine = QueryEngine(model, strategy=picker, random_state=0)
+    batch = engine.query(pool, 3, "ana")
+    ids = pool.unlabeled_ids("pool")
+    assert [q.example_id for q in batch] == [int(i) for i in ids[::-1][:3]]
+    assert picker.calls == [(len(ids), 3, len(pool.labeled()[0]))]
+    with pytest.raises(StrategyError, match="selects its own batch"):
+        QueryEngine(model, strategy=picker, diversity="kmeans++")
