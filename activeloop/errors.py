@@ -62,6 +62,16 @@ class StrategyError(ActiveloopError):
     """An unknown strategy name, or a callable with the wrong signature."""
 
 
+class RowError(ActiveloopError):
+    """A row that ``Pool.add`` refused; ``row`` is its index in that call, ``field`` its column."""
+
+    def __init__(self, where: str, message: str, row: int, field: str):
+        self.row = row
+        self.field = field
+        self.reason = message
+        super().__init__(f"{where} row {row}, field {field!r}: {message}")
+
+
 class IngestError(ActiveloopError):
     """Bad input file; carries ``path``, ``row`` and ``field`` and names them in the message."""
 

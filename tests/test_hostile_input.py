@@ -84,7 +84,7 @@ def test_pool_add_is_all_or_nothing_and_verbatim(pool, batch):
     X, ids, labels, payloads = batch
     before = _counts(pool.url)
     try:
-        got = pool.add(X, external_ids=ids, labels=labels, payloads=payloads, origin="fuzz.csv")
+        got = pool.add(X, external_ids=ids, labels=labels, payloads=payloads)
     except ActiveloopError:
         assert _counts(pool.url) == before
         return

@@ -16,7 +16,7 @@ from activeloop.errors import (
     CheckpointError,
     DatabaseError,
     DimensionError,
-    IngestError,
+    RowError,
     SchemaOutdatedError,
     SchemaTooNewError,
     UnknownClassError,
@@ -228,13 +228,17 @@ def test_add_with_labels_records_import_labels(pool):
 
 
 REFUSED_ADDS = [
-    ({"X": [[1.0, float("nan")]]}, IngestError),
-    ({"X": [[1.0, float("inf")]]}, IngestError),
-    ({"X": [[1.0, 2.0, 3.0]]}, IngestError),  # the pool has dimension 2
+    ({"X": [[1.0, float("nan")]]}, RowError),
+    ({"X": [[1.0, float("inf")]]}, RowError),
+    ({"X": [[1.0, 1e39]]}, RowError),  # beyond float32
+    ({"X": [[1.0, 2.0, 3.0]]}, DimensionError),  # the pool has dimension 2
     ({"X": [1.0, 2.0]}, DimensionError),
-    ({"X": [[1.0, 2.0]], "labels": ["nope"]}, IngestError),
-    ({"X": [[1.0, 2.0], [3.0, 4.0]], "external_ids": ["a", "a"]}, IngestError),
-    ({"X": [[1.0, 2.0]], "external_ids": ["first"]}, IngestError),  # already in the pool
+    ({"X": [["a", "b"]]}, ActiveloopError),
+    ({"X": [[1.0, 2.0]], "labels": ["nope"]}, UnknownClassError),
+    ({"X": [[1.0, 2.0], [3.0, 4.0]], "external_ids": ["a", "a"]}, RowError),
+    ({"X": [[1.0, 2.0]], "external_ids": ["first"]}, RowError),  # already in the pool
+    ({"X": [[1.0, 2.0]], "external_ids": ["a\x00b"]}, RowError),
+    ({"X": [[1.0, 2.0]], "payloads": [object()]}, RowError),  # not JSON
     ({"X": [[1.0, 2.0]], "split": "train"}, ActiveloopError),
     ({"X": [[1.0, 2.0]], "payloads": [1, 2]}, ActiveloopError),
 ]
@@ -250,27 +254,36 @@ def test_a_refused_add_writes_nothing(pool):
     assert pool.dim == 2
 
 
-def test_ingest_errors_name_origin_row_and_field(pool):
-    with pytest.raises(IngestError) as info:
-        pool.add([[0.0, 1.0], [2.0, float("nan")]], origin="tickets.csv", first_row=10)
+def test_a_refused_row_is_named_by_its_index_and_field(pool):
+    with pytest.raises(RowError) as info:
+        pool.add([[0.0, 1.0], [2.0, float("nan")]])
     err = info.value
-    assert (err.path, err.row, err.field) == ("tickets.csv", 11, "1")
-    assert str(err).startswith("tickets.csv row 11, field '1'")
+    assert (err.row, err.field) == (1, "1")
+    assert str(err) == "project 'tickets' row 1, field '1': nan is not a finite number"
+    pool.add([[0.0, 1.0]], external_ids=["x"])
+    with pytest.raises(RowError, match="project 'tickets' row 1, field 'external_id': 'x' is already in the pool"):
+        pool.add([[0.0, 1.0], [0.0, 2.0]], external_ids=["y", "x"])
+    with pytest.raises(UnknownClassError, match=r"project 'tickets' row 1: 'nope' is not one of the classes"):
+        pool.add([[0.0, 1.0], [0.0, 2.0]], labels=["ok", "nope"])
 
 
 def test_an_add_failing_half_way_leaves_nothing_behind(pool, monkeypatch):
     """Every write is one transaction: an error after some chunks were inserted rolls all of them back."""
     monkeypatch.setattr(pool_module, "INSERT_CHUNK", 5)
     written = []
+    insert = pool_module.bulk_insert
 
-    def progress(n):
-        written.append(n)
-        if n >= 10:
+    def failing_insert(conn, table, columns, rows):
+        insert(conn, table, columns, rows)
+        written.append(conn.scalar(sa.text("SELECT count(*) FROM examples")))
+        if len(written) == 2:
             raise RuntimeError("disk on fire")
 
+    monkeypatch.setattr(pool_module, "bulk_insert", failing_insert)
     with pytest.raises(RuntimeError):
-        pool.add(np.ones((23, 3)), labels=["ok"] * 23, progress=progress)
+        pool.add(np.ones((23, 3)), labels=["ok"] * 23)
     assert written == [5, 10]  # rows really were inserted before the failure
+    monkeypatch.setattr(pool_module, "bulk_insert", insert)
     assert _table_counts(pool.url)["examples"] == 0 and _table_counts(pool.url)["labels"] == 0
     assert pool.dim is None
     with Pool.open(pool.url) as again:

@@ -16,14 +16,15 @@ from typing import Any
 
 import numpy as np
 
-from activeloop.errors import ActiveloopError, IngestError
-from activeloop.ingest import readers
+from activeloop.errors import ActiveloopError, IngestError, RowError
+from activeloop.ingest import readers, validate
 from activeloop.ingest.featurize import DEFAULT_DIM, KIND as TEXT_KIND, TextFeaturizer
 
 Progress = Callable[[str, int, "int | None"], None]
 """``progress(path, rows_done, rows_total_or_None)``, called as rows are written."""
 
 CHUNK_ROWS = 200_000
+ARRAY_FIELDS = {"external_id": "ids", "label": "y", "features": "X"}
 
 
 @dataclass
@@ -414,14 +415,13 @@ def _import_arrays(pool, path: Path, kind: str, opts: _Options, seen, report: Im
     mask = _eval_mask(labels if labels is not None else [None] * n, opts.eval_fraction, opts.seed) if opts.eval_fraction > 0 else None
     done = 0
     for split, sel in _parts(mask, opts.split, n):
-        base = done
-
-        def tick(k: int, _base=base) -> None:
+        part_rows = rows if sel is None else sel
+        for lo in range(0, len(part_rows), opts.chunk_rows):  # a progress tick per chunk
+            part = part_rows[lo : lo + opts.chunk_rows]
+            _add(pool, path, X, None, ext, labels, split, rows, part, fields=ARRAY_FIELDS)
+            done += len(part)
             if opts.progress is not None:
-                opts.progress(str(path), _base + k, n)
-
-        _add(pool, path, X, None, ext, labels, split, rows, sel, tick, fields={"external_id": "ids", "label": "y", "features": "X"})
-        done += n if sel is None else len(sel)
+                opts.progress(str(path), done, n)
     n_eval = int(mask.sum()) if mask is not None else (n if opts.split == "eval" else 0)
     n_labeled = sum(lab is not None for lab in labels) if labels is not None else 0
     return FileReport(str(path), n, n_eval, n_labeled)
@@ -463,18 +463,16 @@ def _parts(mask: np.ndarray | None, split: str, n: int):
     return out
 
 
-def _add(pool, path: Path, X, payloads, ext, labels, split: str, rows: np.ndarray, sel, tick=None, fields=None) -> None:
-    """``pool.add`` of the selected rows; its errors are renumbered to the file's own rows."""
+def _add(pool, path: Path, X, payloads, ext, labels, split: str, rows: np.ndarray, sel, fields) -> None:
+    """Check the selected rows and ``pool.add`` them; every error names the file's own row and field."""
     if sel is not None:
         X = X[sel]
         payloads = None if payloads is None else [payloads[i] for i in sel]
-        ext = None if ext is None else [ext[i] for i in sel]
+        ext = [ext[i] for i in sel]
         labels = None if labels is None else [labels[i] for i in sel]
         rows = rows[sel]
+    X = validate.check_batch(pool, path, X, ext, labels, rows, fields)
     try:
-        pool.add(X, payloads=payloads, external_ids=ext, labels=labels, split=split, origin=str(path), first_row=0, progress=tick)
-    except IngestError as exc:
-        if exc.path == str(path) and exc.row is not None and 0 <= exc.row < len(rows):
-            field = (fields or {}).get(exc.field, exc.field)
-            raise IngestError(path, exc.reason, row=int(rows[exc.row]), field=field) from None
-        raise
+        pool.add(X, payloads=payloads, external_ids=ext, labels=labels, split=split)
+    except RowError as exc:  # the checks that need the database, e.g. an id already in the pool
+        raise validate.file_error(exc, path, rows, fields) from None

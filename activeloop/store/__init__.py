@@ -1,6 +1,8 @@
 """The store: SQLAlchemy models, schema upgrades through Alembic, and the Pool API."""
 
 from activeloop.store.db import connect, head_revision, make_engine, normalize_url
-from activeloop.store.pool import LeaseInfo, Pool, RoundInfo
+from activeloop.store.leases import LeaseInfo
+from activeloop.store.pool import Pool
+from activeloop.store.rounds import RoundInfo
 
 __all__ = ["Pool", "RoundInfo", "LeaseInfo", "connect", "make_engine", "head_revision", "normalize_url"]

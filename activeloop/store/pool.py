@@ -6,11 +6,9 @@ session and never commit.
 
 from __future__ import annotations
 
-import hashlib
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,46 +19,25 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from activeloop.errors import (
     ActiveloopError,
-    CheckpointError,
     DimensionError,
-    IngestError,
+    RowError,
     UnknownClassError,
     UnknownProjectError,
 )
-from activeloop.store import db
-from activeloop.store.schema import SOURCES, SPLITS, ClassDef, Example, Label, Lease, Project, Round, utcnow
+from activeloop.store import db, leases, rounds
+from activeloop.store.leases import LeaseInfo, has_label
+from activeloop.store.rounds import RoundInfo
+from activeloop.store.rows import LOOKUP_CHUNK, bind, bulk_insert, existing_external_ids, inserted_ids, stream_rows
+from activeloop.store.schema import SOURCES, SPLITS, ClassDef, Example, Label, Project, utcnow
+
+__all__ = ["Pool", "RoundInfo", "LeaseInfo"]
 
 EX = Example.__table__
 LB = Label.__table__
-LS = Lease.__table__
 DEFAULT_HOTKEYS = "123456789abcdfghijklmnoptvwxyz"
 INSERT_CHUNK = 50_000
-LOOKUP_CHUNK = 900  # ids per IN (...) lookup, under SQLite's bound-parameter limit
 NAME_LEN = 200  # projects.name, classes.name, annotators (String(200) columns)
 EXTERNAL_ID_LEN = 500
-
-
-@dataclass(frozen=True)
-class RoundInfo:
-    """A finished retrain round, as recorded (the checkpoint itself loads on demand)."""
-
-    number: int
-    n_labels: int
-    strategy: str | None
-    metrics: dict[str, Any]
-    config: dict[str, Any]
-    started_at: datetime
-    finished_at: datetime
-    has_checkpoint: bool
-
-
-@dataclass(frozen=True)
-class LeaseInfo:
-    example_id: int
-    annotator: str
-    strategy: str
-    score: float | None
-    expires_at: datetime
 
 
 class Pool:
@@ -80,9 +57,13 @@ class Pool:
         One key per class.
     dim : int or None
         The feature dimension, fixed by the first examples added.
+    clock : callable() -> datetime
+        Naive-UTC "now" for label, lease and round times (default ``utcnow``); tests pass a fake
+        clock to expire leases without waiting.
     """
 
-    def __init__(self, engine: Engine, project_id: int):
+    def __init__(self, engine: Engine, project_id: int, *, clock: Callable[[], datetime] = utcnow):
+        self.clock = clock
         self._engine = engine
         self._writer = engine.execution_options(**db.WRITE)
         self._sessions = sessionmaker(self._writer, expire_on_commit=False)
@@ -100,6 +81,7 @@ class Pool:
         classes: Sequence[str],
         *,
         hotkeys: Sequence[str] | None = None,
+        clock: Callable[[], datetime] = utcnow,
     ) -> Pool:
         """Create a project (and the database, when the file does not exist yet)."""
         classes = [_text(c, "class name", NAME_LEN) for c in classes]
@@ -129,10 +111,17 @@ class Pool:
             for pos, (cname, key) in enumerate(zip(classes, hotkeys)):
                 s.add(ClassDef(project_id=project.id, name=cname, hotkey=key, position=pos))
             pid = project.id
-        return cls(engine, pid)
+        return cls(engine, pid, clock=clock)
 
     @classmethod
-    def open(cls, url: str | Path, project: str | None = None, *, auto_upgrade: bool = True) -> Pool:
+    def open(
+        cls,
+        url: str | Path,
+        project: str | None = None,
+        *,
+        auto_upgrade: bool = True,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> Pool:
         """Open a project; ``project=None`` picks the only one in the database."""
         engine = db.connect(url, auto_upgrade=auto_upgrade)
         try:
@@ -147,10 +136,10 @@ class Pool:
                 engine.dispose()
                 names = ", ".join(r.name for r in rows) or "none"
                 raise UnknownProjectError(f"{where}: name a project with --project (projects: {names})")
-            return cls(engine, rows[0].id)
+            return cls(engine, rows[0].id, clock=clock)
         for r in rows:
             if r.name == project:
-                return cls(engine, r.id)
+                return cls(engine, r.id, clock=clock)
         engine.dispose()
         names = ", ".join(r.name for r in rows) or "none"
         raise UnknownProjectError(f"{where}: no project {project!r} (projects: {names})")
@@ -228,9 +217,6 @@ class Pool:
         labels: Sequence[str | None] | None = None,
         split: str = "pool",
         annotator: str = "import",
-        progress: Any = None,
-        origin: str | None = None,
-        first_row: int = 0,
     ) -> np.ndarray:
         """Add examples (and optional labels, recorded with ``source='import'``) in one transaction.
 
@@ -241,59 +227,39 @@ class Pool:
         payloads, external_ids, labels : sequences of length n_samples, optional
             What the TUI shows, unique ids (default ``#<n>``), and class names or None.
         split : {"pool", "eval"}
-        progress : callable(n_done), optional
-            Called after each chunk is written.
-        origin, first_row : str and int, optional
-            Where the rows come from (a file path) and the number of the first row, for errors.
 
         Returns
         -------
         ids : ndarray of shape (n_samples,)
+
+        Raises
+        ------
+        RowError
+            A row the store cannot hold (not finite, id repeated or already in the pool, payload
+            not JSON); ``row`` is its index in this call. Files are checked by
+            :mod:`activeloop.ingest` first, which names the file's own rows.
+        UnknownClassError, DimensionError
         """
-        origin = origin or f"project {self.name!r}"
-        try:
-            X = np.asarray(X)
-            if X.dtype != np.float32:
-                X = np.asarray(X, dtype=np.float64)  # checked at full precision, then stored as float32
-        except (TypeError, ValueError) as exc:
-            raise IngestError(origin, f"features must be a 2-D array of numbers ({exc})", field="features") from None
-        if X.ndim != 2:
-            raise DimensionError(f"project {self.name!r}: features must be 2-D, got shape {X.shape}")
+        X = self._as_features(X)
         n = len(X)
         if split not in SPLITS:
             raise ActiveloopError(f"split must be one of {SPLITS}, got {split!r}")
-        bad = ~np.isfinite(X)
-        if bad.any():
-            row, col = np.argwhere(bad)[0]
-            raise IngestError(origin, f"{X[row, col]} is not a finite number", row=int(row) + first_row, field=str(col))
-        if X.dtype != np.float32:
-            big = np.abs(X) > np.finfo(np.float32).max
-            if big.any():
-                row, col = np.argwhere(big)[0]
-                raise IngestError(origin, f"{X[row, col]} is too large for a 32-bit float", row=int(row) + first_row,
-                                  field=str(col))
-            X = X.astype(np.float32)
         for what, seq in (("payloads", payloads), ("external_ids", external_ids), ("labels", labels)):
             if seq is not None and len(seq) != n:
                 raise ActiveloopError(f"project {self.name!r}: {n} feature rows but {len(seq)} {what}")
         class_pos = {c: i for i, c in enumerate(self.classes)}
         annotator = _text(annotator, "annotator", NAME_LEN)
-        if labels is not None:
-            for row, lab in enumerate(labels):
-                if lab is not None and lab not in class_pos:
-                    raise IngestError(
-                        origin, f"{lab!r} is not one of the classes {self.classes}", row=row + first_row, field="label"
-                    )
+        for row, lab in enumerate(labels or ()):
+            if lab is not None and lab not in class_pos:
+                raise UnknownClassError(f"project {self.name!r} row {row}: {lab!r} is not one of the classes {self.classes}")
+        where = f"project {self.name!r}"
         with self._begin() as s:
             conn = s.connection()
             project = s.get(Project, self.project_id, with_for_update=True)
             if project.dim is None:
                 project.dim = X.shape[1]
             elif X.shape[1] != project.dim:
-                raise IngestError(
-                    origin, f"{X.shape[1]} features per example, but project {self.name!r} has {project.dim}",
-                    row=first_row, field="features",
-                )
+                raise DimensionError(f"{where}: {X.shape[1]} features per example, but the project has {project.dim}")
             if external_ids is None:
                 start = conn.scalar(sa.select(sa.func.count()).select_from(EX).where(EX.c.project_id == self.project_id))
                 ext = [f"#{start + i}" for i in range(n)]
@@ -301,19 +267,17 @@ class Pool:
                 ext = [str(e) for e in external_ids]
             for row, e in enumerate(ext):
                 if "\x00" in e or len(e) > EXTERNAL_ID_LEN:
-                    raise IngestError(
-                        origin, f"id {e[:40]!r} has a NUL character or more than {EXTERNAL_ID_LEN} characters",
-                        row=row + first_row, field="external_id",
-                    )
-            self._check_unique_ids(conn, ext, origin, first_row)
+                    raise RowError(where, f"id {e[:40]!r} has a NUL character or more than {EXTERNAL_ID_LEN} characters",
+                                   row, "external_id")
+            self._check_unique_ids(conn, ext)
             before = conn.scalar(sa.select(sa.func.coalesce(sa.func.max(EX.c.id), 0)))
-            now = utcnow()
+            now = self.clock()
             columns = ["project_id", "external_id", "payload", "features", "split", "created_at"]
-            to_json = _json_checker(_bind(conn, EX.c.payload), origin, first_row)
-            const = (self.project_id, split, _bind(conn, EX.c.created_at)(now))
+            to_json = _json_checker(bind(conn, EX.c.payload), where)
+            const = (self.project_id, split, bind(conn, EX.c.created_at)(now))
             for lo in range(0, n, INSERT_CHUNK):
                 hi = min(n, lo + INSERT_CHUNK)
-                _bulk_insert(
+                bulk_insert(
                     conn,
                     EX,
                     columns,
@@ -329,9 +293,7 @@ class Pool:
                         for i in range(lo, hi)
                     ],
                 )
-                if progress is not None:
-                    progress(hi)
-            ids = self._inserted_ids(conn, before, ext)
+            ids = inserted_ids(conn, EX, self.project_id, before, ext)
             if labels is not None:
                 rows = [
                     {
@@ -350,39 +312,39 @@ class Pool:
             self.dim = project.dim
         return ids
 
-    def _inserted_ids(self, conn, before: int, ext: list[str]) -> np.ndarray:
-        """Ids of the rows just inserted, in input order."""
-        mine = sa.and_(EX.c.project_id == self.project_id, EX.c.id > before)
-        n, lo, hi = conn.execute(sa.select(sa.func.count(), sa.func.min(EX.c.id), sa.func.max(EX.c.id)).where(mine)).one()
-        if n == len(ext) and (n == 0 or (lo == before + 1 and hi == before + n)):
-            return np.arange(before + 1, before + 1 + n, dtype=np.int64)  # contiguous: SQLite under its write lock
-        by_ext = dict(conn.execute(sa.select(EX.c.external_id, EX.c.id).where(mine)).all())
-        return np.fromiter((by_ext[e] for e in ext), dtype=np.int64, count=len(ext))
+    def _as_features(self, X: Any) -> np.ndarray:
+        """``X`` as a finite float32 matrix (checked at full precision first)."""
+        where = f"project {self.name!r}"
+        try:
+            X = np.asarray(X)
+            if X.dtype != np.float32:
+                X = np.asarray(X, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise ActiveloopError(f"{where}: features must be a 2-D array of numbers ({exc})") from None
+        if X.ndim != 2:
+            raise DimensionError(f"{where}: features must be 2-D, got shape {X.shape}")
+        bad = ~np.isfinite(X)
+        if bad.any():
+            row, col = np.argwhere(bad)[0]
+            raise RowError(where, f"{X[row, col]} is not a finite number", int(row), str(col))
+        if X.dtype != np.float32:
+            big = np.abs(X) > np.finfo(np.float32).max
+            if big.any():
+                row, col = np.argwhere(big)[0]
+                raise RowError(where, f"{X[row, col]} is too large for a 32-bit float", int(row), str(col))
+            X = X.astype(np.float32)
+        return X
 
-    def _check_unique_ids(self, conn, ext: list[str], origin: str, first_row: int) -> None:
+    def _check_unique_ids(self, conn, ext: list[str]) -> None:
+        where = f"project {self.name!r}"
         seen: dict[str, int] = {}
         for row, e in enumerate(ext):
             if e in seen:
-                raise IngestError(
-                    origin, f"{e!r} repeats row {seen[e] + first_row}", row=row + first_row, field="external_id"
-                )
+                raise RowError(where, f"{e!r} repeats row {seen[e]}", row, "external_id")
             seen[e] = row
-        clash = next((e for e in self._existing_ids(conn, ext) if e in seen), None)
+        clash = next((e for e in existing_external_ids(conn, EX, self.project_id, ext) if e in seen), None)
         if clash is not None:
-            raise IngestError(origin, f"{clash!r} is already in the pool", row=seen[clash] + first_row, field="external_id")
-
-    def _existing_ids(self, conn, ext: list[str]) -> Iterator[str]:
-        """External ids of the project that may clash with ``ext``.
-
-        A small batch is looked up through the unique index; a large one streams the project's
-        ids once, which is cheaper than thousands of lookups.
-        """
-        mine = EX.c.project_id == self.project_id
-        if len(ext) > 20 * LOOKUP_CHUNK:
-            yield from conn.scalars(sa.select(EX.c.external_id).where(mine))
-            return
-        for lo in range(0, len(ext), LOOKUP_CHUNK):
-            yield from conn.scalars(sa.select(EX.c.external_id).where(mine, EX.c.external_id.in_(ext[lo : lo + LOOKUP_CHUNK])))
+            raise RowError(where, f"{clash!r} is already in the pool", seen[clash], "external_id")
 
     def iter_features(
         self, *, split: str = "pool", unlabeled: bool = True, chunk_size: int = 50_000
@@ -390,9 +352,9 @@ class Pool:
         """Stream ``(ids, X)`` chunks of one split, ordered by id; payloads are never read."""
         stmt = sa.select(EX.c.id, EX.c.features).where(EX.c.project_id == self.project_id, EX.c.split == split)
         if unlabeled:
-            stmt = stmt.where(~_has_label(EX.c.id))
+            stmt = stmt.where(~has_label(EX.c.id))
         with self._engine.connect() as conn:
-            for rows in _stream_rows(conn, stmt.order_by(EX.c.id), chunk_size):
+            for rows in stream_rows(conn, stmt.order_by(EX.c.id), chunk_size):
                 yield self._unpack(rows)
 
     def _unpack(self, rows) -> tuple[np.ndarray, np.ndarray]:
@@ -462,7 +424,7 @@ class Pool:
     def unlabeled_ids(self, split: str = "pool") -> np.ndarray:
         stmt = (
             sa.select(EX.c.id)
-            .where(EX.c.project_id == self.project_id, EX.c.split == split, ~_has_label(EX.c.id))
+            .where(EX.c.project_id == self.project_id, EX.c.split == split, ~has_label(EX.c.id))
             .order_by(EX.c.id)
         )
         with self._engine.connect() as conn:
@@ -490,10 +452,10 @@ class Pool:
         if source not in SOURCES:
             raise ActiveloopError(f"label source must be one of {SOURCES}, got {source!r}")
         annotator = _text(annotator, "annotator", NAME_LEN)
-        now = utcnow()
+        now = self.clock()
         with self._sessions.begin() as s:
             self._require_example(s, example_id)
-            rnd = self._latest_round_number(s)
+            rnd = rounds.latest_number(s, self.project_id)
             label = Label(
                 example_id=int(example_id),
                 class_id=self._class_ids[self.classes.index(cls)],
@@ -503,7 +465,7 @@ class Pool:
                 created_at=now,
             )
             s.add(label)
-            _close_leases(s, [example_id], annotator, "labeled", now)
+            leases.close(s, [example_id], annotator, "labeled", now)
             s.flush()
             return label.id
 
@@ -519,7 +481,7 @@ class Pool:
             ).first()
             if row is None:
                 return None
-            s.execute(sa.update(LB).where(LB.c.id == row.id).values(retracted_at=utcnow()))
+            s.execute(sa.update(LB).where(LB.c.id == row.id).values(retracted_at=self.clock()))
             return row.example_id
 
     def current_label(self, example_id: int) -> str | None:
@@ -569,9 +531,6 @@ class Pool:
                 for r in conn.execute(stmt)
             ]
 
-    def _latest_round_number(self, s: Session) -> int | None:
-        return s.scalar(sa.select(sa.func.max(Round.number)).where(Round.project_id == self.project_id))
-
     def _require_example(self, s: Session, example_id: int) -> None:
         found = s.scalar(
             sa.select(EX.c.id).where(EX.c.id == int(example_id), EX.c.project_id == self.project_id)
@@ -590,92 +549,33 @@ class Pool:
         ttl: float = 1800.0,
     ) -> list[int]:
         """Hand ``ids`` to ``annotator`` until ``ttl`` seconds from now; returns those not already taken."""
-        now = utcnow()
-        ids = [int(i) for i in ids]
         annotator = _text(annotator, "annotator", NAME_LEN)
         strategy = _label_text(strategy) or ""
         with self._sessions.begin() as s:
-            # Serialises leasing per project on PostgreSQL; SQLite's BEGIN IMMEDIATE already does.
-            s.get(Project, self.project_id, with_for_update=True)
-            taken = set()
-            for lo in range(0, len(ids), LOOKUP_CHUNK):
-                chunk = ids[lo : lo + LOOKUP_CHUNK]
-                taken |= set(
-                    s.scalars(
-                        sa.select(LS.c.example_id).where(LS.c.example_id.in_(chunk), _active_lease(now))
-                    )
-                )
-                taken |= set(s.scalars(sa.select(LB.c.example_id).where(LB.c.example_id.in_(chunk), LB.c.retracted_at.is_(None))))
-            rnd = self._latest_round_number(s)
-            rows = [
-                {
-                    "example_id": i,
-                    "annotator": annotator,
-                    "strategy": strategy,
-                    "score": None if scores is None else float(scores[k]),
-                    "round": rnd,
-                    "created_at": now,
-                    "expires_at": now + timedelta(seconds=ttl),
-                }
-                for k, i in enumerate(ids)
-                if i not in taken
-            ]
-            if rows:
-                s.execute(sa.insert(LS), rows)
-        return [r["example_id"] for r in rows]
+            return leases.lease(s, self.project_id, ids, annotator=annotator, strategy=strategy, scores=scores,
+                                ttl=ttl, now=self.clock())
 
     def release(self, ids: Sequence[int], *, annotator: str, outcome: str = "released") -> None:
         """Give ``annotator``'s active leases on ``ids`` back to the pool."""
         with self._sessions.begin() as s:
-            _close_leases(s, ids, annotator, outcome, utcnow())
+            leases.close(s, ids, annotator, outcome, self.clock())
 
     def skip(self, example_id: int, *, annotator: str) -> None:
         """Release the example and remember that ``annotator`` skipped it (it is not asked of them again)."""
         annotator = _text(annotator, "annotator", NAME_LEN)
-        now = utcnow()
         with self._sessions.begin() as s:
             self._require_example(s, example_id)
-            if not _close_leases(s, [example_id], annotator, "skipped", now):
-                s.execute(
-                    sa.insert(LS).values(
-                        example_id=int(example_id), annotator=annotator, strategy="manual", created_at=now,
-                        expires_at=now, released_at=now, outcome="skipped",
-                    )
-                )
+            leases.skip(s, example_id, annotator, self.clock())
 
     def active_leases(self, annotator: str | None = None) -> list[LeaseInfo]:
         """Unexpired, unreleased leases (of one annotator, or all), oldest first."""
-        now = utcnow()
-        stmt = (
-            sa.select(LS.c.example_id, LS.c.annotator, LS.c.strategy, LS.c.score, LS.c.expires_at)
-            .join(EX, EX.c.id == LS.c.example_id)
-            .where(EX.c.project_id == self.project_id, _active_lease(now), ~_has_label(LS.c.example_id))
-            .order_by(LS.c.id)
-        )
-        if annotator is not None:
-            stmt = stmt.where(LS.c.annotator == annotator)
         with self._engine.connect() as conn:
-            return [LeaseInfo(*r) for r in conn.execute(stmt)]
+            return leases.active(conn, self.project_id, annotator, self.clock())
 
     def excluded_ids(self, annotator: str | None = None, split: str = "pool") -> np.ndarray:
         """Ids not to hand out now: labeled, leased by anyone, or skipped by ``annotator``."""
-        now = utcnow()
-        # Driven from the (small) label and lease tables, each row checked by primary key;
-        # an IN over the split's ids would walk every example of the project.
-        def in_split(col):
-            return sa.exists().where(EX.c.id == col, EX.c.project_id == self.project_id, EX.c.split == split)
-
-        labeled = sa.select(LB.c.example_id).where(LB.c.retracted_at.is_(None), in_split(LB.c.example_id))
-        leased = sa.select(LS.c.example_id).where(_active_lease(now), in_split(LS.c.example_id))
-        parts = [labeled, leased]
-        if annotator is not None:
-            parts.append(
-                sa.select(LS.c.example_id).where(
-                    LS.c.annotator == annotator, LS.c.outcome == "skipped", in_split(LS.c.example_id)
-                )
-            )
         with self._engine.connect() as conn:
-            return np.unique(np.fromiter(conn.scalars(sa.union(*parts)), dtype=np.int64))
+            return leases.excluded_ids(conn, self.project_id, annotator, split, self.clock())
 
     # ---------------------------------------------------------------- rounds
     def record_round(
@@ -690,55 +590,25 @@ class Pool:
     ) -> RoundInfo:
         """Write a finished round, its checkpoint and metrics in one transaction."""
         with self._sessions.begin() as s:
-            s.get(Project, self.project_id, with_for_update=True)
-            number = (self._latest_round_number(s) or 0) + 1
-            row = Round(
-                project_id=self.project_id,
-                number=number,
-                started_at=started_at,
-                finished_at=utcnow(),
-                n_labels=n_labels,
-                strategy=_label_text(strategy),
-                checkpoint=checkpoint,
-                checkpoint_sha256=None if checkpoint is None else hashlib.sha256(checkpoint).hexdigest(),
-                metrics=metrics,
-                config=config,
+            return rounds.record(
+                s, self.project_id, n_labels=n_labels, strategy=_label_text(strategy), checkpoint=checkpoint,
+                metrics=metrics, config=config, started_at=started_at, now=self.clock(),
             )
-            s.add(row)
-            s.flush()
-            return _round_info(row)
 
     def rounds(self) -> list[RoundInfo]:
+        """Every recorded round, oldest first."""
         with Session(self._engine) as s:
-            rows = s.scalars(
-                sa.select(Round).where(Round.project_id == self.project_id).order_by(Round.number)
-                .options(sa.orm.defer(Round.checkpoint))
-            ).all()
-            return [_round_info(r) for r in rows]
+            return rounds.all_rounds(s, self.project_id)
 
     def latest_round(self) -> RoundInfo | None:
+        """The newest round, None before the first."""
         with Session(self._engine) as s:
-            row = s.scalars(
-                sa.select(Round).where(Round.project_id == self.project_id).order_by(Round.number.desc()).limit(1)
-                .options(sa.orm.defer(Round.checkpoint))
-            ).first()
-            return None if row is None else _round_info(row)
+            return rounds.latest(s, self.project_id)
 
     def load_checkpoint(self, number: int | None = None) -> bytes | None:
         """The checkpoint of round ``number`` (default: the latest with one), checked against its sha256."""
-        stmt = sa.select(Round.number, Round.checkpoint, Round.checkpoint_sha256).where(
-            Round.project_id == self.project_id, Round.checkpoint.is_not(None)
-        )
-        stmt = stmt.where(Round.number == number) if number is not None else stmt.order_by(Round.number.desc())
         with self._engine.connect() as conn:
-            row = conn.execute(stmt.limit(1)).first()
-        if row is None:
-            return None
-        if hashlib.sha256(row.checkpoint).hexdigest() != row.checkpoint_sha256:
-            raise CheckpointError(
-                f"project {self.name!r}: checkpoint of round {row.number} fails its sha256 check (truncated or tampered)"
-            )
-        return row.checkpoint
+            return rounds.load_checkpoint(conn, self.project_id, self.name, number)
 
     # ---------------------------------------------------------------- featurizer
     @property
@@ -769,70 +639,16 @@ def _label_text(value: Any, limit: int = 200) -> str | None:
     return None if value is None else str(value).replace("\x00", "")[:limit]
 
 
-def _json_checker(to_json, origin: str, first_row: int):
+def _json_checker(to_json, where: str):
     """``to_json`` that names the row whose payload cannot be stored as JSON."""
 
     def convert(value, row: int):
         try:
             return to_json(value)
         except (TypeError, ValueError) as exc:
-            raise IngestError(origin, f"payload is not JSON-serialisable ({exc})", row=row + first_row,
-                              field="payload") from None
+            raise RowError(where, f"payload is not JSON-serialisable ({exc})", row, "payload") from None
 
     return convert
-
-
-def _bind(conn, column):
-    """The driver-level converter SQLAlchemy would apply to ``column``'s values (identity if none)."""
-    return column.type.dialect_impl(conn.dialect).bind_processor(conn.dialect) or (lambda value: value)
-
-
-def _bulk_insert(conn, table: sa.Table, columns: list[str], rows: list[tuple]) -> None:
-    """One driver ``executemany`` of already-converted rows: the import's only hot loop.
-
-    SQLAlchemy's per-row parameter processing costs ~3x the insert itself at a million rows,
-    so the values are converted once above (with the columns' own bind processors) and the
-    statement goes straight to the DBAPI cursor inside the same transaction.
-    """
-    mark = {"qmark": "?", "format": "%s", "pyformat": "%s"}[conn.dialect.paramstyle]
-    sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))})"
-    conn.exec_driver_sql(sql, rows)
-
-
-def _stream_rows(conn, stmt: sa.Select, chunk_size: int) -> Iterator[list[tuple]]:
-    """Chunks of plain row tuples straight from the DBAPI cursor.
-
-    Building SQLAlchemy ``Row`` objects costs about half again the read itself at a million
-    feature rows, so the hot scoring path compiles with SQLAlchemy and fetches with the driver.
-    """
-    compiled = stmt.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
-    params = compiled.params
-    if compiled.positional:
-        params = tuple(params[name] for name in compiled.positiontup)
-    cursor = conn.connection.dbapi_connection.cursor()
-    try:
-        cursor.execute(str(compiled), params)
-        while rows := cursor.fetchmany(chunk_size):
-            yield rows
-    finally:
-        cursor.close()
-
-
-def _close_leases(s: Session, ids: Sequence[int], annotator: str, outcome: str, now: datetime) -> int:
-    """End ``annotator``'s open leases on ``ids`` with ``outcome``; returns how many were open."""
-    return s.execute(
-        sa.update(LS)
-        .where(LS.c.example_id.in_([int(i) for i in ids]), LS.c.annotator == annotator, LS.c.released_at.is_(None))
-        .values(released_at=now, outcome=outcome)
-    ).rowcount
-
-
-def _has_label(example_id_col) -> sa.Exists:
-    return sa.exists().where(LB.c.example_id == example_id_col, LB.c.retracted_at.is_(None))
-
-
-def _active_lease(now: datetime):
-    return sa.and_(LS.c.released_at.is_(None), LS.c.expires_at > now)
 
 
 def _current_labels(project_id: int, *, split: str | None = None, ids: list[int] | None = None) -> sa.Select:
@@ -853,16 +669,3 @@ def _current_labels(project_id: int, *, split: str | None = None, ids: list[int]
     if split is not None:
         stmt = stmt.where(EX.c.split == split)
     return stmt
-
-
-def _round_info(row: Round) -> RoundInfo:
-    return RoundInfo(
-        number=row.number,
-        n_labels=row.n_labels,
-        strategy=row.strategy,
-        metrics=row.metrics or {},
-        config=row.config or {},
-        started_at=row.started_at,
-        finished_at=row.finished_at,
-        has_checkpoint=row.checkpoint_sha256 is not None,
-    )

@@ -1,0 +1,133 @@
+"""Leases: which examples are handed to whom until when, and which were skipped.
+
+Functions over a caller's ``Session`` or connection; they never commit. ``now`` is passed in
+(the Pool's clock), so expiry is testable without waiting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import numpy as np
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from activeloop.store.rounds import latest_number
+from activeloop.store.rows import LOOKUP_CHUNK
+from activeloop.store.schema import Example, Label, Lease, Project
+
+EX = Example.__table__
+LB = Label.__table__
+LS = Lease.__table__
+
+
+@dataclass(frozen=True)
+class LeaseInfo:
+    example_id: int
+    annotator: str
+    strategy: str
+    score: float | None
+    expires_at: datetime
+
+
+def is_active(now: datetime) -> sa.ColumnElement[bool]:
+    """A lease that is neither released nor expired at ``now``."""
+    return sa.and_(LS.c.released_at.is_(None), LS.c.expires_at > now)
+
+
+def has_label(example_id_col) -> sa.Exists:
+    """The example has an unretracted label."""
+    return sa.exists().where(LB.c.example_id == example_id_col, LB.c.retracted_at.is_(None))
+
+
+def lease(
+    s: Session,
+    project_id: int,
+    ids: Sequence[int],
+    *,
+    annotator: str,
+    strategy: str,
+    scores: Sequence[float] | None,
+    ttl: float,
+    now: datetime,
+) -> list[int]:
+    """Lease the ``ids`` that are neither leased nor labeled to ``annotator``; returns those ids."""
+    ids = [int(i) for i in ids]
+    # Serialises leasing per project on PostgreSQL; SQLite's BEGIN IMMEDIATE already does.
+    s.get(Project, project_id, with_for_update=True)
+    taken = set()
+    for lo in range(0, len(ids), LOOKUP_CHUNK):
+        chunk = ids[lo : lo + LOOKUP_CHUNK]
+        taken |= set(s.scalars(sa.select(LS.c.example_id).where(LS.c.example_id.in_(chunk), is_active(now))))
+        taken |= set(s.scalars(sa.select(LB.c.example_id).where(LB.c.example_id.in_(chunk), LB.c.retracted_at.is_(None))))
+    rnd = latest_number(s, project_id)
+    rows = [
+        {
+            "example_id": i,
+            "annotator": annotator,
+            "strategy": strategy,
+            "score": None if scores is None else float(scores[k]),
+            "round": rnd,
+            "created_at": now,
+            "expires_at": now + timedelta(seconds=ttl),
+        }
+        for k, i in enumerate(ids)
+        if i not in taken
+    ]
+    if rows:
+        s.execute(sa.insert(LS), rows)
+    return [r["example_id"] for r in rows]
+
+
+def close(s: Session, ids: Sequence[int], annotator: str, outcome: str, now: datetime) -> int:
+    """End ``annotator``'s open leases on ``ids`` with ``outcome``; returns how many were open."""
+    return s.execute(
+        sa.update(LS)
+        .where(LS.c.example_id.in_([int(i) for i in ids]), LS.c.annotator == annotator, LS.c.released_at.is_(None))
+        .values(released_at=now, outcome=outcome)
+    ).rowcount
+
+
+def skip(s: Session, example_id: int, annotator: str, now: datetime) -> None:
+    """Close ``annotator``'s lease on the example as skipped, or record a skip without one."""
+    if not close(s, [example_id], annotator, "skipped", now):
+        s.execute(
+            sa.insert(LS).values(
+                example_id=int(example_id), annotator=annotator, strategy="manual", created_at=now,
+                expires_at=now, released_at=now, outcome="skipped",
+            )
+        )
+
+
+def active(conn, project_id: int, annotator: str | None, now: datetime) -> list[LeaseInfo]:
+    """Unexpired, unreleased leases on unlabeled examples (of one annotator, or all), oldest first."""
+    stmt = (
+        sa.select(LS.c.example_id, LS.c.annotator, LS.c.strategy, LS.c.score, LS.c.expires_at)
+        .join(EX, EX.c.id == LS.c.example_id)
+        .where(EX.c.project_id == project_id, is_active(now), ~has_label(LS.c.example_id))
+        .order_by(LS.c.id)
+    )
+    if annotator is not None:
+        stmt = stmt.where(LS.c.annotator == annotator)
+    return [LeaseInfo(*r) for r in conn.execute(stmt)]
+
+
+def excluded_ids(conn, project_id: int, annotator: str | None, split: str, now: datetime) -> np.ndarray:
+    """Ids not to hand out at ``now``: labeled, leased by anyone, or skipped by ``annotator``."""
+    # Driven from the (small) label and lease tables, each row checked by primary key;
+    # an IN over the split's ids would walk every example of the project.
+    def in_split(col):
+        return sa.exists().where(EX.c.id == col, EX.c.project_id == project_id, EX.c.split == split)
+
+    labeled = sa.select(LB.c.example_id).where(LB.c.retracted_at.is_(None), in_split(LB.c.example_id))
+    leased = sa.select(LS.c.example_id).where(is_active(now), in_split(LS.c.example_id))
+    parts = [labeled, leased]
+    if annotator is not None:
+        parts.append(
+            sa.select(LS.c.example_id).where(
+                LS.c.annotator == annotator, LS.c.outcome == "skipped", in_split(LS.c.example_id)
+            )
+        )
+    return np.unique(np.fromiter(conn.scalars(sa.union(*parts)), dtype=np.int64))

@@ -1,0 +1,111 @@
+"""Rounds: finished retrains with their checkpoint, metrics and config.
+
+Functions over a caller's ``Session`` or connection; they never commit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from activeloop.errors import CheckpointError
+from activeloop.store.schema import Project, Round
+
+
+@dataclass(frozen=True)
+class RoundInfo:
+    """A finished retrain round, as recorded (the checkpoint itself loads on demand)."""
+
+    number: int
+    n_labels: int
+    strategy: str | None
+    metrics: dict[str, Any]
+    config: dict[str, Any]
+    started_at: datetime
+    finished_at: datetime
+    has_checkpoint: bool
+
+    @classmethod
+    def from_row(cls, row: Round) -> RoundInfo:
+        return cls(
+            number=row.number,
+            n_labels=row.n_labels,
+            strategy=row.strategy,
+            metrics=row.metrics or {},
+            config=row.config or {},
+            started_at=row.started_at,
+            finished_at=row.finished_at,
+            has_checkpoint=row.checkpoint_sha256 is not None,
+        )
+
+
+def latest_number(s: Session, project_id: int) -> int | None:
+    """The project's newest round number, None before the first round."""
+    return s.scalar(sa.select(sa.func.max(Round.number)).where(Round.project_id == project_id))
+
+
+def record(
+    s: Session,
+    project_id: int,
+    *,
+    n_labels: int,
+    strategy: str | None,
+    checkpoint: bytes | None,
+    metrics: dict[str, Any],
+    config: dict[str, Any],
+    started_at: datetime,
+    now: datetime,
+) -> RoundInfo:
+    """Add the next round (numbered under the project's row lock) with its checkpoint's sha256."""
+    s.get(Project, project_id, with_for_update=True)
+    row = Round(
+        project_id=project_id,
+        number=(latest_number(s, project_id) or 0) + 1,
+        started_at=started_at,
+        finished_at=now,
+        n_labels=n_labels,
+        strategy=strategy,
+        checkpoint=checkpoint,
+        checkpoint_sha256=None if checkpoint is None else hashlib.sha256(checkpoint).hexdigest(),
+        metrics=metrics,
+        config=config,
+    )
+    s.add(row)
+    s.flush()
+    return RoundInfo.from_row(row)
+
+
+def _recorded(project_id: int) -> sa.Select:
+    return sa.select(Round).where(Round.project_id == project_id).options(sa.orm.defer(Round.checkpoint))
+
+
+def all_rounds(s: Session, project_id: int) -> list[RoundInfo]:
+    """Every round of the project, oldest first (checkpoints not read)."""
+    return [RoundInfo.from_row(r) for r in s.scalars(_recorded(project_id).order_by(Round.number))]
+
+
+def latest(s: Session, project_id: int) -> RoundInfo | None:
+    """The newest round (checkpoint not read), None before the first."""
+    row = s.scalars(_recorded(project_id).order_by(Round.number.desc()).limit(1)).first()
+    return None if row is None else RoundInfo.from_row(row)
+
+
+def load_checkpoint(conn, project_id: int, project_name: str, number: int | None) -> bytes | None:
+    """The checkpoint of round ``number`` (default: the latest with one), checked against its sha256."""
+    stmt = sa.select(Round.number, Round.checkpoint, Round.checkpoint_sha256).where(
+        Round.project_id == project_id, Round.checkpoint.is_not(None)
+    )
+    stmt = stmt.where(Round.number == number) if number is not None else stmt.order_by(Round.number.desc())
+    row = conn.execute(stmt.limit(1)).first()
+    if row is None:
+        return None
+    if hashlib.sha256(row.checkpoint).hexdigest() != row.checkpoint_sha256:
+        raise CheckpointError(
+            f"project {project_name!r}: checkpoint of round {row.number} fails its sha256 check (truncated or tampered)"
+        )
+    return row.checkpoint
