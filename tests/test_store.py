@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-import time
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -23,7 +22,7 @@ from activeloop.errors import (
     UnknownProjectError,
 )
 from activeloop.store import Pool, db
-from activeloop.store import pool as pool_module
+from activeloop.store import examples as examples_module
 from activeloop.store.schema import utcnow
 
 CLASSES = ["ok", "fraud", "spam"]
@@ -269,9 +268,9 @@ def test_a_refused_row_is_named_by_its_index_and_field(pool):
 
 def test_an_add_failing_half_way_leaves_nothing_behind(pool, monkeypatch):
     """Every write is one transaction: an error after some chunks were inserted rolls all of them back."""
-    monkeypatch.setattr(pool_module, "INSERT_CHUNK", 5)
+    monkeypatch.setattr(examples_module, "INSERT_CHUNK", 5)
     written = []
-    insert = pool_module.bulk_insert
+    insert = examples_module.bulk_insert
 
     def failing_insert(conn, table, columns, rows):
         insert(conn, table, columns, rows)
@@ -279,11 +278,11 @@ def test_an_add_failing_half_way_leaves_nothing_behind(pool, monkeypatch):
         if len(written) == 2:
             raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(pool_module, "bulk_insert", failing_insert)
+    monkeypatch.setattr(examples_module, "bulk_insert", failing_insert)
     with pytest.raises(RuntimeError):
         pool.add(np.ones((23, 3)), labels=["ok"] * 23)
     assert written == [5, 10]  # rows really were inserted before the failure
-    monkeypatch.setattr(pool_module, "bulk_insert", insert)
+    monkeypatch.setattr(examples_module, "bulk_insert", insert)
     assert _table_counts(pool.url)["examples"] == 0 and _table_counts(pool.url)["labels"] == 0
     assert pool.dim is None
     with Pool.open(pool.url) as again:
@@ -388,17 +387,43 @@ def test_leased_examples_go_to_one_annotator_only(filled):
     assert set(pool.excluded_ids("carl")) == set(ids)
 
 
+class FakeClock:
+    """A clock the test moves by hand (``Pool(clock=...)``): leases expire without waiting."""
+
+    def __init__(self):
+        self.now = utcnow()
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
 def test_expired_leases_return_to_the_pool(filled):
     pool, _ = filled
+    pool.clock = clock = FakeClock()
     ids = [int(i) for i in pool.unlabeled_ids()[:3]]
-    pool.lease(ids, annotator="ana", strategy="s", ttl=0.2)
+    pool.lease(ids, annotator="ana", strategy="s", ttl=60)
+    assert [x.expires_at for x in pool.active_leases("ana")] == [clock.now + timedelta(seconds=60)] * 3
+    clock.advance(59.9)
     assert pool.lease(ids, annotator="bo", strategy="s") == []
-    deadline = max(x.expires_at for x in pool.active_leases("ana")) + timedelta(milliseconds=20)
-    while utcnow() <= deadline:
-        time.sleep(0.02)
+    assert set(pool.excluded_ids("bo")) == set(ids)
+    clock.advance(0.2)
     assert pool.active_leases() == []
     assert pool.excluded_ids("bo").size == 0
     assert pool.lease(ids, annotator="bo", strategy="s") == ids
+
+
+def test_the_clock_stamps_labels_and_rounds(filled):
+    pool, _ = filled
+    pool.clock = clock = FakeClock()
+    eid = int(pool.unlabeled_ids()[0])
+    pool.label(eid, "ok", annotator="ana")
+    assert pool.export_labels()[0]["labeled_at"] == clock.now.isoformat(sep=" ", timespec="seconds")
+    clock.advance(3600)
+    rnd = pool.record_round(n_labels=1, strategy="s", checkpoint=None, metrics={}, config={}, started_at=clock.now)
+    assert rnd.finished_at == clock.now
 
 
 def test_skip_hides_an_example_from_that_annotator_only(filled):

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from activeloop.errors import IngestError, RowError
-from activeloop.store.pool import EXTERNAL_ID_LEN
+from activeloop.store.examples import EXTERNAL_ID_LEN
 
 
 def check_batch(

@@ -14,6 +14,7 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from activeloop.store.labels import has_label
 from activeloop.store.rounds import latest_number
 from activeloop.store.rows import LOOKUP_CHUNK
 from activeloop.store.schema import Example, Label, Lease, Project
@@ -35,11 +36,6 @@ class LeaseInfo:
 def is_active(now: datetime) -> sa.ColumnElement[bool]:
     """A lease that is neither released nor expired at ``now``."""
     return sa.and_(LS.c.released_at.is_(None), LS.c.expires_at > now)
-
-
-def has_label(example_id_col) -> sa.Exists:
-    """The example has an unretracted label."""
-    return sa.exists().where(LB.c.example_id == example_id_col, LB.c.retracted_at.is_(None))
 
 
 def lease(

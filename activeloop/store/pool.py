@@ -20,14 +20,15 @@ from sqlalchemy.orm import Session, sessionmaker
 from activeloop.errors import (
     ActiveloopError,
     DimensionError,
-    RowError,
     UnknownClassError,
     UnknownProjectError,
 )
-from activeloop.store import db, leases, rounds
-from activeloop.store.leases import LeaseInfo, has_label
+from activeloop.store import db, examples, leases, rounds
+from activeloop.store import labels as label_log
+from activeloop.store.labels import has_label
+from activeloop.store.leases import LeaseInfo
 from activeloop.store.rounds import RoundInfo
-from activeloop.store.rows import LOOKUP_CHUNK, bind, bulk_insert, existing_external_ids, inserted_ids, stream_rows
+from activeloop.store.rows import stream_rows
 from activeloop.store.schema import SOURCES, SPLITS, ClassDef, Example, Label, Project, utcnow
 
 __all__ = ["Pool", "RoundInfo", "LeaseInfo"]
@@ -35,9 +36,7 @@ __all__ = ["Pool", "RoundInfo", "LeaseInfo"]
 EX = Example.__table__
 LB = Label.__table__
 DEFAULT_HOTKEYS = "123456789abcdfghijklmnoptvwxyz"
-INSERT_CHUNK = 50_000
 NAME_LEN = 200  # projects.name, classes.name, annotators (String(200) columns)
-EXTERNAL_ID_LEN = 500
 
 
 class Pool:
@@ -240,19 +239,16 @@ class Pool:
             :mod:`activeloop.ingest` first, which names the file's own rows.
         UnknownClassError, DimensionError
         """
-        X = self._as_features(X)
+        where = f"project {self.name!r}"
+        X = examples.as_features(X, where)
         n = len(X)
         if split not in SPLITS:
             raise ActiveloopError(f"split must be one of {SPLITS}, got {split!r}")
         for what, seq in (("payloads", payloads), ("external_ids", external_ids), ("labels", labels)):
             if seq is not None and len(seq) != n:
-                raise ActiveloopError(f"project {self.name!r}: {n} feature rows but {len(seq)} {what}")
-        class_pos = {c: i for i, c in enumerate(self.classes)}
+                raise ActiveloopError(f"{where}: {n} feature rows but {len(seq)} {what}")
+        class_ids = None if labels is None else [self._class_id(lab, row) for row, lab in enumerate(labels)]
         annotator = _text(annotator, "annotator", NAME_LEN)
-        for row, lab in enumerate(labels or ()):
-            if lab is not None and lab not in class_pos:
-                raise UnknownClassError(f"project {self.name!r} row {row}: {lab!r} is not one of the classes {self.classes}")
-        where = f"project {self.name!r}"
         with self._begin() as s:
             conn = s.connection()
             project = s.get(Project, self.project_id, with_for_update=True)
@@ -260,91 +256,18 @@ class Pool:
                 project.dim = X.shape[1]
             elif X.shape[1] != project.dim:
                 raise DimensionError(f"{where}: {X.shape[1]} features per example, but the project has {project.dim}")
-            if external_ids is None:
-                start = conn.scalar(sa.select(sa.func.count()).select_from(EX).where(EX.c.project_id == self.project_id))
-                ext = [f"#{start + i}" for i in range(n)]
-            else:
-                ext = [str(e) for e in external_ids]
-            for row, e in enumerate(ext):
-                if "\x00" in e or len(e) > EXTERNAL_ID_LEN:
-                    raise RowError(where, f"id {e[:40]!r} has a NUL character or more than {EXTERNAL_ID_LEN} characters",
-                                   row, "external_id")
-            self._check_unique_ids(conn, ext)
-            before = conn.scalar(sa.select(sa.func.coalesce(sa.func.max(EX.c.id), 0)))
-            now = self.clock()
-            columns = ["project_id", "external_id", "payload", "features", "split", "created_at"]
-            to_json = _json_checker(bind(conn, EX.c.payload), where)
-            const = (self.project_id, split, bind(conn, EX.c.created_at)(now))
-            for lo in range(0, n, INSERT_CHUNK):
-                hi = min(n, lo + INSERT_CHUNK)
-                bulk_insert(
-                    conn,
-                    EX,
-                    columns,
-                    [
-                        (
-                            const[0],
-                            ext[i],
-                            None if payloads is None or payloads[i] is None else to_json(payloads[i], i),
-                            X[i].tobytes(),
-                            const[1],
-                            const[2],
-                        )
-                        for i in range(lo, hi)
-                    ],
-                )
-            ids = inserted_ids(conn, EX, self.project_id, before, ext)
-            if labels is not None:
-                rows = [
-                    {
-                        "example_id": int(ids[i]),
-                        "class_id": self._class_ids[class_pos[lab]],
-                        "annotator": annotator,
-                        "source": "import",
-                        "round": None,
-                        "created_at": now,
-                    }
-                    for i, lab in enumerate(labels)
-                    if lab is not None
-                ]
-                if rows:
-                    conn.execute(sa.insert(LB), rows)
+            ext = examples.external_ids(conn, self.project_id, external_ids, n, where)
+            ids = examples.insert(conn, self.project_id, X, ext, payloads=payloads, class_ids=class_ids, split=split,
+                                  annotator=annotator, now=self.clock(), where=where)
             self.dim = project.dim
         return ids
 
-    def _as_features(self, X: Any) -> np.ndarray:
-        """``X`` as a finite float32 matrix (checked at full precision first)."""
-        where = f"project {self.name!r}"
-        try:
-            X = np.asarray(X)
-            if X.dtype != np.float32:
-                X = np.asarray(X, dtype=np.float64)
-        except (TypeError, ValueError) as exc:
-            raise ActiveloopError(f"{where}: features must be a 2-D array of numbers ({exc})") from None
-        if X.ndim != 2:
-            raise DimensionError(f"{where}: features must be 2-D, got shape {X.shape}")
-        bad = ~np.isfinite(X)
-        if bad.any():
-            row, col = np.argwhere(bad)[0]
-            raise RowError(where, f"{X[row, col]} is not a finite number", int(row), str(col))
-        if X.dtype != np.float32:
-            big = np.abs(X) > np.finfo(np.float32).max
-            if big.any():
-                row, col = np.argwhere(big)[0]
-                raise RowError(where, f"{X[row, col]} is too large for a 32-bit float", int(row), str(col))
-            X = X.astype(np.float32)
-        return X
-
-    def _check_unique_ids(self, conn, ext: list[str]) -> None:
-        where = f"project {self.name!r}"
-        seen: dict[str, int] = {}
-        for row, e in enumerate(ext):
-            if e in seen:
-                raise RowError(where, f"{e!r} repeats row {seen[e]}", row, "external_id")
-            seen[e] = row
-        clash = next((e for e in existing_external_ids(conn, EX, self.project_id, ext) if e in seen), None)
-        if clash is not None:
-            raise RowError(where, f"{clash!r} is already in the pool", seen[clash], "external_id")
+    def _class_id(self, name: str | None, row: int) -> int | None:
+        if name is None:
+            return None
+        if name not in self.classes:
+            raise UnknownClassError(f"project {self.name!r} row {row}: {name!r} is not one of the classes {self.classes}")
+        return self._class_ids[self.classes.index(name)]
 
     def iter_features(
         self, *, split: str = "pool", unlabeled: bool = True, chunk_size: int = 50_000
@@ -374,16 +297,8 @@ class Pool:
         ids = np.asarray(ids, dtype=np.int64)
         if len(ids) == 0:
             return np.empty((0, self._known_dim()), dtype=np.float32)
-        got: dict[int, bytes] = {}
         with self._engine.connect() as conn:
-            for lo in range(0, len(ids), LOOKUP_CHUNK):
-                chunk = [int(i) for i in ids[lo : lo + LOOKUP_CHUNK]]
-                # By primary key alone (SQLite would otherwise walk the (project, split) index).
-                for i, project, blob in conn.execute(
-                    sa.select(EX.c.id, EX.c.project_id, EX.c.features).where(EX.c.id.in_(chunk))
-                ):
-                    if project == self.project_id:
-                        got[i] = blob
+            got = examples.feature_blobs(conn, self.project_id, ids)
         missing = [int(i) for i in ids if int(i) not in got]
         if missing:
             raise ActiveloopError(f"project {self.name!r}: no examples with ids {missing[:5]}")
@@ -392,14 +307,7 @@ class Pool:
     def payloads(self, ids: Sequence[int]) -> list[Any]:
         """Payloads for ``ids``, in that order."""
         with self._engine.connect() as conn:
-            got = dict(
-                conn.execute(
-                    sa.select(EX.c.id, EX.c.payload).where(
-                        EX.c.project_id == self.project_id, EX.c.id.in_([int(i) for i in ids])
-                    )
-                ).all()
-            )
-        return [got.get(int(i)) for i in ids]
+            return examples.payloads(conn, self.project_id, ids)
 
     def example(self, example_id: int) -> dict[str, Any]:
         """One example with its payload, split and current label."""
@@ -411,7 +319,7 @@ class Pool:
             ).first()
             if row is None:
                 raise ActiveloopError(f"project {self.name!r}: no example with id {example_id}")
-            label = conn.scalar(_current_labels(self.project_id, ids=[int(example_id)]).with_only_columns(ClassDef.name))
+            label = label_log.current_name(conn, self.project_id, example_id)
         return {"id": row.id, "external_id": row.external_id, "payload": row.payload, "split": row.split, "label": label}
 
     def count(self, split: str | None = None) -> int:
@@ -433,7 +341,7 @@ class Pool:
     # ---------------------------------------------------------------- labels
     def labeled(self, split: str = "pool") -> tuple[np.ndarray, np.ndarray]:
         """Current labels of one split: ``(ids, y)`` with ``y`` indices into :attr:`classes`."""
-        stmt = _current_labels(self.project_id, split=split).order_by(LB.c.example_id)
+        stmt = label_log.current(self.project_id, split=split).order_by(LB.c.example_id)
         with self._engine.connect() as conn:
             rows = conn.execute(stmt).all()
         ids = np.array([r.example_id for r in rows], dtype=np.int64)
@@ -472,23 +380,11 @@ class Pool:
     def undo(self, *, annotator: str) -> int | None:
         """Retract ``annotator``'s newest unretracted label; returns its example id (None if none)."""
         with self._sessions.begin() as s:
-            row = s.execute(
-                sa.select(LB.c.id, LB.c.example_id)
-                .join(EX, EX.c.id == LB.c.example_id)
-                .where(EX.c.project_id == self.project_id, LB.c.annotator == annotator, LB.c.retracted_at.is_(None))
-                .order_by(LB.c.id.desc())
-                .limit(1)
-            ).first()
-            if row is None:
-                return None
-            s.execute(sa.update(LB).where(LB.c.id == row.id).values(retracted_at=self.clock()))
-            return row.example_id
+            return label_log.undo(s, self.project_id, annotator, self.clock())
 
     def current_label(self, example_id: int) -> str | None:
         with self._engine.connect() as conn:
-            return conn.scalar(
-                _current_labels(self.project_id, ids=[int(example_id)]).with_only_columns(ClassDef.name)
-            )
+            return label_log.current_name(conn, self.project_id, example_id)
 
     def class_counts(self, split: str = "pool") -> dict[str, int]:
         """Current labels per class in one split, zeros included."""
@@ -498,38 +394,13 @@ class Pool:
 
     def label_count(self, *, annotator: str | None = None) -> int:
         """Unretracted labels, optionally of one annotator."""
-        stmt = (
-            sa.select(sa.func.count())
-            .select_from(LB.join(EX, EX.c.id == LB.c.example_id))
-            .where(EX.c.project_id == self.project_id, LB.c.retracted_at.is_(None))
-        )
-        if annotator is not None:
-            stmt = stmt.where(LB.c.annotator == annotator)
         with self._engine.connect() as conn:
-            return conn.scalar(stmt)
+            return label_log.count(conn, self.project_id, annotator)
 
     def export_labels(self) -> list[dict[str, Any]]:
         """Current labels with their example, annotator, source and time, ordered by example id."""
-        stmt = (
-            _current_labels(self.project_id)
-            .with_only_columns(
-                EX.c.id, EX.c.external_id, EX.c.split, ClassDef.name, LB.c.annotator, LB.c.source, LB.c.created_at
-            )
-            .order_by(EX.c.id)
-        )
         with self._engine.connect() as conn:
-            return [
-                {
-                    "example_id": r[0],
-                    "external_id": r[1],
-                    "split": r[2],
-                    "label": r[3],
-                    "annotator": r[4],
-                    "source": r[5],
-                    "labeled_at": r[6].isoformat(sep=" ", timespec="seconds"),
-                }
-                for r in conn.execute(stmt)
-            ]
+            return label_log.export_rows(conn, self.project_id)
 
     def _require_example(self, s: Session, example_id: int) -> None:
         found = s.scalar(
@@ -637,35 +508,3 @@ def _text(value: Any, what: str, limit: int) -> str:
 def _label_text(value: Any, limit: int = 200) -> str | None:
     """A descriptive text (a strategy's repr) cut to its column's width, NULs dropped."""
     return None if value is None else str(value).replace("\x00", "")[:limit]
-
-
-def _json_checker(to_json, where: str):
-    """``to_json`` that names the row whose payload cannot be stored as JSON."""
-
-    def convert(value, row: int):
-        try:
-            return to_json(value)
-        except (TypeError, ValueError) as exc:
-            raise RowError(where, f"payload is not JSON-serialisable ({exc})", row, "payload") from None
-
-    return convert
-
-
-def _current_labels(project_id: int, *, split: str | None = None, ids: list[int] | None = None) -> sa.Select:
-    """Newest unretracted label per example, joined to its class and example."""
-    newest = (
-        sa.select(sa.func.max(LB.c.id))
-        .where(LB.c.retracted_at.is_(None))
-        .group_by(LB.c.example_id)
-    )
-    if ids is not None:
-        newest = newest.where(LB.c.example_id.in_(ids))
-    stmt = (
-        sa.select(LB.c.example_id, ClassDef.position)
-        .join(ClassDef, ClassDef.id == LB.c.class_id)
-        .join(EX, EX.c.id == LB.c.example_id)
-        .where(LB.c.id.in_(newest), EX.c.project_id == project_id)
-    )
-    if split is not None:
-        stmt = stmt.where(EX.c.split == split)
-    return stmt
