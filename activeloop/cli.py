@@ -8,11 +8,6 @@ imported inside the commands that need them, so ``activeloop --help`` stays fast
 
 from __future__ import annotations
 
-import csv
-import io
-import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -178,65 +173,27 @@ def export(
     project: ProjectOpt = None,
 ) -> None:
     """Current labels with their annotator, source and time; written atomically (temp file + rename)."""
-    if format not in ("csv", "jsonl"):
-        raise ActiveloopError(f"--format must be csv or jsonl, got {format!r}")
+    from activeloop.ingest.export import check_format, export_labels, labels_text
+
+    check_format(format)
     pool = _open(db, project)
     try:
-        rows = pool.export_labels()
+        if out_path is None:
+            typer.echo(labels_text(pool, format)[0], nl=False)
+            return
+        n = export_labels(pool, out_path, format)
     finally:
         pool.close()
-    fields = ["example_id", "external_id", "split", "label", "annotator", "source", "labeled_at"]
-    buf = io.StringIO()
-    if format == "csv":
-        writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-    else:
-        for r in rows:
-            buf.write(json.dumps(r, ensure_ascii=False) + "\n")
-    if out_path is None:
-        typer.echo(buf.getvalue(), nl=False)
-        return
-    _write_atomic(out_path, buf.getvalue())
-    err.print(f"wrote {len(rows)} labels to {out_path}")
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    """Write to a temp file beside ``path`` and rename it over: readers never see half a file."""
-    path = path.resolve()
-    if not path.parent.is_dir():
-        raise ActiveloopError(f"{path.parent}: no such directory")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    err.print(f"wrote {n} labels to {out_path}")
 
 
 @app.command()
 def upgrade(db: DB) -> None:
     """Apply the Alembic revisions this activeloop knows to an older database."""
-    from activeloop.store import db as store_db
+    from activeloop.store.migrate import upgrade as upgrade_schema
 
-    url = store_db.normalize_url(db)
-    path = store_db.sqlite_path(url)
-    if path is not None and not path.exists():
-        raise ActiveloopError(f"{path}: no such database")
-    probe = store_db.make_engine(url)
-    try:
-        before = store_db.current_revision(probe)  # DatabaseError when it is not an activeloop database
-    finally:
-        probe.dispose()
-    if before is None:
-        raise ActiveloopError(f"{db}: not an activeloop database (no schema; use `activeloop init`)")
-    store_db.connect(url, auto_upgrade=True).dispose()  # refuses a newer schema, upgrades an older one
-    head = store_db.head_revision()
-    out.print(f"{db}: schema {before} is current" if before == head else f"{db}: upgraded schema {before} -> {head}")
+    before, after = upgrade_schema(db)
+    out.print(f"{db}: schema {before} is current" if before == after else f"{db}: upgraded schema {before} -> {after}")
 
 
 # ---------------------------------------------------------------- the loop

@@ -16,7 +16,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from activeloop.store import Pool, db
+from activeloop.errors import DatabaseError
+from activeloop.store import Pool, db, migrate
 from activeloop.store.schema import Base
 
 ROWS = 7
@@ -200,3 +201,25 @@ def test_a_pool_made_at_head_survives_a_full_downgrade_and_upgrade_of_the_newest
     with Pool.open(store_url) as pool:
         assert pool.class_counts() == {"a": 1, "b": 2}
         np.testing.assert_array_equal(pool.features(ids), np.arange(12, dtype=np.float32).reshape(6, 2))
+
+
+def test_upgrade_reports_the_revisions_before_and_after(store_url):
+    Pool.create(store_url, "p", ["a", "b"]).close()
+    engine = db.make_engine(store_url)
+    db.downgrade(engine, REVISIONS[0])
+    engine.dispose()
+    assert migrate.upgrade(store_url) == (REVISIONS[0], db.head_revision())
+    assert migrate.upgrade(store_url) == (db.head_revision(), db.head_revision())
+    with Pool.open(store_url, auto_upgrade=False) as pool:
+        assert pool.classes == ["a", "b"]
+
+
+def test_upgrade_refuses_a_missing_file_and_a_foreign_database(tmp_path):
+    with pytest.raises(DatabaseError, match="no such database"):
+        migrate.upgrade(tmp_path / "missing.db")
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'other.db'}")
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE t (x INTEGER)")
+    engine.dispose()
+    with pytest.raises(DatabaseError, match="not an activeloop database"):
+        migrate.upgrade(tmp_path / "other.db")

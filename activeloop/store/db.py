@@ -154,17 +154,17 @@ def connect(url: str | Path, *, create: bool = False, auto_upgrade: bool = True)
     try:
         head = head_revision()
         if rev is None and not create:
-            raise DatabaseError(f"{_where(url, path)}: not an activeloop database (no schema; use `activeloop init`)")
+            raise DatabaseError(f"{display_name(url, path)}: not an activeloop database (no schema; use `activeloop init`)")
         if rev is not None and rev != head:
             known = {s.revision for s in ScriptDirectory.from_config(alembic_config()).walk_revisions()}
             if rev not in known:
                 raise SchemaTooNewError(
-                    f"{_where(url, path)}: written by a newer activeloop (schema {rev}, this version knows up to "
+                    f"{display_name(url, path)}: written by a newer activeloop (schema {rev}, this version knows up to "
                     f"{head}); upgrade activeloop to open it"
                 )
             if not auto_upgrade:
                 raise SchemaOutdatedError(
-                    f"{_where(url, path)}: schema {rev} is older than {head}; run `activeloop upgrade {_where(url, path)}`"
+                    f"{display_name(url, path)}: schema {rev} is older than {head}; run `activeloop upgrade {display_name(url, path)}`"
                 )
         if rev != head:
             upgrade(engine)
@@ -174,5 +174,6 @@ def connect(url: str | Path, *, create: bool = False, auto_upgrade: bool = True)
     return engine
 
 
-def _where(url: str, path: Path | None) -> str:
+def display_name(url: str, path: Path | None) -> str:
+    """How messages name a database: its file path, or its URL with the password hidden."""
     return str(path) if path is not None else make_url(url).render_as_string()
