@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from importlib.resources import files
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -16,7 +17,6 @@ from sqlalchemy.engine import Engine, make_url
 
 from activeloop.errors import DatabaseError, SchemaOutdatedError, SchemaTooNewError
 
-MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 BUSY_TIMEOUT_MS = 30_000
 WRITE = {"activeloop_write": True}
 
@@ -93,9 +93,14 @@ def _sqlite_begin(conn) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
+def migrations_dir() -> Path:
+    """The Alembic environment and revisions: top-level ``migrations/``, installed as ``activeloop.migrations``."""
+    return Path(str(files("activeloop.migrations")))
+
+
 def alembic_config() -> Config:
     cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("script_location", str(migrations_dir()))
     return cfg
 
 

@@ -1,4 +1,4 @@
-"""SQLAlchemy models: the tables Alembic revisions create (see ``activeloop/migrations``)."""
+"""SQLAlchemy models: the tables Alembic revisions create (see the top-level ``migrations/``)."""
 
 from __future__ import annotations
 
