@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from activeloop.errors import IngestError, RowError
-from activeloop.store.examples import EXTERNAL_ID_LEN
+from activeloop.store.examples import EXTERNAL_ID_LEN, first_bad_value
 
 
 def check_batch(
@@ -43,17 +43,11 @@ def features(path: Path, X: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """``X`` as float32, every value finite and within float32's range."""
     if X.dtype != np.float32:
         X = np.asarray(X, dtype=np.float64)
-    bad = ~np.isfinite(X)
-    if bad.any():
-        row, col = np.argwhere(bad)[0]
-        raise IngestError(path, f"{X[row, col]} is not a finite number", row=int(rows[row]), field=str(col))
-    if X.dtype != np.float32:
-        big = np.abs(X) > np.finfo(np.float32).max
-        if big.any():
-            row, col = np.argwhere(big)[0]
-            raise IngestError(path, f"{X[row, col]} is too large for a 32-bit float", row=int(rows[row]), field=str(col))
-        X = X.astype(np.float32)
-    return X
+    bad = first_bad_value(X)
+    if bad is not None:
+        row, col, reason = bad
+        raise IngestError(path, reason, row=int(rows[row]), field=str(col))
+    return X.astype(np.float32, copy=False)
 
 
 def check_labels(path: Path, values: Sequence[str | None], classes: Sequence[str], rows: np.ndarray, field: str) -> None:

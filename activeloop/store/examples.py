@@ -36,17 +36,26 @@ def as_features(X: Any, where: str) -> np.ndarray:
         raise ActiveloopError(f"{where}: features must be a 2-D array of numbers ({exc})") from None
     if X.ndim != 2:
         raise DimensionError(f"{where}: features must be 2-D, got shape {X.shape}")
+    bad = first_bad_value(X)
+    if bad is not None:
+        row, col, reason = bad
+        raise RowError(where, reason, row, str(col))
+    return X.astype(np.float32, copy=False)
+
+
+def first_bad_value(X: np.ndarray) -> tuple[int, int, str] | None:
+    """``(row, column, reason)`` of the first value of a float32/float64 matrix that float32 cannot
+    hold as a finite number, or None; then ``X.astype(np.float32)`` is safe."""
     bad = ~np.isfinite(X)
     if bad.any():
         row, col = np.argwhere(bad)[0]
-        raise RowError(where, f"{X[row, col]} is not a finite number", int(row), str(col))
+        return int(row), int(col), f"{X[row, col]} is not a finite number"
     if X.dtype != np.float32:
         big = np.abs(X) > np.finfo(np.float32).max
         if big.any():
             row, col = np.argwhere(big)[0]
-            raise RowError(where, f"{X[row, col]} is too large for a 32-bit float", int(row), str(col))
-        X = X.astype(np.float32)
-    return X
+            return int(row), int(col), f"{X[row, col]} is too large for a 32-bit float"
+    return None
 
 
 def external_ids(conn: Connection, project_id: int, given: Sequence[Any] | None, n: int, where: str) -> list[str]:
