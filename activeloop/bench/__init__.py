@@ -5,25 +5,38 @@ sets (in parallel with ``jobs``); ``summarize`` / ``write_summary`` / ``plot_cur
 the summary table and the PNG. ``activeloop bench`` (:func:`activeloop.bench.cli.bench`) does all of it.
 """
 
-from activeloop.bench.datasets import Dataset, load_dataset, split_dataset
-from activeloop.bench.oracle import SimulatedOracle
-from activeloop.bench.curve import Curve, read_curves_csv, write_curves_csv
-from activeloop.bench.models import make_model
-from activeloop.bench.runner import run_curve
-from activeloop.bench.suite import run_suite
-from activeloop.bench.summary import summarize, write_summary
+from __future__ import annotations
 
-__all__ = [
-    "Curve",
-    "Dataset",
-    "SimulatedOracle",
-    "load_dataset",
-    "make_model",
-    "read_curves_csv",
-    "run_curve",
-    "run_suite",
-    "split_dataset",
-    "summarize",
-    "write_curves_csv",
-    "write_summary",
-]
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "Curve": "activeloop.bench.curve",
+    "read_curves_csv": "activeloop.bench.curve",
+    "write_curves_csv": "activeloop.bench.curve",
+    "Dataset": "activeloop.bench.datasets",
+    "load_dataset": "activeloop.bench.datasets",
+    "split_dataset": "activeloop.bench.datasets",
+    "SimulatedOracle": "activeloop.bench.oracle",
+    "make_model": "activeloop.bench.models",
+    "run_curve": "activeloop.bench.runner",
+    "run_suite": "activeloop.bench.suite",
+    "summarize": "activeloop.bench.summary",
+    "write_summary": "activeloop.bench.summary",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    """Load a public name on first use, so ``activeloop --help`` imports neither torch nor scikit-learn."""
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'activeloop.bench' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
