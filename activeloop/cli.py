@@ -23,14 +23,23 @@ err = Console(stderr=True, highlight=False)
 
 
 class _Commands(TyperGroup):
-    """Runs a command; an ActiveloopError becomes one line on stderr and exit status 1."""
+    """Runs a command; an ActiveloopError (or a file or database fault) becomes one line on stderr and exit status 1."""
 
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
         except ActiveloopError as exc:
-            err.print(f"error: {exc}", markup=False, soft_wrap=True)
-            raise typer.Exit(1) from None
+            line = str(exc)
+        except OSError as exc:  # a file this command writes: full disk, read-only, no such directory
+            line = f"{exc.filename or 'write'}: {exc.strerror or exc}"
+        except Exception as exc:  # a database fault no layer below named: the driver's first line, never parameters
+            from activeloop.store.faults import first_line
+
+            if type(exc).__module__.split(".")[0] != "sqlalchemy":
+                raise
+            line = f"database error: {first_line(exc)}"
+        err.print(f"error: {line}", markup=False, soft_wrap=True)
+        raise typer.Exit(1) from None
 
 
 app = typer.Typer(

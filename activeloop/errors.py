@@ -19,6 +19,31 @@ class SchemaTooNewError(DatabaseError):
     """The database was written by a newer activeloop."""
 
 
+class UnreachableError(DatabaseError):
+    """The database server stayed unreachable for the whole retry budget."""
+
+
+class DiskFullError(DatabaseError):
+    """A write failed for want of space (a full disk or a file-size limit); it was rolled back."""
+
+
+class ReadOnlyError(DatabaseError):
+    """The database (file, directory or server) does not accept writes."""
+
+
+class LockTimeoutError(DatabaseError):
+    """Another writer held the database's lock for longer than the lock timeout."""
+
+
+class LeaseError(ActiveloopError):
+    """The example is leased to another annotator; ``holder`` and ``expires_at`` say who and until when."""
+
+    def __init__(self, message: str, holder: str, expires_at=None):
+        self.holder = holder
+        self.expires_at = expires_at
+        super().__init__(message)
+
+
 class UnknownProjectError(ActiveloopError):
     """No project of that name in the database."""
 

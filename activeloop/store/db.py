@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from functools import partial
 from importlib.resources import files
 from pathlib import Path
 
@@ -16,8 +17,9 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
 
 from activeloop.errors import DatabaseError, SchemaOutdatedError, SchemaTooNewError
+from activeloop.store import faults
 
-BUSY_TIMEOUT_MS = 30_000
+CONNECT_TIMEOUT_S = 10
 WRITE = {"activeloop_write": True}
 
 
@@ -36,16 +38,26 @@ def sqlite_path(url: str) -> Path | None:
 
 
 def make_engine(url: str | Path) -> Engine:
-    """Create an engine; on SQLite: WAL, foreign keys, a busy timeout and BEGIN IMMEDIATE for writes."""
+    """Create an engine that checks connections before use and never shows SQL parameters in errors.
+
+    On SQLite: WAL, foreign keys, a busy timeout and BEGIN IMMEDIATE for writes. On PostgreSQL: a
+    connect timeout and a lock timeout as long as SQLite's busy timeout (both
+    :func:`activeloop.store.faults.lock_seconds`, 30 s by default). A full disk, a read-only
+    database and a lock timeout raise one-line errors (:mod:`activeloop.store.faults`).
+    """
     url = normalize_url(url)
     is_sqlite = make_url(url).get_backend_name() == "sqlite"
+    common = {"pool_pre_ping": True, "hide_parameters": True}
+    lock_ms = int(faults.lock_seconds() * 1000)
     if is_sqlite:
-        engine = sa.create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000}, json_serializer=_json_dumps)
-    else:  # PostgreSQL's json type has no NaN/Infinity: those are stored as null there
-        engine = sa.create_engine(url, json_serializer=_json_dumps_finite)
-    if is_sqlite:
-        event.listen(engine, "connect", _sqlite_connect)
+        engine = sa.create_engine(url, connect_args={"timeout": lock_ms / 1000}, json_serializer=_json_dumps, **common)
+        event.listen(engine, "connect", partial(_sqlite_connect, lock_ms=lock_ms))
         event.listen(engine, "begin", _sqlite_begin)
+    else:  # PostgreSQL's json type has no NaN/Infinity: those are stored as null there
+        engine = sa.create_engine(url, json_serializer=_json_dumps_finite,
+                                  connect_args={"connect_timeout": CONNECT_TIMEOUT_S}, **common)
+        event.listen(engine, "connect", partial(_pg_connect, lock_ms=lock_ms))
+    faults.install(engine, lock_timeout_s=lock_ms / 1000)
     return engine
 
 
@@ -76,14 +88,21 @@ def _json_dumps_finite(obj) -> str:
     return json.dumps(_finite(obj), default=_json_default, allow_nan=False)
 
 
-def _sqlite_connect(dbapi_connection, _record) -> None:
+def _sqlite_connect(dbapi_connection, _record, *, lock_ms: int) -> None:
     dbapi_connection.isolation_level = None  # transactions are begun by _sqlite_begin, not by pysqlite
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    cursor.execute(f"PRAGMA busy_timeout={lock_ms}")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def _pg_connect(dbapi_connection, _record, *, lock_ms: int) -> None:
+    # A writer waiting on a lock gives up after the same time as SQLite's busy timeout (LockTimeoutError).
+    with dbapi_connection.cursor() as cursor:
+        cursor.execute(f"SET lock_timeout = {lock_ms}")
+    dbapi_connection.commit()
 
 
 def _sqlite_begin(conn) -> None:
@@ -115,6 +134,8 @@ def current_revision(engine: Engine) -> str | None:
             rev = MigrationContext.configure(conn).get_current_revision()
             tables = set(sa.inspect(conn).get_table_names())
     except sa.exc.DatabaseError as exc:
+        if faults.classify(exc) is not None:
+            raise  # the server is away, the disk full, the file locked: not a verdict on what the database is
         raise DatabaseError(f"{engine.url.render_as_string()}: not an activeloop database ({exc.orig})") from None
     if rev is None and tables - {"alembic_version"}:
         raise DatabaseError(
@@ -150,7 +171,8 @@ def connect(url: str | Path, *, create: bool = False, auto_upgrade: bool = True)
         raise DatabaseError(f"{path}: no such database (create one with `activeloop init {path} ...`)")
     # Recognise the database on a plain connection first: the engine's connect hook switches a
     # SQLite file to WAL, which must not happen to a file that turns out not to be ours.
-    probe = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    probe = sa.create_engine(url, poolclass=sa.pool.NullPool, hide_parameters=True)
+    faults.install(probe)
     try:
         rev = current_revision(probe)
     finally:
