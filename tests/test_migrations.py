@@ -154,13 +154,17 @@ def test_downgrade_then_upgrade_keeps_the_rows_of_tables_that_survive(store_url,
     written = _fill(engine)
     db.downgrade(engine, rev)
     assert db.current_revision(engine) == rev
-    survivors = set(sa.inspect(engine).get_table_names()) - {"alembic_version"}
+    inspector = sa.inspect(engine)
+    survivors = {t: {c["name"] for c in inspector.get_columns(t)} for t in inspector.get_table_names()}
+    survivors.pop("alembic_version", None)
     assert survivors, f"downgrading to {rev} dropped every table"
     db.upgrade(engine, "head")
     assert _schema_diffs(engine) == []
     after = _read(engine, written)
-    for table in survivors:
-        assert after[table] == written[table], table
+    for table, kept in survivors.items():  # a column a later revision added comes back empty; the others intact
+        cols, rows = written[table]
+        keep = [k for k, c in enumerate(cols) if c in kept]
+        assert [tuple(r[k] for k in keep) for r in after[table][1]] == [tuple(r[k] for k in keep) for r in rows], table
     engine.dispose()
 
 

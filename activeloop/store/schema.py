@@ -74,6 +74,7 @@ class Label(Base):
     __table_args__ = (
         Index("ix_labels_example_retracted", "example_id", "retracted_at"),
         Index("ix_labels_annotator", "annotator"),
+        Index("uq_labels_idempotency_key", "idempotency_key", unique=True),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -84,6 +85,8 @@ class Label(Base):
     round: Mapped[Optional[int]]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     retracted_at: Mapped[Optional[datetime]]
+    # Chosen by the writer once per label, kept across its retries (revision 0003); null on imports.
+    idempotency_key: Mapped[Optional[str]] = mapped_column(String(64))
 
 
 class Lease(Base):
