@@ -4,7 +4,7 @@
 connection was killed, the server is not up yet), a full disk, a read-only database or a lock
 held too long. :func:`install` makes an engine raise the last three as one-line
 :class:`~activeloop.errors.DatabaseError` subclasses (never with SQL parameters). A dropped
-connection is left for :class:`Retry`, which runs the whole unit of work again with backoff
+connection is left for :func:`retrying`, which runs the whole unit of work again with backoff
 for a bounded time and then raises :class:`~activeloop.errors.UnreachableError`.
 """
 
@@ -13,9 +13,9 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
 
 import sqlalchemy as sa
+import tenacity
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Engine
 
@@ -54,8 +54,6 @@ _SQLITE_PREFIXES = (
     ("SQLITE_READONLY", READ_ONLY),
     ("SQLITE_BUSY", LOCK_TIMEOUT),
 )
-
-T = TypeVar("T")
 
 
 def classify(exc: BaseException) -> str | None:
@@ -150,42 +148,25 @@ def _seconds(value: float | None, env: str, default: float, what: str) -> float:
     return float(value)
 
 
-class Retry:
-    """Run a unit of work again after a dropped connection, with exponential backoff, for at most ``seconds``.
+def retrying(seconds: float, url: URL | str, *, sleep: Callable[[float], None] = time.sleep) -> tenacity.Retrying:
+    """Run a unit of work again after a dropped connection, backing off exponentially, for at most ``seconds``.
 
-    Each attempt must be a whole transaction (it is run from the start again). Faults other than
-    a dropped connection are raised at once. ``clock`` and ``sleep`` are injectable for tests.
+    Call it on a function (``retrying(30, url)(fn, *args)``) or iterate it (``for attempt in ...:
+    with attempt: ...``). Each attempt must be a whole transaction: it runs from the start again.
+    Other faults are raised at once; once the time is up, :class:`UnreachableError` says so in one line.
     """
 
-    def __init__(
-        self,
-        seconds: float,
-        url: URL | str,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-    ):
-        self.seconds = seconds
-        self.url = url
-        self.clock = clock
-        self.sleep = sleep
+    def give_up(state: tenacity.RetryCallState):
+        exc = state.outcome.exception()
+        raise UnreachableError(
+            f"{where(url)}: database unreachable for {seconds:g} s ({first_line(exc)}); check that the server is "
+            f"running and reachable, or allow longer with {RETRY_ENV}"
+        ) from None
 
-    def __call__(self, fn: Callable[..., T], *args: Any, seconds: float | None = None, **kwargs: Any) -> T:
-        budget = self.seconds if seconds is None else seconds
-        deadline = None
-        delay = FIRST_DELAY_S
-        while True:
-            try:
-                return fn(*args, **kwargs)
-            except sa.exc.DBAPIError as exc:
-                if classify(exc) != DISCONNECT:
-                    raise
-                now = self.clock()
-                deadline = now + budget if deadline is None else deadline
-                if now >= deadline:
-                    raise UnreachableError(
-                        f"{where(self.url)}: database unreachable for {budget:g} s ({first_line(exc)}); check that "
-                        f"the server is running and reachable, or allow longer with {RETRY_ENV}"
-                    ) from None
-                self.sleep(min(delay, deadline - now))
-                delay = min(delay * 2, MAX_DELAY_S)
+    return tenacity.Retrying(
+        retry=tenacity.retry_if_exception(lambda exc: classify(exc) == DISCONNECT),
+        stop=tenacity.stop_after_delay(seconds),
+        wait=tenacity.wait_exponential(multiplier=FIRST_DELAY_S, max=MAX_DELAY_S),
+        sleep=sleep,
+        retry_error_callback=give_up,
+    )
