@@ -17,6 +17,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "ActiveloopError": "activeloop.errors",
     "IngestError": "activeloop.errors",
+    "LeaseError": "activeloop.errors",
     "PoolExhaustedError": "activeloop.errors",
     "StrategyError": "activeloop.errors",
     "Pool": "activeloop.store",
@@ -36,7 +37,7 @@ __all__ = sorted([*_EXPORTS, *_SUBMODULES])
 
 if TYPE_CHECKING:  # pragma: no cover
     from activeloop import bench, ingest, loop, model, query, session, store  # noqa: F401
-    from activeloop.errors import ActiveloopError, IngestError, PoolExhaustedError, StrategyError  # noqa: F401
+    from activeloop.errors import ActiveloopError, IngestError, LeaseError, PoolExhaustedError, StrategyError  # noqa: F401
     from activeloop.ingest import import_file  # noqa: F401
     from activeloop.loop import Loop  # noqa: F401
     from activeloop.model import FocalLossClassifier, evaluate  # noqa: F401

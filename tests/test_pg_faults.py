@@ -69,6 +69,8 @@ def test_a_labeling_loop_carries_on_across_a_restart_and_a_killed_connection(own
     pool = Pool.create(own_db, "p", ["a", "b"])
     pool.add(np.random.default_rng(0).normal(size=(120, 4)).astype(np.float32))
     engine = QueryEngine(HashModel(2), strategy="margin", batch_size=10, diversity="none", random_state=0)
+    cut: list[bool] = []  # every dropped connection the pool met (pre-ping included)
+    sa.event.listen(pool._engine, "handle_error", lambda ctx: cut.append(ctx.is_disconnect))
     committed: list[int] = []
     restart = threading.Thread(target=own_pg.restart)
     for batch in range(6):
@@ -76,12 +78,14 @@ def test_a_labeling_loop_carries_on_across_a_restart_and_a_killed_connection(own
             if batch == 1 and not restart.is_alive() and restart.ident is None:
                 restart.start()  # the server goes down while this batch is being labeled
             if batch == 3 and len(committed) == 30:
+                after_restart = cut.count(True)
                 assert own_pg.terminate() >= 1  # the pool's idle connection is killed between two labels
             pool.label(q.example_id, pool.classes[q.example_id % 2], annotator="ana")
             committed.append(q.example_id)
         if batch == 1:
             restart.join()
     pool.close()
+    assert after_restart >= 1 and cut.count(True) > after_restart  # both faults were met, and lived through
     assert len(committed) == 60
     rows = _labels(own_db)
     assert sorted(e for e, _ in rows) == sorted(committed)  # every committed label present, exactly once

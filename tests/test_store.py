@@ -15,6 +15,7 @@ from activeloop.errors import (
     CheckpointError,
     DatabaseError,
     DimensionError,
+    LeaseError,
     RowError,
     SchemaOutdatedError,
     SchemaTooNewError,
@@ -23,7 +24,7 @@ from activeloop.errors import (
 )
 from activeloop.store import Pool, db
 from activeloop.store import examples as examples_module
-from activeloop.store.schema import utcnow
+from activeloop.store.schema import Lease, utcnow
 
 CLASSES = ["ok", "fraud", "spam"]
 
@@ -413,6 +414,54 @@ def test_expired_leases_return_to_the_pool(filled):
     assert pool.active_leases() == []
     assert pool.excluded_ids("bo").size == 0
     assert pool.lease(ids, annotator="bo", strategy="s") == ids
+
+
+def test_a_label_on_someone_elses_live_lease_is_refused_naming_the_holder(filled):
+    pool, _ = filled
+    pool.clock = clock = FakeClock()
+    eid = int(pool.unlabeled_ids()[0])
+    pool.lease([eid], annotator="ana", strategy="s", ttl=60)
+    with pytest.raises(LeaseError, match=rf"example {eid} is leased to 'ana' until") as refused:
+        pool.label(eid, "ok", annotator="bo")
+    assert (refused.value.holder, refused.value.expires_at) == ("ana", clock.now + timedelta(seconds=60))
+    assert pool.current_label(eid) is None and [x.annotator for x in pool.active_leases()] == ["ana"]
+    pool.label(eid, "fraud", annotator="ana")  # the holder labels it
+    assert pool.current_label(eid) == "fraud"
+
+
+def test_a_lapsed_lease_is_taken_over(filled):
+    pool, _ = filled
+    pool.clock = clock = FakeClock()
+    eid = int(pool.unlabeled_ids()[0])
+    pool.lease([eid], annotator="ana", strategy="s", ttl=60)
+    clock.advance(60.5)
+    pool.label(eid, "ok", annotator="bo")
+    assert pool.current_label(eid) == "ok" and pool.label_count(annotator="bo") == 1
+    engine = db.make_engine(pool.url)
+    with engine.connect() as conn:
+        closed = conn.execute(sa.select(Lease.annotator, Lease.outcome, Lease.released_at)).all()
+    engine.dispose()
+    assert [tuple(r) for r in closed] == [("ana", "taken over", clock.now)]
+
+
+def test_undo_retracts_only_your_own_labels(filled):
+    pool, _ = filled
+    a, b = (int(i) for i in pool.unlabeled_ids()[:2])
+    pool.label(a, "ok", annotator="ana")
+    pool.label(b, "fraud", annotator="bo")  # newer, but not ana's
+    assert pool.undo(annotator="ana") == a
+    assert (pool.current_label(a), pool.current_label(b)) == (None, "fraud")
+    assert pool.undo(annotator="ana") is None
+
+
+def test_a_label_written_twice_under_one_key_is_one_label(filled):
+    """What a retry after an ambiguous commit does: the second write finds the first."""
+    pool, _ = filled
+    eid = int(pool.unlabeled_ids()[0])
+    first = pool.label(eid, "ok", annotator="ana", key="k1")
+    assert pool.label(eid, "ok", annotator="ana", key="k1") == first
+    assert pool.label_count() == 1
+    assert pool.label(eid, "fraud", annotator="ana", key="k2") != first  # a new key is a new label (a relabel)
 
 
 def test_the_clock_stamps_labels_and_rounds(filled):

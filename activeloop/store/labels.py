@@ -1,4 +1,4 @@
-"""The label log: current labels (newest unretracted per example), recording, undo and export.
+"""The label log: current labels (newest unretracted per example), recording under an idempotency key, retraction, export.
 
 Functions over a caller's ``Session`` or connection; they never commit.
 """
@@ -47,8 +47,22 @@ def current_name(conn, project_id: int, example_id: int) -> str | None:
     return conn.scalar(current(project_id, ids=[int(example_id)]).with_only_columns(ClassDef.name))
 
 
-def undo(s: Session, project_id: int, annotator: str, now: datetime) -> int | None:
-    """Retract ``annotator``'s newest unretracted label; returns its example id (None if none)."""
+def by_key(s: Session, key: str) -> int | None:
+    """The id of the label written with idempotency ``key``, None when there is none yet."""
+    return s.scalar(sa.select(LB.c.id).where(LB.c.idempotency_key == key))
+
+
+def record(s: Session, example_id: int, class_id: int, *, annotator: str, source: str, round: int | None, key: str,
+           now: datetime) -> int:
+    """Append a label row under idempotency ``key``; returns its id."""
+    return s.execute(
+        sa.insert(LB).values(example_id=int(example_id), class_id=class_id, annotator=annotator, source=source,
+                             round=round, created_at=now, idempotency_key=key)
+    ).inserted_primary_key[0]
+
+
+def newest(s: Session, project_id: int, annotator: str) -> tuple[int, int] | None:
+    """``(label id, example id)`` of ``annotator``'s newest unretracted label, None if none."""
     row = s.execute(
         sa.select(LB.c.id, LB.c.example_id)
         .join(EX, EX.c.id == LB.c.example_id)
@@ -56,10 +70,12 @@ def undo(s: Session, project_id: int, annotator: str, now: datetime) -> int | No
         .order_by(LB.c.id.desc())
         .limit(1)
     ).first()
-    if row is None:
-        return None
-    s.execute(sa.update(LB).where(LB.c.id == row.id).values(retracted_at=now))
-    return row.example_id
+    return None if row is None else (row.id, row.example_id)
+
+
+def retract(s: Session, label_id: int, now: datetime) -> None:
+    """Retract one label (a label already retracted keeps its first retraction time)."""
+    s.execute(sa.update(LB).where(LB.c.id == label_id, LB.c.retracted_at.is_(None)).values(retracted_at=now))
 
 
 def count(conn, project_id: int, annotator: str | None) -> int:

@@ -14,6 +14,7 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from activeloop.errors import LeaseError
 from activeloop.store.labels import has_label
 from activeloop.store.rounds import latest_number
 from activeloop.store.rows import LOOKUP_CHUNK
@@ -49,14 +50,21 @@ def lease(
     ttl: float,
     now: datetime,
 ) -> list[int]:
-    """Lease the ``ids`` that are neither leased nor labeled to ``annotator``; returns those ids."""
+    """Lease the ``ids`` that are neither labeled nor leased to someone else to ``annotator``; returns those ids.
+
+    An id ``annotator`` holds already is returned again without a second lease, so a lease call
+    retried after an ambiguous commit hands back what the first attempt took.
+    """
     ids = [int(i) for i in ids]
     # Serialises leasing per project on PostgreSQL; SQLite's BEGIN IMMEDIATE already does.
     s.get(Project, project_id, with_for_update=True)
-    taken = set()
+    taken, mine = set(), set()
     for lo in range(0, len(ids), LOOKUP_CHUNK):
         chunk = ids[lo : lo + LOOKUP_CHUNK]
-        taken |= set(s.scalars(sa.select(LS.c.example_id).where(LS.c.example_id.in_(chunk), is_active(now))))
+        lock_examples(s, chunk)
+        for eid, holder in s.execute(sa.select(LS.c.example_id, LS.c.annotator).where(LS.c.example_id.in_(chunk),
+                                                                                       is_active(now))):
+            (mine if holder == annotator else taken).add(eid)
         taken |= set(s.scalars(sa.select(LB.c.example_id).where(LB.c.example_id.in_(chunk), LB.c.retracted_at.is_(None))))
     rnd = latest_number(s, project_id)
     rows = [
@@ -70,11 +78,46 @@ def lease(
             "expires_at": now + timedelta(seconds=ttl),
         }
         for k, i in enumerate(ids)
-        if i not in taken
+        if i not in taken and i not in mine
     ]
     if rows:
         s.execute(sa.insert(LS), rows)
-    return [r["example_id"] for r in rows]
+    return [i for i in ids if i not in taken]
+
+
+def lock_examples(s: Session, ids: Sequence[int]) -> None:
+    """Row-lock the examples on PostgreSQL (a no-op on SQLite, whose writers are serialised already).
+
+    A label and a lease of the same example take this lock first, so a label never slips in
+    between a lease's check and its insert, nor a lease between a label's check and its insert.
+    """
+    if s.get_bind().dialect.name != "sqlite":
+        s.execute(sa.select(EX.c.id).where(EX.c.id.in_([int(i) for i in ids])).with_for_update())
+
+
+def claim(s: Session, example_id: int, annotator: str, now: datetime) -> None:
+    """Before ``annotator`` labels the example: refuse another's live lease, take over a lapsed one.
+
+    Raises
+    ------
+    LeaseError
+        Another annotator's lease on the example is neither released nor expired at ``now``.
+    """
+    lock_examples(s, [example_id])
+    others = s.execute(
+        sa.select(LS.c.id, LS.c.annotator, LS.c.expires_at)
+        .where(LS.c.example_id == int(example_id), LS.c.released_at.is_(None), LS.c.annotator != annotator)
+        .order_by(LS.c.expires_at.desc())
+    ).all()
+    live = [r for r in others if r.expires_at > now]
+    if live:
+        holder, until = live[0].annotator, live[0].expires_at
+        raise LeaseError(
+            f"example {int(example_id)} is leased to {holder!r} until {until:%Y-%m-%d %H:%M:%S} UTC; "
+            "label another one (it is theirs until then)", holder=holder, expires_at=until,
+        )
+    if others:
+        s.execute(sa.update(LS).where(LS.c.id.in_([r.id for r in others])).values(released_at=now, outcome="taken over"))
 
 
 def close(s: Session, ids: Sequence[int], annotator: str, outcome: str, now: datetime) -> int:

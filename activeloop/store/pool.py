@@ -6,6 +6,8 @@ session and never commit.
 
 from __future__ import annotations
 
+import functools
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from datetime import datetime
@@ -23,7 +25,7 @@ from activeloop.errors import (
     UnknownClassError,
     UnknownProjectError,
 )
-from activeloop.store import db, examples, leases, rounds
+from activeloop.store import db, examples, faults, leases, rounds
 from activeloop.store import labels as label_log
 from activeloop.store.labels import has_label
 from activeloop.store.leases import LeaseInfo
@@ -37,6 +39,20 @@ EX = Example.__table__
 LB = Label.__table__
 DEFAULT_HOTKEYS = "123456789abcdfghijklmnoptvwxyz"
 NAME_LEN = 200  # projects.name, classes.name, annotators (String(200) columns)
+KEY_LEN = 64  # labels.idempotency_key
+
+
+def _retried(method):
+    """Run the method again after a dropped connection, for the pool's ``retry_seconds`` (each call is one
+    unit of work; inside :meth:`Pool.transaction` the block's owner decides)."""
+
+    @functools.wraps(method)
+    def run(self, *args, **kwargs):
+        if self._txn is not None:
+            return method(self, *args, **kwargs)
+        return faults.retrying(self.retry_seconds, self._engine.url)(method, self, *args, **kwargs)
+
+    return run
 
 
 class Pool:
@@ -59,10 +75,16 @@ class Pool:
     clock : callable() -> datetime
         Naive-UTC "now" for label, lease and round times (default ``utcnow``); tests pass a fake
         clock to expire leases without waiting.
+    retry_seconds : float
+        How long a call keeps retrying after a dropped connection (a server restart, a killed
+        connection) before :class:`~activeloop.errors.UnreachableError`; default
+        ``$ACTIVELOOP_RETRY_SECONDS`` or 30 s.
     """
 
-    def __init__(self, engine: Engine, project_id: int, *, clock: Callable[[], datetime] = utcnow):
+    def __init__(self, engine: Engine, project_id: int, *, clock: Callable[[], datetime] = utcnow,
+                 retry_seconds: float | None = None):
         self.clock = clock
+        self.retry_seconds = faults.retry_seconds(retry_seconds)
         self._engine = engine
         self._writer = engine.execution_options(**db.WRITE)
         self._sessions = sessionmaker(self._writer, expire_on_commit=False)
@@ -81,6 +103,7 @@ class Pool:
         *,
         hotkeys: Sequence[str] | None = None,
         clock: Callable[[], datetime] = utcnow,
+        retry_seconds: float | None = None,
     ) -> Pool:
         """Create a project (and the database, when the file does not exist yet)."""
         classes = [_text(c, "class name", NAME_LEN) for c in classes]
@@ -98,7 +121,8 @@ class Pool:
         hotkeys = [_text(h, "hotkey", 16) for h in hotkeys]
         if len(hotkeys) != len(classes) or len(set(hotkeys)) != len(hotkeys):
             raise ActiveloopError(f"project {name!r}: need one distinct hotkey per class, got {hotkeys}")
-        engine = db.connect(url, create=True)
+        retry_seconds = faults.retry_seconds(retry_seconds)
+        engine = faults.retrying(retry_seconds, db.normalize_url(url))(db.connect, url, create=True)
         sessions = sessionmaker(engine.execution_options(**db.WRITE))
         with sessions.begin() as s:
             if s.scalar(sa.select(Project.id).where(Project.name == name)) is not None:
@@ -110,7 +134,7 @@ class Pool:
             for pos, (cname, key) in enumerate(zip(classes, hotkeys)):
                 s.add(ClassDef(project_id=project.id, name=cname, hotkey=key, position=pos))
             pid = project.id
-        return cls(engine, pid, clock=clock)
+        return cls(engine, pid, clock=clock, retry_seconds=retry_seconds)
 
     @classmethod
     def open(
@@ -120,25 +144,31 @@ class Pool:
         *,
         auto_upgrade: bool = True,
         clock: Callable[[], datetime] = utcnow,
+        retry_seconds: float | None = None,
     ) -> Pool:
-        """Open a project; ``project=None`` picks the only one in the database."""
-        engine = db.connect(url, auto_upgrade=auto_upgrade)
-        try:
-            with Session(engine) as s:
-                rows = s.execute(sa.select(Project.id, Project.name).order_by(Project.id)).all()
-        except Exception:
-            engine.dispose()
-            raise
+        """Open a project; ``project=None`` picks the only one in the database (retrying a server that is away)."""
+        retry_seconds = faults.retry_seconds(retry_seconds)
+
+        def projects():
+            engine = db.connect(url, auto_upgrade=auto_upgrade)
+            try:
+                with Session(engine) as s:
+                    return engine, s.execute(sa.select(Project.id, Project.name).order_by(Project.id)).all()
+            except Exception:
+                engine.dispose()
+                raise
+
+        engine, rows = faults.retrying(retry_seconds, db.normalize_url(url))(projects)
         where = db.normalize_url(url)
         if project is None:
             if len(rows) != 1:
                 engine.dispose()
                 names = ", ".join(r.name for r in rows) or "none"
                 raise UnknownProjectError(f"{where}: name a project with --project (projects: {names})")
-            return cls(engine, rows[0].id, clock=clock)
+            return cls(engine, rows[0].id, clock=clock, retry_seconds=retry_seconds)
         for r in rows:
             if r.name == project:
-                return cls(engine, r.id, clock=clock)
+                return cls(engine, r.id, clock=clock, retry_seconds=retry_seconds)
         engine.dispose()
         names = ", ".join(r.name for r in rows) or "none"
         raise UnknownProjectError(f"{where}: no project {project!r} (projects: {names})")
@@ -276,9 +306,29 @@ class Pool:
         stmt = sa.select(EX.c.id, EX.c.features).where(EX.c.project_id == self.project_id, EX.c.split == split)
         if unlabeled:
             stmt = stmt.where(~has_label(EX.c.id))
+        last, stream = 0, None  # one read held open; after a dropped connection, a new one past the last id
+        try:
+            while True:
+                for attempt in faults.retrying(self.retry_seconds, self._engine.url):  # each chunk: the full budget
+                    with attempt:
+                        stream = stream or self._stream(stmt.where(EX.c.id > last).order_by(EX.c.id), chunk_size)
+                        try:
+                            rows = next(stream, None)
+                        except BaseException:
+                            stream = None
+                            raise
+                if rows is None:
+                    return
+                ids, X = self._unpack(rows)
+                yield ids, X
+                last = int(ids[-1])
+        finally:
+            if stream is not None:
+                stream.close()
+
+    def _stream(self, stmt: sa.Select, chunk_size: int) -> Iterator[list[tuple]]:
         with self._engine.connect() as conn:
-            for rows in stream_rows(conn, stmt.order_by(EX.c.id), chunk_size):
-                yield self._unpack(rows)
+            yield from stream_rows(conn, stmt, chunk_size)
 
     def _unpack(self, rows) -> tuple[np.ndarray, np.ndarray]:
         ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
@@ -292,6 +342,7 @@ class Pool:
                 self.dim = conn.scalar(sa.select(Project.dim).where(Project.id == self.project_id))
         return self.dim or 0
 
+    @_retried
     def features(self, ids: Sequence[int]) -> np.ndarray:
         """Feature rows for ``ids``, in that order."""
         ids = np.asarray(ids, dtype=np.int64)
@@ -304,11 +355,13 @@ class Pool:
             raise ActiveloopError(f"project {self.name!r}: no examples with ids {missing[:5]}")
         return np.frombuffer(b"".join(got[int(i)] for i in ids), dtype=np.float32).reshape(len(ids), self._known_dim())
 
+    @_retried
     def payloads(self, ids: Sequence[int]) -> list[Any]:
         """Payloads for ``ids``, in that order."""
         with self._engine.connect() as conn:
             return examples.payloads(conn, self.project_id, ids)
 
+    @_retried
     def example(self, example_id: int) -> dict[str, Any]:
         """One example with its payload, split and current label."""
         with self._engine.connect() as conn:
@@ -322,6 +375,7 @@ class Pool:
             label = label_log.current_name(conn, self.project_id, example_id)
         return {"id": row.id, "external_id": row.external_id, "payload": row.payload, "split": row.split, "label": label}
 
+    @_retried
     def count(self, split: str | None = None) -> int:
         stmt = sa.select(sa.func.count()).select_from(EX).where(EX.c.project_id == self.project_id)
         if split is not None:
@@ -329,6 +383,7 @@ class Pool:
         with self._engine.connect() as conn:
             return conn.scalar(stmt)
 
+    @_retried
     def unlabeled_ids(self, split: str = "pool") -> np.ndarray:
         stmt = (
             sa.select(EX.c.id)
@@ -339,6 +394,7 @@ class Pool:
             return np.fromiter(conn.scalars(stmt), dtype=np.int64)
 
     # ---------------------------------------------------------------- labels
+    @_retried
     def labeled(self, split: str = "pool") -> tuple[np.ndarray, np.ndarray]:
         """Current labels of one split: ``(ids, y)`` with ``y`` indices into :attr:`classes`."""
         stmt = label_log.current(self.project_id, split=split).order_by(LB.c.example_id)
@@ -353,35 +409,61 @@ class Pool:
         ids, y = self.labeled(split)
         return ids, self.features(ids), y
 
-    def label(self, example_id: int, cls: str, *, annotator: str = "default", source: str = "human") -> int:
-        """Record a label (and close the annotator's lease on it); commits before returning."""
+    def label(self, example_id: int, cls: str, *, annotator: str = "default", source: str = "human",
+              key: str | None = None) -> int:
+        """Record a label (and close the annotator's lease on it); commits before returning; returns its id.
+
+        Written exactly once: ``key`` (default: a fresh one) names this label across retries, so a
+        retry after an ambiguous commit, or a second call with the same key, returns the label
+        already written instead of writing another.
+
+        Raises
+        ------
+        LeaseError
+            Another annotator holds a live lease on the example (a lapsed one is taken over).
+        """
         if cls not in self.classes:
             raise UnknownClassError(f"project {self.name!r}: {cls!r} is not one of {self.classes}")
         if source not in SOURCES:
             raise ActiveloopError(f"label source must be one of {SOURCES}, got {source!r}")
         annotator = _text(annotator, "annotator", NAME_LEN)
+        key = uuid.uuid4().hex if key is None else _text(key, "label key", KEY_LEN)
+        return self._label_once(int(example_id), self._class_ids[self.classes.index(cls)], annotator, source, key)
+
+    @_retried
+    def _label_once(self, example_id: int, class_id: int, annotator: str, source: str, key: str) -> int:
         now = self.clock()
         with self._sessions.begin() as s:
+            found = label_log.by_key(s, key)
+            if found is not None:
+                return found
             self._require_example(s, example_id)
-            rnd = rounds.latest_number(s, self.project_id)
-            label = Label(
-                example_id=int(example_id),
-                class_id=self._class_ids[self.classes.index(cls)],
-                annotator=annotator,
-                source=source,
-                round=rnd,
-                created_at=now,
-            )
-            s.add(label)
+            leases.claim(s, example_id, annotator, now)
+            label_id = label_log.record(s, example_id, class_id, annotator=annotator, source=source,
+                                        round=rounds.latest_number(s, self.project_id), key=key, now=now)
             leases.close(s, [example_id], annotator, "labeled", now)
-            s.flush()
-            return label.id
+            return label_id
 
     def undo(self, *, annotator: str) -> int | None:
-        """Retract ``annotator``'s newest unretracted label; returns its example id (None if none)."""
-        with self._sessions.begin() as s:
-            return label_log.undo(s, self.project_id, annotator, self.clock())
+        """Retract ``annotator``'s newest unretracted label; returns its example id (None if none).
 
+        Only ``annotator``'s own labels are ever retracted; a retry after an ambiguous commit
+        retracts the label the first attempt chose, never a second one.
+        """
+        return self._undo_once(annotator, [])
+
+    @_retried
+    def _undo_once(self, annotator: str, chosen: list) -> int | None:
+        with self._sessions.begin() as s:
+            if not chosen:
+                chosen.append(label_log.newest(s, self.project_id, annotator))
+            if chosen[0] is None:
+                return None
+            label_id, example_id = chosen[0]
+            label_log.retract(s, label_id, self.clock())
+            return example_id
+
+    @_retried
     def current_label(self, example_id: int) -> str | None:
         with self._engine.connect() as conn:
             return label_log.current_name(conn, self.project_id, example_id)
@@ -392,11 +474,13 @@ class Pool:
         counts = np.bincount(y, minlength=len(self.classes))
         return {c: int(k) for c, k in zip(self.classes, counts)}
 
+    @_retried
     def label_count(self, *, annotator: str | None = None) -> int:
         """Unretracted labels, optionally of one annotator."""
         with self._engine.connect() as conn:
             return label_log.count(conn, self.project_id, annotator)
 
+    @_retried
     def export_labels(self) -> list[dict[str, Any]]:
         """Current labels with their example, annotator, source and time, ordered by example id."""
         with self._engine.connect() as conn:
@@ -410,6 +494,7 @@ class Pool:
             raise ActiveloopError(f"project {self.name!r}: no example with id {example_id}")
 
     # ---------------------------------------------------------------- leases
+    @_retried
     def lease(
         self,
         ids: Sequence[int],
@@ -426,11 +511,13 @@ class Pool:
             return leases.lease(s, self.project_id, ids, annotator=annotator, strategy=strategy, scores=scores,
                                 ttl=ttl, now=self.clock())
 
+    @_retried
     def release(self, ids: Sequence[int], *, annotator: str, outcome: str = "released") -> None:
         """Give ``annotator``'s active leases on ``ids`` back to the pool."""
         with self._sessions.begin() as s:
             leases.close(s, ids, annotator, outcome, self.clock())
 
+    @_retried
     def skip(self, example_id: int, *, annotator: str) -> None:
         """Release the example and remember that ``annotator`` skipped it (it is not asked of them again)."""
         annotator = _text(annotator, "annotator", NAME_LEN)
@@ -438,17 +525,20 @@ class Pool:
             self._require_example(s, example_id)
             leases.skip(s, example_id, annotator, self.clock())
 
+    @_retried
     def active_leases(self, annotator: str | None = None) -> list[LeaseInfo]:
         """Unexpired, unreleased leases (of one annotator, or all), oldest first."""
         with self._engine.connect() as conn:
             return leases.active(conn, self.project_id, annotator, self.clock())
 
+    @_retried
     def excluded_ids(self, annotator: str | None = None, split: str = "pool") -> np.ndarray:
         """Ids not to hand out now: labeled, leased by anyone, or skipped by ``annotator``."""
         with self._engine.connect() as conn:
             return leases.excluded_ids(conn, self.project_id, annotator, split, self.clock())
 
     # ---------------------------------------------------------------- rounds
+    @_retried
     def record_round(
         self,
         *,
@@ -466,16 +556,19 @@ class Pool:
                 metrics=metrics, config=config, started_at=started_at, now=self.clock(),
             )
 
+    @_retried
     def rounds(self) -> list[RoundInfo]:
         """Every recorded round, oldest first."""
         with Session(self._engine) as s:
             return rounds.all_rounds(s, self.project_id)
 
+    @_retried
     def latest_round(self) -> RoundInfo | None:
         """The newest round, None before the first."""
         with Session(self._engine) as s:
             return rounds.latest(s, self.project_id)
 
+    @_retried
     def load_checkpoint(self, number: int | None = None) -> bytes | None:
         """The checkpoint of round ``number`` (default: the latest with one), checked against its sha256."""
         with self._engine.connect() as conn:
