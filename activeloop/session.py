@@ -13,12 +13,13 @@ Their results are handed back to :meth:`~LabelingSession.extend` and
 
 from __future__ import annotations
 
+import uuid
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from activeloop.errors import ActiveloopError
+from activeloop.errors import ActiveloopError, UnreachableError
 from activeloop.loop import EpochCallback, Loop
 from activeloop.query import Query
 from activeloop.store import Pool, RoundInfo
@@ -76,6 +77,8 @@ class LabelingSession:
         Pool-split labels the latest (or running) round was given.
     retraining : bool
         A round was begun (:meth:`begin_retrain`) and has not landed or failed yet.
+    pending : tuple (example id, class, key) or None
+        A label the database was unreachable for; :meth:`retry_pending` writes it exactly once.
 
     Examples
     --------
@@ -114,6 +117,7 @@ class LabelingSession:
         self.queues: dict[str, deque[Pick]] = {s: deque() for s in SPLITS}
         self.exhausted = {s: False for s in SPLITS}
         self.labeled = 0
+        self.pending: tuple[int, str, str] | None = None  # (example id, class, key) of a label not yet written
         self.retraining = False
         self.latest: RoundInfo | None = pool.latest_round()
         self.trained_on = self.latest.n_labels if self.latest is not None else 0
@@ -172,9 +176,34 @@ class LabelingSession:
         self.queues[pick.split].appendleft(pick)
 
     # ------------------------------------------------------------------ decisions
-    def label(self, example_id: int, cls: str) -> None:
-        """Record the annotator's label (committed on return) and count it toward the next retrain."""
-        self.pool.label(example_id, cls, annotator=self.annotator)
+    def label(self, example_id: int, cls: str, *, retry_seconds: float | None = None) -> None:
+        """Record the annotator's label (committed on return) and count it toward the next retrain.
+
+        The label gets one idempotency key. When the database stays unreachable past
+        ``retry_seconds`` (default: the pool's), :class:`~activeloop.errors.UnreachableError` is
+        raised and the label is kept as :attr:`pending`; :meth:`retry_pending` writes it later,
+        exactly once, under the same key.
+        """
+        self.pending = (int(example_id), cls, uuid.uuid4().hex)
+        self._write_pending(retry_seconds)
+
+    def retry_pending(self, *, retry_seconds: float | None = None) -> bool:
+        """Write the label kept by an unreachable database (False when none is pending); see :meth:`label`."""
+        if self.pending is None:
+            return False
+        self._write_pending(retry_seconds)
+        return True
+
+    def _write_pending(self, retry_seconds: float | None) -> None:
+        example_id, cls, key = self.pending
+        try:
+            self.pool.label(example_id, cls, annotator=self.annotator, key=key, retry_seconds=retry_seconds)
+        except UnreachableError:
+            raise  # kept: the same key goes again
+        except BaseException:
+            self.pending = None
+            raise
+        self.pending = None
         pick = self._out.pop(example_id, None)
         split = pick.split if pick is not None else self.pool.example(example_id)["split"]
         self.labeled += 1

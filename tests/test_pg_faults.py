@@ -7,6 +7,7 @@ missing the tests skip with that reason, except under ``CI=true``, where that is
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -20,6 +21,8 @@ import sqlalchemy as sa
 from activeloop import Pool
 from activeloop.errors import UnreachableError
 from activeloop.query import QueryEngine
+from activeloop.tui.app import UNREACHABLE, LabelApp
+from tui_helpers import digits_pool, fast_loop, plain, settle, truth
 from workers.team import HashModel
 
 pytestmark = pytest.mark.postgres
@@ -127,3 +130,36 @@ def test_the_cli_says_the_server_is_unreachable_in_one_line(own_pg, own_db):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
     assert lines[0].startswith(f"error: PostgreSQL server 127.0.0.1:{own_pg.port}/") and "unreachable" in lines[0]
+
+
+def test_the_app_keeps_a_keystroke_while_the_server_is_down_and_writes_it_once(own_pg, own_db):
+    pool = digits_pool(own_db, n_pool=40, n_eval=10)
+    app = LabelApp(pool, annotator="ana", batch=10, loop=fast_loop(pool, 10))
+
+    async def scenario(pilot):
+        await settle(pilot)
+        shown = app.current.query.example_id
+        digit = truth(pool, shown)
+        own_pg.halt()
+        await pilot.press(digit)
+        assert app.current.query.example_id == shown  # kept, still shown, not lost
+        assert app.note == UNREACHABLE and UNREACHABLE in plain(app.query_one("#status-text"))
+        await pilot.press("s")  # nothing else happens before the kept label lands
+        assert app.current.query.example_id == shown and app.session.pending[:2] == (shown, digit)
+        own_pg.start()
+        await settle(pilot)
+        assert app.session.pending is None and app.note == ""
+        assert app.current.query.example_id != shown
+        await pilot.press(truth(pool, app.current.query.example_id))  # and labeling goes on
+        return shown, digit
+
+    async def main():
+        async with app.run_test(size=(100, 40)) as pilot:
+            return await scenario(pilot)
+
+    shown, digit = asyncio.run(main())
+    pool.close()
+    rows = _labels(own_db)
+    assert [r for r in rows if r[0] == shown] == [(shown, "ana")] and len(rows) == 10 + 2  # 10 eval labels imported
+    with Pool.open(own_db) as again:
+        assert again.current_label(shown) == digit

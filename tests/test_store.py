@@ -24,7 +24,8 @@ from activeloop.errors import (
 )
 from activeloop.store import Pool, db
 from activeloop.store import examples as examples_module
-from activeloop.store.schema import Lease, utcnow
+from activeloop.store.schema import Lease
+from fake_clock import FakeClock
 
 CLASSES = ["ok", "fraud", "spam"]
 
@@ -386,19 +387,6 @@ def test_leased_examples_go_to_one_annotator_only(filled):
     assert [x.example_id for x in pool.active_leases("ana")] == ids[2:4]
     assert pool.lease(ids[:2], annotator="bo", strategy="margin") == ids[1:2]  # labeled stays out
     assert set(pool.excluded_ids("carl")) == set(ids)
-
-
-class FakeClock:
-    """A clock the test moves by hand (``Pool(clock=...)``): leases expire without waiting."""
-
-    def __init__(self):
-        self.now = utcnow()
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 def test_expired_leases_return_to_the_pool(filled):

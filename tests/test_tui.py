@@ -13,6 +13,7 @@ import threading
 import numpy as np
 import pytest
 from rich.console import Console
+from fake_clock import FakeClock
 from tui_helpers import CLASSES, digits_pool, fast_loop, plain, settle, truth
 
 from activeloop.loop import Loop
@@ -247,6 +248,25 @@ def test_two_annotators_never_get_the_same_example_and_a_reopen_resumes(tmp_path
     first_ana = seen["ana"]
     session("ana")  # reopened: her leased examples come back first, in the same order
     assert seen["ana"][: len(first_ana)] == first_ana
+
+
+def test_a_label_on_an_example_someone_else_took_over_is_shown_and_the_app_moves_on(pool):
+    pool.clock = clock = FakeClock()
+    app = make_app(pool)
+
+    async def scenario(pilot):
+        shown = app.current.query.example_id
+        clock.advance(3600)  # ana's leases lapse (30 min) while the example stays on her screen
+        assert shown in pool.lease([shown], annotator="bob", strategy="manual")
+        await pilot.press(truth(pool, shown))
+        await pilot.pause()
+        assert pool.current_label(shown) is None  # bob's live lease wins: nothing written
+        assert app.current.query.example_id != shown and app.session.pending is None
+        assert any("leased to 'bob'" in str(n.message) for n in app._notifications)
+        await pilot.press(truth(pool, app.current.query.example_id))  # and labeling goes on
+        assert pool.label_count(annotator="ana") == 1
+
+    drive(app, scenario)
 
 
 def test_help_screen_opens_and_closes(pool):

@@ -410,12 +410,13 @@ class Pool:
         return ids, self.features(ids), y
 
     def label(self, example_id: int, cls: str, *, annotator: str = "default", source: str = "human",
-              key: str | None = None) -> int:
+              key: str | None = None, retry_seconds: float | None = None) -> int:
         """Record a label (and close the annotator's lease on it); commits before returning; returns its id.
 
         Written exactly once: ``key`` (default: a fresh one) names this label across retries, so a
         retry after an ambiguous commit, or a second call with the same key, returns the label
-        already written instead of writing another.
+        already written instead of writing another. ``retry_seconds`` overrides the pool's for this
+        call (0: one try, as the app makes in its UI thread).
 
         Raises
         ------
@@ -428,9 +429,11 @@ class Pool:
             raise ActiveloopError(f"label source must be one of {SOURCES}, got {source!r}")
         annotator = _text(annotator, "annotator", NAME_LEN)
         key = uuid.uuid4().hex if key is None else _text(key, "label key", KEY_LEN)
-        return self._label_once(int(example_id), self._class_ids[self.classes.index(cls)], annotator, source, key)
+        seconds = self.retry_seconds if retry_seconds is None else faults.retry_seconds(retry_seconds)
+        return faults.retrying(seconds, self._engine.url)(
+            self._label_once, int(example_id), self._class_ids[self.classes.index(cls)], annotator, source, key
+        )
 
-    @_retried
     def _label_once(self, example_id: int, class_id: int, annotator: str, source: str, key: str) -> int:
         now = self.clock()
         with self._sessions.begin() as s:

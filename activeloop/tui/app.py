@@ -14,12 +14,13 @@ from functools import partial
 from typing import Any
 
 from textual import work
+from textual.worker import get_current_worker
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Footer, Header
 
-from activeloop.errors import ActiveloopError, PoolExhaustedError
+from activeloop.errors import ActiveloopError, LeaseError, PoolExhaustedError, UnreachableError
 from activeloop.loop import Loop
 from activeloop.session import LabelingSession, Pick
 from activeloop.store import Pool, RoundInfo
@@ -27,6 +28,7 @@ from activeloop.tui.render import image_array, render_payload, vocabulary_from_f
 from activeloop.tui.widgets import ClassesPanel, ExampleView, HelpScreen, StatusPanel, WhyPanel
 
 EPOCH_UPDATE_S = 0.2  # seconds between progress repaints (each costs the UI thread a frame)
+UNREACHABLE = "database unreachable — retrying"  # shown while a kept keystroke waits for the database
 
 
 class LabelApp(App[int]):
@@ -206,25 +208,64 @@ class LabelApp(App[int]):
 
     # ------------------------------------------------------------------ keys
     def action_label(self, index: int) -> None:
-        """Label the shown example as class ``index``; commits before the next example is shown."""
-        if self.current is None:
+        """Label the shown example as class ``index``; commits before the next example is shown.
+
+        One try in the UI thread; when the database is unreachable the keystroke is kept (the
+        example stays shown, further class keys ring the bell) and a worker writes it, once.
+        """
+        if self.current is None or self.session.pending is not None:
             self.bell()
             return
-        item = self.current
         try:
-            self.session.label(item.query.example_id, self.pool.classes[index])
-        except ActiveloopError as exc:
-            self.notify(str(exc), title="label not saved", severity="error")
+            self.session.label(self.current.query.example_id, self.pool.classes[index], retry_seconds=0)
+        except UnreachableError:
+            self.note = UNREACHABLE
+            self._refresh_status(from_db=False)
+            self._retry_pending()
             return
-        self._payloads.pop(item.query.example_id, None)
+        except ActiveloopError as exc:
+            self._label_refused(exc)
+            return
+        self._label_saved()
+
+    def _label_saved(self) -> None:
+        self.note = "" if self.note == UNREACHABLE else self.note
+        self._payloads.pop(self.current.query.example_id, None)
         self.current = None
         self._advance()
         self._refresh_status(from_db=False)
         self._maybe_retrain()
 
+    def _label_refused(self, exc: Exception) -> None:
+        """Not saved: shown; an example leased to someone else is dropped and the next one shown."""
+        self.note = "" if self.note == UNREACHABLE else self.note
+        if not isinstance(exc, LeaseError):
+            self.notify(str(exc), title="label not saved", severity="error")
+            self._refresh_status(from_db=False)
+            return
+        self.notify(str(exc), title="leased to someone else", severity="warning")
+        self._payloads.pop(self.current.query.example_id, None)
+        self.current = None
+        self._advance()
+        self._refresh_status(from_db=False)
+
+    @work(thread=True, exclusive=True, group="pending-label", exit_on_error=False, description="pending label")
+    def _retry_pending(self) -> None:
+        """Worker thread: write the kept label (same key, so at most once) until the database answers."""
+        while not get_current_worker().is_cancelled:
+            try:
+                self.session.retry_pending()
+            except UnreachableError:
+                continue  # each try already waited the pool's retry time
+            except Exception as exc:  # shown, never raised
+                self._from_thread(self._label_refused, exc)
+            else:
+                self._from_thread(self._label_saved)
+            return
+
     def action_skip(self) -> None:
         """Release the shown example; it is not asked of this annotator again."""
-        if self.current is None:
+        if self.current is None or self.session.pending is not None:
             self.bell()
             return
         try:
@@ -238,6 +279,9 @@ class LabelApp(App[int]):
 
     def action_undo(self) -> None:
         """Retract this annotator's last label and show that example again."""
+        if self.session.pending is not None:  # the kept label lands first
+            self.bell()
+            return
         try:
             pick = self.session.undo()
         except ActiveloopError as exc:
