@@ -30,7 +30,7 @@ from activeloop.store import labels as label_log
 from activeloop.store.labels import has_label
 from activeloop.store.leases import LeaseInfo
 from activeloop.store.rounds import RoundInfo
-from activeloop.store.rows import stream_rows
+from activeloop.store.rows import resumable_rows
 from activeloop.store.schema import SOURCES, SPLITS, ClassDef, Example, Label, Project, utcnow
 
 __all__ = ["Pool", "RoundInfo", "LeaseInfo"]
@@ -306,29 +306,9 @@ class Pool:
         stmt = sa.select(EX.c.id, EX.c.features).where(EX.c.project_id == self.project_id, EX.c.split == split)
         if unlabeled:
             stmt = stmt.where(~has_label(EX.c.id))
-        last, stream = 0, None  # one read held open; after a dropped connection, a new one past the last id
-        try:
-            while True:
-                for attempt in faults.retrying(self.retry_seconds, self._engine.url):  # each chunk: the full budget
-                    with attempt:
-                        stream = stream or self._stream(stmt.where(EX.c.id > last).order_by(EX.c.id), chunk_size)
-                        try:
-                            rows = next(stream, None)
-                        except BaseException:
-                            stream = None
-                            raise
-                if rows is None:
-                    return
-                ids, X = self._unpack(rows)
-                yield ids, X
-                last = int(ids[-1])
-        finally:
-            if stream is not None:
-                stream.close()
-
-    def _stream(self, stmt: sa.Select, chunk_size: int) -> Iterator[list[tuple]]:
-        with self._engine.connect() as conn:
-            yield from stream_rows(conn, stmt, chunk_size)
+        retry = functools.partial(faults.retrying, self.retry_seconds, self._engine.url)
+        for rows in resumable_rows(self._engine, stmt, EX.c.id, chunk_size, retry):
+            yield self._unpack(rows)
 
     def _unpack(self, rows) -> tuple[np.ndarray, np.ndarray]:
         ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))

@@ -71,3 +71,37 @@ def existing_external_ids(conn: Connection, table: sa.Table, project_id: int, ex
         return
     for lo in range(0, len(ext), LOOKUP_CHUNK):
         yield from conn.scalars(sa.select(table.c.external_id).where(mine, table.c.external_id.in_(ext[lo : lo + LOOKUP_CHUNK])))
+
+
+def resumable_rows(engine: sa.Engine, stmt: sa.Select, id_col: sa.Column, chunk_size: int,
+                   retrying: Callable[[], Any]) -> Iterator[list[tuple]]:
+    """:func:`stream_rows` of ``stmt`` ordered by ``id_col`` (its first column), from one read held open.
+
+    After a dropped connection a new read starts past the last id handed out; each chunk gets
+    the whole retry time of ``retrying()`` (a :func:`activeloop.store.faults.retrying`).
+    """
+    last, stream = None, None
+    try:
+        while True:
+            for attempt in retrying():
+                with attempt:
+                    if stream is None:
+                        part = stmt if last is None else stmt.where(id_col > last)
+                        stream = _held_stream(engine, part.order_by(id_col), chunk_size)
+                    try:
+                        rows = next(stream, None)
+                    except BaseException:
+                        stream = None
+                        raise
+            if rows is None:
+                return
+            yield rows
+            last = rows[-1][0]
+    finally:
+        if stream is not None:
+            stream.close()
+
+
+def _held_stream(engine: sa.Engine, stmt: sa.Select, chunk_size: int) -> Iterator[list[tuple]]:
+    with engine.connect() as conn:
+        yield from stream_rows(conn, stmt, chunk_size)
