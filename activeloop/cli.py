@@ -33,11 +33,11 @@ class _Commands(TyperGroup):
         except OSError as exc:  # a file this command writes: full disk, read-only, no such directory
             line = f"{exc.filename or 'write'}: {exc.strerror or exc}"
         except Exception as exc:  # a database fault no layer below named: the driver's first line, never parameters
-            from activeloop.store.faults import first_line
+            from activeloop.store.faults import describe
 
             if type(exc).__module__.split(".")[0] != "sqlalchemy":
                 raise
-            line = f"database error: {first_line(exc)}"
+            line = describe(exc)
         err.print(f"error: {line}", markup=False, soft_wrap=True)
         raise typer.Exit(1) from None
 

@@ -115,6 +115,14 @@ def translate(exc: BaseException, url: URL | str, *, lock_timeout_s: float | Non
     return None
 
 
+def describe(exc: BaseException) -> str:
+    """One line for a database error no layer below named (a connection lost mid-import, a broken constraint)."""
+    if classify(exc) == DISCONNECT:
+        return (f"the database connection was lost ({first_line(exc)}); its transaction was not confirmed; "
+                "check that the server is up and run the command again")
+    return f"database error: {first_line(exc)}"
+
+
 def install(engine: Engine, *, lock_timeout_s: float | None = None) -> None:
     """Make ``engine`` raise :func:`translate`'s errors in place of the driver's (connections are still invalidated)."""
 
