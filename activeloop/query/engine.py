@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterator
 
 import numpy as np
@@ -19,6 +19,7 @@ from activeloop.errors import ActiveloopError, PoolExhaustedError, StrategyError
 from activeloop.query.coldstart import ColdStartSampler, cold_start_clusters
 from activeloop.query.diversity import DIVERSITY_METHODS, Diverse
 from activeloop.model.adapter import is_fitted, proba_by_class
+from activeloop.query.orders import class_orders, restrict_orders
 from activeloop.query.registry import resolve
 from activeloop.query.selector import Selector
 from activeloop.query.strategies import Context, Strategy, top_n
@@ -65,6 +66,8 @@ class _Cache:
     confidence: np.ndarray
     probe_X: np.ndarray | None = None
     probe_proba: np.ndarray | None = None
+    margins: np.ndarray | None = None  # (n, C) per-class margins, kept when the strategy reads orders
+    orders: np.ndarray | None = None  # (C, n) per-class orders over the cached rows
     queries: int = 0
 
 
@@ -204,6 +207,10 @@ class QueryEngine:
         self._check_available(pool, len(avail), n, annotator, partial)
         rng = np.random.default_rng((self._seed, cache.queries))
         ctx = Context(class_counts=counts, classes=tuple(classes), rng=rng, seed=self._seed)
+        if not cache.cold and self.strategy_.needs_labeled:
+            _, X_lab, y_lab = pool.labeled_xy("pool")
+            lab_p = self._proba(X_lab, classes) if len(y_lab) else np.zeros((0, len(classes)))
+            ctx = replace(ctx, labeled_proba=lab_p, labeled_y=y_lab)
         out: list[Query] = []
         while len(out) < n and len(avail):
             want = n - len(out)
@@ -215,7 +222,11 @@ class QueryEngine:
             else:
                 scores = self.strategy_.rescore(cache.base[avail], pred, ctx)
                 fetch: Callable[[np.ndarray], np.ndarray] = lambda p, ids=ids: pool.features(ids[p])
-                pos = np.asarray(self.strategy_.select(scores, pred, want, ctx.with_rows(ids=ids, fetch_features=fetch)))
+                rows = ctx.with_rows(ids=ids, fetch_features=fetch)
+                if cache.orders is not None:
+                    rows = replace(rows, margins=cache.margins[avail],
+                                   orders=restrict_orders(cache.orders, avail, len(cache.ids)))
+                pos = np.asarray(self.strategy_.select(scores, pred, want, rows))
                 pos = pos[:want]
             if len(pos) == 0:
                 break
@@ -263,7 +274,8 @@ class QueryEngine:
 
     def _score(self, pool: Any, classes: list[str], counts: np.ndarray, key: tuple) -> _Cache:
         ctx = Context(class_counts=counts, classes=tuple(classes), rng=np.random.default_rng(self._seed), seed=self._seed)
-        ids_l, base_l, pred_l, conf_l = [], [], [], []
+        ids_l, base_l, pred_l, conf_l, proba_l = [], [], [], [], []
+        keep_proba = self.strategy_.needs_orders
         probe_X = None
         chunks = _prefetched(lambda: pool.iter_features(split="pool", unlabeled=True, chunk_size=self.chunk_size))
         for ids, X in chunks:
@@ -277,11 +289,16 @@ class QueryEngine:
             base_l.append(base)
             pred_l.append(proba.argmax(axis=1).astype(np.int16))
             conf_l.append(proba.max(axis=1).astype(np.float32))
+            if keep_proba:
+                proba_l.append(proba)
             del proba
         if probe_X is None:
             return _Cache(key, False, np.empty(0, np.int64), np.empty(0), np.empty(0, np.int16), np.empty(0, np.float32))
-        return _Cache(key, False, np.concatenate(ids_l), np.concatenate(base_l), np.concatenate(pred_l),
-                      np.concatenate(conf_l), probe_X, probe_proba)
+        cache = _Cache(key, False, np.concatenate(ids_l), np.concatenate(base_l), np.concatenate(pred_l),
+                       np.concatenate(conf_l), probe_X, probe_proba)
+        if keep_proba:  # once per round: every query of the round reuses them
+            cache.margins, cache.orders = class_orders(np.concatenate(proba_l))
+        return cache
 
     def _cold(self, pool: Any, classes: list[str], key: tuple) -> _Cache:
         k = cold_start_clusters(10**12, len(classes), self.batch_size)

@@ -11,6 +11,9 @@ Built-in names (``available()`` lists them):
 ``minority-margin``             ``minority_leaning(margin)``
 ``minority-entropy``            ``minority_leaning(entropy)``
 ``class-balanced[:BASE]``       class quotas per batch over BASE (default ``margin``)
+``direct``                      DIRECT: per class, around the cut that best separates the labels
+``galaxy``                      GALAXY: bisect the shortest unlabeled run between disagreeing labels
+``base``                        BASE: equal per-class quotas nearest each class's boundary
 ``default``                     ``diverse(minority_leaning(margin), method='kmeans++', factor=4)``
 ``modal:NAME``                  a function of modAL.uncertainty / disagreement / batch / ...
 ``package.module:function``     your own: ``f(proba) -> scores``, ``f(proba, ctx) -> scores``,
@@ -28,6 +31,7 @@ import numpy as np
 
 from activeloop.errors import StrategyError
 from activeloop.query.diversity import Diverse
+from activeloop.query.imbalance import Base, Direct, Galaxy
 from activeloop.query.modal import ModalSelector, from_modal
 from activeloop.query.selector import Selector
 from activeloop.query.strategies import (
@@ -70,6 +74,9 @@ _REGISTRY: dict[str, Callable[[], Strategy]] = {
     "minority-margin": lambda: MinorityLeaning(MARGIN),
     "minority-entropy": lambda: MinorityLeaning(ENTROPY),
     "class-balanced": lambda: ClassBalanced(MARGIN),
+    "direct": Direct,
+    "galaxy": Galaxy,
+    "base": Base,
     "default": default_strategy,
 }
 

@@ -267,6 +267,16 @@ class Context:
         Features of the rows being scored (during chunked scoring).
     fetch_features : callable or None
         ``fetch_features(positions) -> X`` for the rows being selected; used by diversity steps.
+    labeled_proba : ndarray of shape (n_labeled, n_classes) or None
+        Model probabilities of the labeled pool-split rows (filled for strategies with
+        ``needs_labeled``; labeled sets are small).
+    labeled_y : ndarray of shape (n_labeled,) or None
+        Their class indices into ``classes``.
+    margins : ndarray of shape (n_candidates, n_classes) or None
+        Per-class margins of the rows being selected (:func:`~activeloop.query.orders.class_margins`).
+    orders : ndarray of shape (n_classes, n_candidates) or None
+        Per-class orders of those rows, as positions into them
+        (:func:`~activeloop.query.orders.class_orders`); filled for strategies with ``needs_orders``.
     """
 
     class_counts: np.ndarray
@@ -277,6 +287,10 @@ class Context:
     ids: np.ndarray | None = None
     features: np.ndarray | None = None
     fetch_features: Callable[[np.ndarray], np.ndarray] | None = None
+    labeled_proba: np.ndarray | None = None
+    labeled_y: np.ndarray | None = None
+    margins: np.ndarray | None = None
+    orders: np.ndarray | None = None
 
     @classmethod
     def from_counts(cls, class_counts: Sequence[int], *, seed: int = 0, **kw) -> "Context":
@@ -285,9 +299,9 @@ class Context:
         classes = kw.pop("classes", tuple(str(i) for i in range(len(counts))))
         return cls(class_counts=counts, classes=tuple(classes), rng=np.random.default_rng(seed), seed=seed, **kw)
 
-    def with_rows(self, ids=None, features=None, fetch_features=None) -> "Context":
+    def with_rows(self, ids=None, features=None, fetch_features=None, margins=None, orders=None) -> "Context":
         """A copy that describes a different set of rows."""
-        return replace(self, ids=ids, features=features, fetch_features=fetch_features)
+        return replace(self, ids=ids, features=features, fetch_features=fetch_features, margins=margins, orders=orders)
 
 
 class Strategy:
@@ -304,10 +318,16 @@ class Strategy:
         Short name of the quantity ``score`` returns, used in a query's reason.
     needs_features : bool
         Whether ``score`` reads ``ctx.features``.
+    needs_labeled : bool
+        Whether ``select`` reads ``ctx.labeled_proba`` / ``ctx.labeled_y``.
+    needs_orders : bool
+        Whether ``select`` reads ``ctx.margins`` / ``ctx.orders`` (the engine then keeps them per round).
     """
 
     measure: str = "score"
     needs_features: bool = False
+    needs_labeled: bool = False
+    needs_orders: bool = False
 
     def score(self, proba: np.ndarray, ctx: Context) -> np.ndarray:
         """One base score per row of ``proba`` (n, C); higher = ask first."""
@@ -399,6 +419,8 @@ class Wrapper(Strategy):
         self.base = base
         self.measure = base.measure
         self.needs_features = base.needs_features
+        self.needs_labeled = base.needs_labeled
+        self.needs_orders = base.needs_orders
 
     def score(self, proba, ctx):
         return self.base.score(proba, ctx)

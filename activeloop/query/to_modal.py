@@ -6,6 +6,7 @@ It sits above the registry (it resolves names); the other direction is :mod:`act
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -13,6 +14,7 @@ import numpy as np
 from activeloop.errors import StrategyError
 from activeloop.model.adapter import is_fitted
 from activeloop.query.coldstart import cold_start_clusters, cold_start_select
+from activeloop.query.orders import class_orders
 from activeloop.query.registry import resolve
 from activeloop.query.selector import Selector
 from activeloop.query.strategies import Context, Strategy
@@ -56,6 +58,17 @@ class ModalQuery:
             features=X,
             fetch_features=lambda p: X[p],
         )
+        if self.strategy.needs_orders:
+            margins, orders = class_orders(proba)
+            ctx = ctx.with_rows(ids=ctx.ids, features=X, fetch_features=ctx.fetch_features, margins=margins,
+                                orders=orders)
+        X_seen = getattr(classifier, "X_training", None)
+        if self.strategy.needs_labeled and X_seen is not None and y_seen is not None and len(y_seen):
+            index = {c: i for i, c in enumerate(classes)}
+            keep = np.array([v in index for v in np.asarray(y_seen).ravel()])
+            y_idx = np.array([index[v] for v in np.asarray(y_seen).ravel() if v in index], dtype=np.int64)
+            lab_p = np.asarray(classifier.predict_proba(np.asarray(X_seen)[keep], **kwargs), dtype=np.float64)
+            ctx = replace(ctx, labeled_proba=lab_p, labeled_y=y_idx)
         predicted = proba.argmax(axis=1)
         scores = self.strategy.rescore(self.strategy.score(proba, ctx), predicted, ctx)
         pos = np.asarray(self.strategy.select(scores, predicted, n, ctx), dtype=np.int64)
