@@ -89,6 +89,27 @@ def _labeled_line(q: np.ndarray, order: np.ndarray, q_lab: np.ndarray, y_lab: np
     return label_slots(q[order, k], q_lab[by, k]), y_lab[by] == k
 
 
+def _fill_by_class(n_rows: int, class_counts, n: int, walk) -> np.ndarray:
+    """Serve :func:`class_quotas` rarest first; ``walk(k)`` yields class ``k``'s rows by preference.
+
+    Rows already taken are skipped; a class whose walk runs out passes the rest of its quota on.
+    """
+    taken = np.zeros(n_rows, dtype=bool)
+    out: list[int] = []
+    carry = 0
+    for k, quota in zip(*class_quotas(n, class_counts)):
+        want, got = int(quota) + carry, 0
+        for pos in walk(int(k)):
+            if got >= want:
+                break
+            if not taken[pos]:
+                taken[pos] = True
+                out.append(pos)
+                got += 1
+        carry = want - got
+    return np.asarray(out, dtype=np.int64)
+
+
 def direct_select(q, orders, q_lab, y_lab, class_counts, n: int) -> np.ndarray:
     """DIRECT's batch: per class, the candidates nearest its optimal separation cut, alternating sides.
 
@@ -104,32 +125,23 @@ def direct_select(q, orders, q_lab, y_lab, class_counts, n: int) -> np.ndarray:
     threshold search above is the part that applies.
     """
     q, orders, q_lab, y_lab = _check(q, orders, q_lab, y_lab)
-    N, C = q.shape
-    n = int(min(max(n, 0), N))
-    taken = np.zeros(N, dtype=bool)
-    out: list[int] = []
-    classes, quotas = class_quotas(n, class_counts)
-    carry = 0
-    for k, quota in zip(classes, quotas):
-        want = int(quota) + carry
+    N = q.shape[0]
+
+    def walk(k: int):
         order = orders[k]
-        slots, is_k = _labeled_line(q, order, q_lab, y_lab, int(k))
+        slots, is_k = _labeled_line(q, order, q_lab, y_lab, k)
         j = best_cut(is_k)
-        cut = int(slots[j - 1]) if j > 0 else 0
-        below, above, side = cut, cut - 1, 0
-        got = 0
-        while got < want and (below < N or above >= 0):
-            if (side == 0 and below < N) or above < 0:
-                pos, below = int(order[below]), below + 1
-            else:
-                pos, above = int(order[above]), above - 1
-            side ^= 1
-            if not taken[pos]:
-                taken[pos] = True
-                out.append(pos)
-                got += 1
-        carry = want - got
-    return np.asarray(out, dtype=np.int64)
+        below = int(slots[j - 1]) if j > 0 else 0
+        above = below - 1
+        while below < N or above >= 0:
+            if below < N:
+                yield int(order[below])
+                below += 1
+            if above >= 0:
+                yield int(order[above])
+                above -= 1
+
+    return _fill_by_class(N, class_counts, int(min(max(n, 0), N)), walk)
 
 
 def _boundaries(slots: np.ndarray, is_k: np.ndarray) -> tuple[list[tuple[int, int]], np.ndarray]:
@@ -204,30 +216,22 @@ def base_select(q, orders, class_counts, n: int) -> np.ndarray:
     of an uneven split go to the classes with the fewest labels.
     """
     q, orders, _, _ = _check(q, orders, None, None)
-    N, C = q.shape
-    n = int(min(max(n, 0), N))
-    taken = np.zeros(N, dtype=bool)
-    out: list[int] = []
-    classes, quotas = class_quotas(n, class_counts)
-    carry = 0
-    for k, quota in zip(classes, quotas):
-        want = int(quota) + carry
+    N = q.shape[0]
+
+    def walk(k: int):
         order = orders[k]
         qk = q[order, k]
         up = int(np.searchsorted(-qk, 0.0, side="right")) - 1  # last row with q_k >= 0
         down = up + 1
-        got = 0
-        while got < want and (up >= 0 or down < N):
+        while up >= 0 or down < N:
             if down >= N or (up >= 0 and qk[up] <= -qk[down]):
-                pos, up = int(order[up]), up - 1
+                yield int(order[up])
+                up -= 1
             else:
-                pos, down = int(order[down]), down + 1
-            if not taken[pos]:
-                taken[pos] = True
-                out.append(pos)
-                got += 1
-        carry = want - got
-    return np.asarray(out, dtype=np.int64)
+                yield int(order[down])
+                down += 1
+
+    return _fill_by_class(N, class_counts, int(min(max(n, 0), N)), walk)
 
 
 class _OrderRule(Strategy):
