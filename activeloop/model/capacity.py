@@ -1,0 +1,216 @@
+"""A focal-loss model whose capacity suits the label budget: linear or MLP, chosen at every fit.
+
+With tens of labels a linear model (no hidden layer) usually beats an MLP on the minority: it
+needs fewer examples per parameter; with hundreds the MLP catches up and passes it. Which side of
+that crossing a label set is on depends on the data, so :class:`BudgetSizedClassifier` measures it
+on the training labels only (never an eval split): stratified k-fold cross-validated macro-F1 of
+each candidate capacity, then the *one-standard-error rule* (Breiman et al., 1984; Hastie,
+Tibshirani & Friedman, *Elements of Statistical Learning*, 7.10): the simplest candidate whose
+mean score is within one standard error of the best. Ties therefore go to the simpler model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from numbers import Integral
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.metrics import f1_score
+from sklearn.model_selection import StratifiedKFold
+from sklearn.utils._param_validation import Interval
+from sklearn.utils.validation import check_is_fitted
+
+from activeloop.errors import CheckpointError
+from activeloop.model.classifier import FocalLossClassifier, _not_fitted
+
+__all__ = ["BudgetSizedClassifier", "one_standard_error_choice", "load_checkpoint"]
+
+_MAGIC = b"ACTIVELOOP-SIZED-1\n"
+
+
+def one_standard_error_choice(scores: np.ndarray) -> int:
+    """Index of the simplest candidate within one standard error of the best mean score.
+
+    Parameters
+    ----------
+    scores : ndarray of shape (n_candidates, n_folds)
+        Per-fold scores (higher is better), candidates from the simplest to the most complex.
+    """
+    s = np.asarray(scores, dtype=np.float64)
+    mean = s.mean(axis=1)
+    se = s.std(axis=1, ddof=1) / np.sqrt(s.shape[1]) if s.shape[1] > 1 else np.zeros(len(s))
+    best = int(np.argmax(mean))
+    return int(np.flatnonzero(mean >= mean[best] - se[best])[0])
+
+
+class BudgetSizedClassifier(ClassifierMixin, BaseEstimator):
+    """Focal-loss classifier that picks its hidden layers per fit by cross-validation on the labels.
+
+    Parameters
+    ----------
+    estimator : FocalLossClassifier or None, default=None
+        Template for every candidate (cloned; ``hidden`` and ``random_state`` are set per candidate).
+        None means ``FocalLossClassifier()``.
+    hidden_options : tuple of tuples, default=((), (64,))
+        Candidate hidden-layer widths, simplest first; ``()`` is the linear model.
+    cv : int, default=3
+        Folds of the stratified cross-validation (fewer when the rarest class has fewer rows;
+        with fewer than two rows per fold on average the simplest candidate is taken without CV).
+    random_state : int or None, default=None
+        Seeds the folds and every candidate.
+
+    Attributes
+    ----------
+    estimator_ : FocalLossClassifier
+        The chosen candidate, refitted on all training rows.
+    classes_ : ndarray of shape (n_classes,)
+    n_features_in_ : int
+    hidden_ : tuple of int
+        The chosen hidden-layer widths.
+    cv_scores_ : ndarray of shape (n_options, n_folds) or None
+        Per-fold macro-F1 of each candidate (None when the CV was skipped).
+    capacity_ : dict
+        JSON-safe record of the choice (for the round's config): chosen name, hidden widths, mean
+        CV macro-F1 per candidate and the rule.
+    """
+
+    _parameter_constraints: dict = {
+        "estimator": [FocalLossClassifier, None],
+        "hidden_options": [tuple, list],
+        "cv": [Interval(Integral, 2, None, closed="left")],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(self, *, estimator=None, hidden_options=((), (64,)), cv=3, random_state=None):
+        self.estimator = estimator
+        self.hidden_options = hidden_options
+        self.cv = cv
+        self.random_state = random_state
+
+    def _candidate(self, hidden) -> FocalLossClassifier:
+        base = FocalLossClassifier() if self.estimator is None else self.estimator
+        return clone(base).set_params(hidden=tuple(int(h) for h in hidden), random_state=self.random_state)
+
+    def _cv_scores(self, X: np.ndarray, y: np.ndarray) -> np.ndarray | None:
+        _, counts = np.unique(y, return_counts=True)
+        k = int(min(self.cv, counts.max()))
+        if len(counts) < 2 or k < 2 or len(y) < 2 * k:
+            return None
+        seed = self.random_state if isinstance(self.random_state, (int, np.integer)) else 0
+        folds = list(StratifiedKFold(n_splits=k, shuffle=True, random_state=int(seed)).split(X, y))
+        scores = np.zeros((len(self.hidden_options), k))
+        labels = np.unique(y)
+        for c, hidden in enumerate(self.hidden_options):
+            for f, (tr, te) in enumerate(folds):
+                if len(np.unique(y[tr])) < 2:  # one class left to train on: it is the only prediction
+                    pred = np.full(len(te), y[tr][0])
+                else:
+                    pred = self._candidate(hidden).fit(X[tr], y[tr]).predict(X[te])
+                scores[c, f] = f1_score(y[te], pred, labels=labels, average="macro", zero_division=0)
+        return scores
+
+    def fit(self, X, y, sample_weight=None, *, on_epoch: Callable[[int, int, float], None] | None = None):
+        """Choose the capacity on ``X, y`` by cross-validation, then fit it on all of them.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), optional
+            Passed to the final fit (the CV fits are unweighted).
+        on_epoch : callable(epoch, max_epochs, loss), optional
+            Progress of the final fit.
+        """
+        self._validate_params()
+        if not len(self.hidden_options):
+            raise ValueError("hidden_options must name at least one capacity")
+        X = np.asarray(X, dtype=np.float32)
+        y = np.asarray(y)
+        scores = self._cv_scores(X, y) if len(self.hidden_options) > 1 else None
+        pick = 0 if scores is None else one_standard_error_choice(scores)
+        self.cv_scores_ = scores
+        self.hidden_ = tuple(int(h) for h in self.hidden_options[pick])
+        self.estimator_ = self._candidate(self.hidden_).fit(X, y, sample_weight, on_epoch=on_epoch)
+        self._copy_fitted()
+        means = None if scores is None else {_name(h): round(float(m), 4)
+                                             for h, m in zip(self.hidden_options, scores.mean(axis=1))}
+        self.capacity_ = {"chosen": _name(self.hidden_), "hidden": list(self.hidden_), "cv_macro_f1": means,
+                          "folds": 0 if scores is None else int(scores.shape[1]), "rule": "one-standard-error"}
+        return self
+
+    def _copy_fitted(self) -> None:
+        self.classes_ = self.estimator_.classes_
+        self.n_features_in_ = self.estimator_.n_features_in_
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Class probabilities of the chosen model, shape (n_samples, n_classes)."""
+        self._check()
+        return self.estimator_.predict_proba(X)
+
+    def predict(self, X) -> np.ndarray:
+        """Most probable class of each row, by the chosen model."""
+        self._check()
+        return self.estimator_.predict(X)
+
+    def _check(self) -> None:
+        try:
+            check_is_fitted(self, "estimator_")
+        except Exception:  # noqa: BLE001 - sklearn's NotFittedError, re-raised as ours
+            raise _not_fitted(f"This {type(self).__name__} instance is not fitted yet; call fit first") from None
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "estimator_")
+
+    # -------------------------------------------------------------- checkpoints
+
+    def to_checkpoint(self) -> bytes:
+        """A header line of JSON (parameters and the choice), then the chosen model's own checkpoint."""
+        self._check()
+        head = {"format": 1, "hidden_options": [list(h) for h in self.hidden_options], "cv": int(self.cv),
+                "random_state": self.random_state if isinstance(self.random_state, (int, type(None))) else None,
+                "capacity": self.capacity_,
+                "cv_scores": None if self.cv_scores_ is None else self.cv_scores_.tolist()}
+        body = json.dumps(head).encode() + b"\n" + self.estimator_.to_checkpoint()
+        return _MAGIC + hashlib.sha256(body).digest() + body
+
+    @classmethod
+    def from_checkpoint(cls, data: bytes) -> "BudgetSizedClassifier":
+        """Rebuild a fitted model from :meth:`to_checkpoint` bytes; :class:`CheckpointError` when they are not that."""
+        data = bytes(data)
+        if not data.startswith(_MAGIC):
+            raise CheckpointError("not a budget-sized activeloop model checkpoint (bad header)")
+        digest, body = data[len(_MAGIC):len(_MAGIC) + 32], data[len(_MAGIC) + 32:]
+        if hashlib.sha256(body).digest() != digest:
+            raise CheckpointError("model checkpoint is corrupt: checksum mismatch")
+        line, _, inner = body.partition(b"\n")
+        try:
+            head = json.loads(line)
+            est = FocalLossClassifier.from_checkpoint(inner)
+            model = cls(estimator=clone(est).set_params(random_state=None),
+                        hidden_options=tuple(tuple(h) for h in head["hidden_options"]), cv=head["cv"],
+                        random_state=head["random_state"])
+            model.estimator_ = est
+            model.hidden_ = tuple(head["capacity"]["hidden"])
+            model.capacity_ = head["capacity"]
+            model.cv_scores_ = None if head["cv_scores"] is None else np.asarray(head["cv_scores"])
+            model._copy_fitted()
+        except CheckpointError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any malformed payload is a bad checkpoint
+            raise CheckpointError(f"not a valid budget-sized model checkpoint: {exc}") from exc
+        return model
+
+
+def _name(hidden) -> str:
+    return "linear" if not len(hidden) else "mlp(" + ",".join(str(int(h)) for h in hidden) + ")"
+
+
+def load_checkpoint(data: bytes) -> Any:
+    """The fitted model in checkpoint bytes, whichever activeloop model wrote them."""
+    if bytes(data[: len(_MAGIC)]) == _MAGIC:
+        return BudgetSizedClassifier.from_checkpoint(data)
+    return FocalLossClassifier.from_checkpoint(data)

@@ -1,0 +1,130 @@
+"""Which (strategy, model) should be the default? Every candidate on the whole imbalanced suite.
+
+Runs each candidate pair and the modAL peers (LogisticRegression(class_weight="balanced") in a real
+``modAL.ActiveLearner``) on every task of ``activeloop.bench.suites.SUITES["imbalanced"]``, same
+splits, seed sets and budgets, and prints per candidate: mean and worst paired delta against
+``modal:margin_sampling`` in AULC macro-F1 and AULC minority recall, and on how many tasks it beats
+the peer on both. This is how the default was chosen (on the suite's average and worst case, not on
+one data set).
+
+    python benchmarks/bench_suite_candidates.py --seeds 5 --jobs 16 --out /tmp/cands
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+
+import numpy as np
+
+
+
+def _model(key: str):
+    """sized: linear/MLP chosen per round by CV; mlp: the focal MLP; linear: the focal model without hidden layer."""
+    from activeloop.model import FocalLossClassifier
+    from activeloop.model.capacity import BudgetSizedClassifier
+
+    return {"sized": BudgetSizedClassifier, "mlp": FocalLossClassifier,
+            "linear": lambda: FocalLossClassifier(hidden=())}[key]()
+
+
+CANDIDATES = [
+    ("sized", "margin"), ("sized", "direct"), ("sized", "galaxy"), ("sized", "base"), ("sized", "default"),
+    ("sized", "class-balanced"), ("mlp", "margin"), ("mlp", "direct"), ("mlp", "default"),
+    ("linear", "margin"), ("linear", "direct"),
+]
+PEERS = ["modal:margin_sampling", "modal:entropy_sampling"]
+
+
+def _one(task_index: int, seed: int, model_key: str | None, strategy: str, scale: float):
+    import torch
+
+    torch.set_num_threads(1)
+    from activeloop.bench.datasets import split_dataset
+    from activeloop.bench.runner import run_curve
+    from activeloop.bench.suites import suite_tasks
+
+    task = suite_tasks("imbalanced")[task_index]
+    ds = task.dataset()
+    p, t = split_dataset(ds, seed)
+    budget = max(20, int(round(task.budget * scale / 10)) * 10)
+    model = None if model_key is None else _model(model_key)
+    t0 = time.perf_counter()
+    c = run_curve(ds.X[p], ds.y[p], ds.X[t], ds.y[t], strategy=strategy, model=model, init=10, batch=10,
+                  budget=budget, seed=seed, classes=ds.classes, minority=ds.minority, dataset=task.name,
+                  ceiling=False)
+    return {"task": task.name, "seed": seed, "model": model_key or "logreg", "strategy": strategy,
+            "aulc_macro_f1": c.aulc("macro_f1"), "aulc_minority_recall": c.aulc("minority_recall"),
+            "f1_at_budget": c.at_budget("macro_f1"), "first_minority": c.first_minority or budget + 1,
+            "seconds": time.perf_counter() - t0}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--scale", type=float, default=1.0, help="Multiply every task's budget (smoke runs).")
+    ap.add_argument("--tasks", default="", help="Comma-separated task indices (default: all).")
+    ap.add_argument("--candidates", default="", help="model/strategy pairs, e.g. sized/direct,mlp/margin.")
+    ap.add_argument("--out", type=Path, default=Path("bench-candidates"))
+    a = ap.parse_args()
+    from activeloop.bench.suites import suite_tasks
+
+    tasks = range(len(suite_tasks("imbalanced"))) if not a.tasks else [int(i) for i in a.tasks.split(",")]
+    cands = CANDIDATES if not a.candidates else [tuple(c.split("/")) for c in a.candidates.split(",")]
+    jobs = [(ti, s, None, p) for ti in tasks for s in range(a.seeds) for p in PEERS]
+    jobs += [(ti, s, m, st) for ti in tasks for s in range(a.seeds) for m, st in cands]
+    jobs.sort(key=lambda j: (j[2] is None, j[0]))  # slow (activeloop) runs first
+    a.out.mkdir(parents=True, exist_ok=True)
+    path = a.out / "runs.csv"
+    cols = ["task", "seed", "model", "strategy", "aulc_macro_f1", "aulc_minority_recall", "f1_at_budget",
+            "first_minority", "seconds"]
+    t0 = time.perf_counter()
+    rows = []
+    with path.open("w", newline="") as fh, ProcessPoolExecutor(a.jobs) as ex:
+        w = csv.DictWriter(fh, fieldnames=cols)
+        w.writeheader()
+        futs = [ex.submit(_one, *j, a.scale) for j in jobs]
+        for f in as_completed(futs):
+            r = f.result()
+            rows.append(r)
+            w.writerow(r)
+            fh.flush()
+    print(f"{len(rows)} runs in {time.perf_counter() - t0:.0f} s with {a.jobs} processes")
+    report(rows)
+
+
+def report(rows: list[dict]) -> None:
+    """Per candidate: paired deltas against modal:margin_sampling over tasks (mean over seeds first)."""
+    by = {}
+    for r in rows:
+        by.setdefault((r["model"], r["strategy"]), {}).setdefault(r["task"], {})[int(r["seed"])] = r
+    peer = by.get(("logreg", "modal:margin_sampling"), {})
+    print(f"{'model/strategy':<28} {'dF1 mean':>9} {'dF1 worst':>9} {'dRec mean':>9} {'dRec worst':>10} "
+          f"{'wins both':>9} {'F1':>6} {'rec':>6}")
+    for key, per_task in by.items():
+        dF, dR, both, F, R = [], [], 0, [], []
+        for task, seeds in per_task.items():
+            common = sorted(set(seeds) & set(peer.get(task, {})))
+            if not common:
+                continue
+            f = np.mean([float(seeds[s]["aulc_macro_f1"]) for s in common])
+            rc = np.mean([float(seeds[s]["aulc_minority_recall"]) for s in common])
+            pf = np.mean([float(peer[task][s]["aulc_macro_f1"]) for s in common])
+            pr = np.mean([float(peer[task][s]["aulc_minority_recall"]) for s in common])
+            dF.append(f - pf)
+            dR.append(rc - pr)
+            both += (f > pf) and (rc > pr)
+            F.append(f)
+            R.append(rc)
+        if dF:
+            print(f"{key[0] + '/' + key[1]:<28} {np.mean(dF):+9.4f} {np.min(dF):+9.4f} {np.mean(dR):+9.4f} "
+                  f"{np.min(dR):+10.4f} {both:>5}/{len(dF):<3} {np.mean(F):6.3f} {np.mean(R):6.3f}")
+
+
+if __name__ == "__main__":
+    main()
