@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from activeloop.errors import ActiveloopError
-from activeloop.model import FocalLossClassifier, evaluate, proba_by_class
+from activeloop.model import BudgetSizedClassifier, FocalLossClassifier, evaluate, load_checkpoint, proba_by_class
 from activeloop.query import Query, QueryEngine
 from activeloop.store import Pool, RoundInfo
 from activeloop.store.schema import utcnow
@@ -64,7 +64,7 @@ class Loop:
         self.pool = pool
         if model is None:
             data = pool.load_checkpoint()
-            model = FocalLossClassifier.from_checkpoint(data) if data is not None else default_model(random_state)
+            model = load_checkpoint(data) if data is not None else default_model(random_state)
         self.model = model
         self.engine = engine if engine is not None else QueryEngine(
             model, strategy=strategy, batch_size=batch_size, random_state=random_state
@@ -91,7 +91,7 @@ class Loop:
                 f"project {self.pool.name!r}: a round needs labels of at least 2 classes in the pool split, have {counts}"
             )
         candidate = copy.deepcopy(self.model)
-        if isinstance(candidate, FocalLossClassifier):
+        if isinstance(candidate, (FocalLossClassifier, BudgetSizedClassifier)):
             candidate.fit(X, y, on_epoch=on_epoch)
         else:
             candidate.fit(X, y)
@@ -105,7 +105,7 @@ class Loop:
             strategy=repr(self.engine.strategy_),
             checkpoint=checkpoint,
             metrics=metrics,
-            config={"model": type(candidate).__name__, "params": _plain_params(candidate)},
+            config=_config(candidate),
             started_at=started,
         )
         self.model = candidate
@@ -125,6 +125,14 @@ class Loop:
             return {"n_eval": 0}
         proba = proba_by_class(model, X, self.pool.classes)
         return {"n_eval": int(len(y)), **evaluate(y, proba, self.pool.classes)}
+
+
+def _config(model: Any) -> dict[str, Any]:
+    """The round's model config: class, plain parameters and, for a budget-sized model, its capacity choice."""
+    config: dict[str, Any] = {"model": type(model).__name__, "params": _plain_params(model)}
+    if getattr(model, "capacity_", None) is not None:
+        config["capacity"] = model.capacity_
+    return config
 
 
 def _plain_params(model: Any) -> dict[str, Any]:

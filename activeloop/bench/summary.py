@@ -25,7 +25,7 @@ import numpy as np
 
 from activeloop.bench.curve import Curve
 
-__all__ = ["summarize", "write_summary", "SUMMARY_COLUMNS"]
+__all__ = ["summarize", "write_summary", "SUMMARY_COLUMNS", "suite_table", "suite_markdown", "paired_deltas", "verdict"]
 
 SUMMARY_COLUMNS = [
     "dataset", "strategy", "init", "model", "seeds",
@@ -141,3 +141,84 @@ def write_summary(curves: Sequence[Curve], out: str | Path, *, command: str | No
         text += ["", notes]
     (out / "summary.md").write_text("\n".join(text) + "\n")
     return rows
+
+
+# --------------------------------------------------------------------------------------------
+# suite table: a reference strategy against peers, task by task
+# --------------------------------------------------------------------------------------------
+
+SUITE_PEERS = ("modal:margin_sampling", "modal:entropy_sampling")
+SUITE_METRICS = ("macro_f1", "minority_recall")
+
+
+def paired_deltas(curves: Sequence[Curve], a: str, b: str, metric: str) -> dict[str, np.ndarray]:
+    """Per data set: AULC of strategy ``a`` minus that of ``b``, one value per seed both ran."""
+    per: dict[tuple[str, str], dict[int, float]] = {}
+    for c in curves:
+        per.setdefault((c.dataset, c.strategy), {})[c.seed] = c.aulc(metric)
+    out = {}
+    for (ds, strat), seeds in per.items():
+        if strat != a or (ds, b) not in per:
+            continue
+        other = per[(ds, b)]
+        common = sorted(set(seeds) & set(other))
+        if common:
+            out[ds] = np.array([seeds[s] - other[s] for s in common])
+    return out
+
+
+def verdict(deltas: np.ndarray) -> str:
+    """``win``/``loss`` when the mean paired delta is more than one standard error from 0, else ``tie``."""
+    d = np.asarray(deltas, dtype=np.float64)
+    se = d.std(ddof=1) / np.sqrt(len(d)) if len(d) > 1 else 0.0
+    m = d.mean()
+    return "tie" if abs(m) <= se else ("win" if m > 0 else "loss")
+
+
+def suite_table(curves: Sequence[Curve], reference: str = "default", peers: Sequence[str] = SUITE_PEERS,
+                same_model: str = "margin") -> list[dict[str, Any]]:
+    """One row per (strategy, peer, metric): wins/ties/losses over tasks, mean and worst delta of mean AULC.
+
+    ``reference`` and ``same_model`` (activeloop's own margin with the same model) are each compared
+    with every peer; a task counts as ``beats`` when the mean delta over seeds is above 0.
+    """
+    rows = []
+    for strat in (reference, same_model):
+        for peer in peers:
+            for metric in SUITE_METRICS:
+                d = paired_deltas(curves, strat, peer, metric)
+                if not d:
+                    continue
+                means = np.array([v.mean() for v in d.values()])
+                v = [verdict(x) for x in d.values()]
+                worst = list(d)[int(np.argmin(means))]
+                rows.append({"strategy": strat, "peer": peer, "metric": metric, "tasks": len(d),
+                             "wins": v.count("win"), "ties": v.count("tie"), "losses": v.count("loss"),
+                             "beats": int((means > 0).sum()), "mean_delta": float(means.mean()),
+                             "worst_delta": float(means.min()), "worst_task": worst})
+    return rows
+
+
+def suite_markdown(curves: Sequence[Curve], reference: str = "default", peers: Sequence[str] = SUITE_PEERS,
+                   same_model: str = "margin") -> str:
+    """The per-task table (each strategy's mean AULC macro-F1 / minority recall) and the suite table."""
+    rows = summarize(curves)
+    strategies = list(dict.fromkeys(r["strategy"] for r in rows))
+    tasks = list(dict.fromkeys(r["dataset"] for r in rows))
+    cell = {(r["dataset"], r["strategy"]): r for r in rows}
+    head = "| task | " + " | ".join(strategies) + " |"
+    lines = ["AULC macro-F1 / AULC minority recall, mean over seeds:", "", head,
+             "|" + "---|" * (len(strategies) + 1)]
+    for t in tasks:
+        vals = [f"{cell[(t, s)]['aulc_macro_f1']:.3f} / {cell[(t, s)]['aulc_minority_recall']:.3f}"
+                if (t, s) in cell else "" for s in strategies]
+        lines.append(f"| {t} | " + " | ".join(vals) + " |")
+    lines += ["", "Suite: wins / ties / losses over tasks (a tie: mean paired delta within one standard error of 0); "
+              "beats: tasks with a mean delta above 0; deltas in AULC.", "",
+              "| strategy | vs peer | metric | W / T / L | beats | mean delta | worst delta (task) |",
+              "|---|---|---|---|---|---|---|"]
+    for r in suite_table(curves, reference, peers, same_model):
+        lines.append(f"| {r['strategy']} | {r['peer']} | AULC {r['metric'].replace('_', ' ')} "
+                     f"| {r['wins']} / {r['ties']} / {r['losses']} | {r['beats']}/{r['tasks']} "
+                     f"| {r['mean_delta']:+.4f} | {r['worst_delta']:+.4f} ({r['worst_task']}) |")
+    return "\n".join(lines)

@@ -110,7 +110,7 @@ def _fill_by_class(n_rows: int, class_counts, n: int, walk) -> np.ndarray:
     return np.asarray(out, dtype=np.int64)
 
 
-def direct_select(q, orders, q_lab, y_lab, class_counts, n: int) -> np.ndarray:
+def direct_select(q, orders, q_lab, y_lab, class_counts, n: int, place: str = "top") -> np.ndarray:
     """DIRECT's batch: per class, the candidates nearest its optimal separation cut, alternating sides.
 
     Classes are served rarest first with :func:`class_quotas`; a class with fewer candidates left
@@ -118,7 +118,8 @@ def direct_select(q, orders, q_lab, y_lab, class_counts, n: int) -> np.ndarray:
     rows on ``k``'s order, placed right below the last labeled row above it (the top of the best
     plateau, as in the reference code). Picks then alternate: the nearest candidate below the cut,
     the nearest above, the next below, ... A class without labeled ``k`` cuts at the top of its
-    order, so its first picks are the rows most likely to be ``k``.
+    order, so its first picks are the rows most likely to be ``k``. ``place="middle"`` puts the cut
+    in the middle of the best plateau instead (every cut on it agrees equally with the labels).
 
     Not included: the reference's version-space-reduction phase (half of each batch spent narrowing
     the uncertainty region with several parallel annotators); with one annotator per batch the
@@ -132,6 +133,8 @@ def direct_select(q, orders, q_lab, y_lab, class_counts, n: int) -> np.ndarray:
         slots, is_k = _labeled_line(q, order, q_lab, y_lab, k)
         j = best_cut(is_k)
         below = int(slots[j - 1]) if j > 0 else 0
+        if place == "middle":
+            below = (below + (int(slots[j]) if j < len(slots) else N)) // 2
         above = below - 1
         while below < N or above >= 0:
             if below < N:
@@ -264,13 +267,21 @@ class _OrderRule(Strategy):
 
 
 class Direct(_OrderRule):
-    """DIRECT: per class, ask around the cut that best separates the labeled rows (:func:`direct_select`)."""
+    """DIRECT: per class, ask around the cut that best separates the labeled rows (:func:`direct_select`).
 
-    name = "direct"
+    ``place``: ``"top"`` (the reference code's cut, right below a labeled row) or ``"middle"`` of
+    the best plateau.
+    """
+
+    def __init__(self, place: str = "top"):
+        if place not in ("top", "middle"):
+            raise StrategyError(f"DIRECT place must be 'top' or 'middle', got {place!r}")
+        self.place = place
+        self.name = "direct" if place == "top" else f"direct(place={place!r})"
 
     def select(self, scores, predicted, n, ctx):
         q, orders, q_lab, y_lab = self._inputs(ctx)
-        return direct_select(q, orders, q_lab, y_lab, ctx.class_counts, n)
+        return direct_select(q, orders, q_lab, y_lab, ctx.class_counts, n, place=self.place)
 
 
 class Galaxy(_OrderRule):

@@ -1,0 +1,110 @@
+"""BudgetSizedClassifier: capacity chosen per fit from the training labels, sklearn contract, checkpoints, round config."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+
+from activeloop.errors import CheckpointError, NotFittedError
+from activeloop.loop import Loop
+from activeloop.model import BudgetSizedClassifier, FocalLossClassifier, load_checkpoint
+from activeloop.model.capacity import one_standard_error_choice
+from activeloop.store import Pool
+
+
+def _linear(n, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 4)).astype(np.float32)
+    return X, (X[:, 0] + X[:, 1] > 0.5).astype(int)
+
+
+def _xor(n, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(-1, 1, size=(n, 2)).astype(np.float32)
+    return X, ((X[:, 0] > 0) ^ (X[:, 1] > 0)).astype(int)
+
+
+def test_one_standard_error_rule_prefers_the_simpler_model_within_noise():
+    assert one_standard_error_choice(np.array([[0.82, 0.80, 0.84], [0.83, 0.81, 0.85]])) == 0
+    assert one_standard_error_choice(np.array([[0.70, 0.72, 0.68], [0.83, 0.85, 0.81]])) == 1
+    assert one_standard_error_choice(np.array([[0.5, 0.5], [0.5, 0.5]])) == 0  # exact tie: the simpler
+
+
+def test_well_separated_labels_tie_and_the_tie_goes_to_the_linear_model():
+    X, y = _linear(40)
+    X[y == 1, 0] += 6.0  # both capacities are perfect in every fold
+    m = BudgetSizedClassifier(random_state=0).fit(X, y)
+    np.testing.assert_allclose(m.cv_scores_, 1.0)
+    assert m.hidden_ == ()
+    assert m.capacity_["chosen"] == "linear" and m.capacity_["folds"] == 3
+
+
+def test_the_choice_follows_the_one_standard_error_rule_on_its_own_cv_scores():
+    X, y = _linear(60, seed=4)
+    m = BudgetSizedClassifier(random_state=0).fit(X, y)
+    assert m.cv_scores_.shape == (2, 3)
+    assert m.hidden_ == ((), (64,))[one_standard_error_choice(m.cv_scores_)]
+
+
+def test_an_xor_pool_with_many_labels_chooses_the_mlp():
+    X, y = _xor(400)
+    m = BudgetSizedClassifier(random_state=0).fit(X, y)
+    assert m.hidden_ == (64,)
+    assert m.capacity_["cv_macro_f1"]["mlp(64)"] > m.capacity_["cv_macro_f1"]["linear"]
+    assert (m.predict(X) == y).mean() > 0.9
+
+
+def test_too_few_rows_for_cv_take_the_simplest_without_cv():
+    X, y = _linear(5)
+    y[:2] = [0, 1]
+    m = BudgetSizedClassifier(random_state=0).fit(X, y)
+    assert m.hidden_ == () and m.cv_scores_ is None and m.capacity_["folds"] == 0
+
+
+def test_clone_is_unfitted_with_equal_params_and_predict_before_fit_fails():
+    m = BudgetSizedClassifier(cv=4, random_state=3)
+    c = clone(m)
+    assert c.get_params() == m.get_params()
+    with pytest.raises(NotFittedError):
+        c.predict(np.zeros((1, 4)))
+
+
+def test_the_estimator_template_is_used_and_left_untouched():
+    tpl = FocalLossClassifier(gamma=0.0, max_epochs=30)
+    X, y = _linear(60)
+    m = BudgetSizedClassifier(estimator=tpl, random_state=0).fit(X, y)
+    assert m.estimator_.gamma == 0.0 and m.estimator_.max_epochs == 30
+    assert not hasattr(tpl, "net_")
+
+
+def test_checkpoint_round_trip_keeps_predictions_and_the_choice():
+    X, y = _linear(60)
+    m = BudgetSizedClassifier(random_state=0).fit(X, y)
+    data = m.to_checkpoint()
+    back = load_checkpoint(data)
+    assert isinstance(back, BudgetSizedClassifier)
+    np.testing.assert_allclose(back.predict_proba(X), m.predict_proba(X))
+    assert back.capacity_ == m.capacity_ and back.hidden_ == m.hidden_
+    np.testing.assert_array_equal(back.classes_, m.classes_)
+    assert isinstance(load_checkpoint(m.estimator_.to_checkpoint()), FocalLossClassifier)
+    with pytest.raises(CheckpointError, match="corrupt"):
+        BudgetSizedClassifier.from_checkpoint(data[:-10] + b"0123456789")
+
+
+def test_a_loop_round_records_the_capacity_choice_and_restores_the_model(tmp_path):
+    X, y = _linear(120, seed=2)
+    pool = Pool.create(tmp_path / "p.db", "p", ["a", "b"])
+    ids = pool.add(X[:100])
+    pool.add(X[100:], labels=[["a", "b"][c] for c in y[100:]], split="eval")
+    for i in range(30):
+        pool.label(int(ids[i]), ["a", "b"][y[i]])
+    loop = Loop(pool, BudgetSizedClassifier(random_state=0))
+    rnd = loop.retrain()
+    assert rnd.config["model"] == "BudgetSizedClassifier"
+    assert rnd.config["capacity"]["chosen"] in ("linear", "mlp(64)")
+    assert rnd.config["capacity"]["rule"] == "one-standard-error"
+    again = Loop(pool)  # restored from the round's checkpoint
+    assert isinstance(again.model, BudgetSizedClassifier)
+    np.testing.assert_allclose(again.model.predict_proba(X[:5]), loop.model.predict_proba(X[:5]))
+    pool.close()
