@@ -1,7 +1,7 @@
 """Which (strategy, model) should be the default? Every candidate on the whole imbalanced suite.
 
 Runs each candidate pair and the modAL peers (LogisticRegression(class_weight="balanced") in a real
-``modAL.ActiveLearner``) on every task of ``activeloop.bench.suites.SUITES["imbalanced"]``, same
+``modAL.ActiveLearner``) on every task of ``activeloop.bench.tasks.SUITES["imbalanced"]``, same
 splits, seed sets and budgets, and prints per candidate: mean and worst paired delta against
 ``modal:margin_sampling`` in AULC macro-F1 and AULC minority recall, and on how many tasks it beats
 the peer on both. This is how the default was chosen (on the suite's average and worst case, not on
@@ -43,20 +43,20 @@ def _one(task_index: int, seed: int, model_key: str | None, strategy: str, scale
     import torch
 
     torch.set_num_threads(1)
-    from activeloop.bench.datasets import split_dataset
+    from activeloop.bench.datasets import load_dataset, split_dataset
     from activeloop.bench.runner import run_curve
-    from activeloop.bench.suites import suite_tasks
+    from activeloop.bench.tasks import suite_tasks
 
-    task = suite_tasks("imbalanced")[task_index]
-    ds = task.dataset()
+    spec, task_budget = suite_tasks("imbalanced")[task_index]
+    ds = load_dataset(spec)
     p, t = split_dataset(ds, seed)
-    budget = max(20, int(round(task.budget * scale / 10)) * 10)
+    budget = max(20, int(round(task_budget * scale / 10)) * 10)
     model = None if model_key is None else _model(model_key)
     t0 = time.perf_counter()
     c = run_curve(ds.X[p], ds.y[p], ds.X[t], ds.y[t], strategy=strategy, model=model, init=10, batch=10,
-                  budget=budget, seed=seed, classes=ds.classes, minority=ds.minority, dataset=task.name,
+                  budget=budget, seed=seed, classes=ds.classes, minority=ds.minority, dataset=spec,
                   ceiling=False)
-    return {"task": task.name, "seed": seed, "model": model_key or "logreg", "strategy": strategy,
+    return {"task": spec, "seed": seed, "model": model_key or "logreg", "strategy": strategy,
             "aulc_macro_f1": c.aulc("macro_f1"), "aulc_minority_recall": c.aulc("minority_recall"),
             "f1_at_budget": c.at_budget("macro_f1"), "first_minority": c.first_minority or budget + 1,
             "seconds": time.perf_counter() - t0}
@@ -71,7 +71,7 @@ def main() -> None:
     ap.add_argument("--candidates", default="", help="model/strategy pairs, e.g. sized/direct,mlp/margin.")
     ap.add_argument("--out", type=Path, default=Path("bench-candidates"))
     a = ap.parse_args()
-    from activeloop.bench.suites import suite_tasks
+    from activeloop.bench.tasks import suite_tasks
 
     tasks = range(len(suite_tasks("imbalanced"))) if not a.tasks else [int(i) for i in a.tasks.split(",")]
     cands = CANDIDATES if not a.candidates else [tuple(c.split("/")) for c in a.candidates.split(",")]

@@ -18,6 +18,8 @@ from activeloop.errors import ActiveloopError
 __all__ = ["bench", "run_bench"]
 
 DEFAULT_STRATEGIES = "default,margin,modal:uncertainty_sampling,modal:margin_sampling,modal:entropy_sampling,peer:random"
+#: With ``--suite``: the default, its same-model reference and the two modAL peers of the suite table.
+SUITE_STRATEGIES = "default,margin,modal:margin_sampling,modal:entropy_sampling"
 
 
 def run_bench(
@@ -25,7 +27,7 @@ def run_bench(
     strategies: list[str],
     *,
     seeds: int,
-    budget: int,
+    budget: int | dict[str, int],
     batch: int,
     init_size: int,
     inits: list[str],
@@ -34,15 +36,20 @@ def run_bench(
     out_dir: Path,
     command: str | None = None,
     progress: bool = True,
+    suite_table: bool = False,
 ):
-    """Run the suite, write curves.csv, summary.csv, summary.md and curves.png into ``out_dir``; return the rows."""
+    """Run the suite, write curves.csv, summary.csv, summary.md and curves.png into ``out_dir``; return the rows.
+
+    ``budget`` may map each data set to its own budget; ``suite_table`` adds the per-task and suite
+    tables (the default against the modAL peers) to summary.md.
+    """
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from activeloop.bench.curve import write_curves_csv
     from activeloop.bench.plot import plot_curves
     from activeloop.bench.suite import run_suite
-    from activeloop.bench.summary import write_summary
+    from activeloop.bench.summary import suite_markdown, write_summary
 
     out_dir.mkdir(parents=True, exist_ok=True)
     console = Console(stderr=True)
@@ -60,9 +67,12 @@ def run_bench(
         curves = run_suite(datasets, strategies, seeds, model=None if model == "default" else model, inits=inits,
                            init=init_size, batch=batch, budget=budget, jobs=jobs, on_start=on_start, on_done=on_done)
     write_curves_csv(curves, out_dir / "curves.csv")
-    rows = write_summary(curves, out_dir, command=command,
-                         notes=f"Wall time: {time.perf_counter() - t0:.0f} s with --jobs {jobs}.")
-    plot_curves(curves, out_dir / "curves.png", title=f"{', '.join(datasets)}: {seeds} seeds, batch {batch}")
+    notes = f"Wall time: {time.perf_counter() - t0:.0f} s with --jobs {jobs}."
+    if suite_table:
+        notes = suite_markdown(curves) + "\n\n" + notes
+    rows = write_summary(curves, out_dir, command=command, notes=notes)
+    title = f"{len(datasets)} tasks" if len(datasets) > 2 else ", ".join(datasets)
+    plot_curves(curves, out_dir / "curves.png", title=f"{title}: {seeds} seeds, batch {batch}")
     return rows
 
 
@@ -74,12 +84,16 @@ def bench(
              "synthetic[:n=3000,classes=2,weights=0.97,class_sep=1.0].")] = None,
     data: Annotated[Optional[Path], typer.Option(
         "--data", help="A labeled .csv (label/y/class/target or last column) or .npz (X, y) file.")] = None,
-    strategies: Annotated[str, typer.Option(
+    suite: Annotated[Optional[str], typer.Option(
+        "--suite", help="A named suite of tasks, each with its own budget: imbalanced. Adds the suite table "
+                        "(the default against modal:margin_sampling and modal:entropy_sampling).")] = None,
+    strategies: Annotated[Optional[str], typer.Option(
         "--strategies", "-s",
         help="Comma-separated: activeloop names (default, margin, ..., package.module:function), "
-             "modal:uncertainty_sampling|margin_sampling|entropy_sampling, peer:random.")] = DEFAULT_STRATEGIES,
+             "modal:uncertainty_sampling|margin_sampling|entropy_sampling, peer:random. "
+             f"Default: {DEFAULT_STRATEGIES} ({SUITE_STRATEGIES} with --suite).")] = None,
     seeds: Annotated[int, typer.Option(help="Seeds 0..N-1 (each its own split, seed set and model seed).")] = 5,
-    budget: Annotated[int, typer.Option(help="Labels in total per run.")] = 300,
+    budget: Annotated[int, typer.Option(help="Labels in total per run (with --suite each task has its own).")] = 300,
     batch: Annotated[int, typer.Option(help="Labels per round.")] = 10,
     init_size: Annotated[int, typer.Option("--init-size", help="Size of the random seed set.")] = 10,
     init: Annotated[str, typer.Option(
@@ -90,10 +104,19 @@ def bench(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Benchmark query strategies with a simulated oracle; writes learning curves and a summary table."""
-    if bool(dataset) == (data is not None):
-        raise ActiveloopError("give exactly one of --dataset NAME or --data FILE")
-    names = [s.strip() for s in (dataset or [str(data)]) if s.strip()]
+    if sum((bool(dataset), data is not None, suite is not None)) != 1:
+        raise ActiveloopError("give exactly one of --dataset NAME, --data FILE or --suite NAME")
     from activeloop.bench.datasets import load_dataset
+    from activeloop.bench.tasks import suite_tasks
+
+    budgets: int | dict[str, int] = budget
+    if suite is not None:
+        budgets = dict(suite_tasks(suite))
+        names = list(budgets)
+    else:
+        names = [s.strip() for s in (dataset or [str(data)]) if s.strip()]
+    if strategies is None:
+        strategies = SUITE_STRATEGIES if suite is not None else DEFAULT_STRATEGIES
 
     for name in names:  # fail before any work on a bad name or file
         load_dataset(name)
@@ -110,8 +133,9 @@ def bench(
         if not is_peer(s):
             resolve(s)
     command = "activeloop bench " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if len(sys.argv) > 2 else None
-    rows = run_bench(names, strats, seeds=seeds, budget=budget, batch=batch, init_size=init_size, inits=inits,
-                     model=model, jobs=jobs, out_dir=out, command=command, progress=not quiet)
+    rows = run_bench(names, strats, seeds=seeds, budget=budgets, batch=batch, init_size=init_size, inits=inits,
+                     model=model, jobs=jobs, out_dir=out, command=command, progress=not quiet,
+                     suite_table=suite is not None)
     for r in rows:
         typer.echo(f"{r['dataset']:>20} {r['strategy']:<28} {r['init']:<10} AULC macro-F1 {r['aulc_macro_f1']:.3f} "
                    f"± {r['aulc_macro_f1_std']:.3f}  minority recall {r['aulc_minority_recall']:.3f}  "

@@ -1,8 +1,9 @@
 """Labeled data sets for simulated-oracle benchmarks, and the per-seed pool/test split.
 
-Names: ``digits-imbalanced`` (sklearn digits, one class cut to ~3 %), ``synthetic``
-(``make_classification`` with a rare class), or a path to a labeled ``.csv`` / ``.npz`` file.
-Options ride on the name: ``digits-imbalanced:minority=3,share=0.02``,
+Names: ``digits-imbalanced`` (sklearn digits, one class cut to ~3 %; ``minority=1/7`` cuts two),
+``wine-imbalanced`` (class 0 cut to 8 %), ``breast-cancer-imbalanced`` (malignant cut to 4 %),
+``synthetic`` (``make_classification`` with a rare class), or a path to a labeled ``.csv`` / ``.npz``
+file. Options ride on the name: ``digits-imbalanced:minority=3,share=0.02``,
 ``synthetic:n=3000,classes=3,weights=0.9/0.07/0.03,class_sep=0.8,features=20``.
 """
 
@@ -63,22 +64,34 @@ def _parse_options(spec: str) -> tuple[str, dict[str, str]]:
     return name.strip().lower(), opts
 
 
-def _digits_imbalanced(opts: dict[str, str]) -> Dataset:
-    from sklearn.datasets import load_digits
+def _cut(loader: str, name: str, minority: str, share: float, names: list[str] | None = None):
+    """A builder for a scikit-learn data set with each ``minority`` class (``a/b`` for several) cut to ``share``.
 
-    minority = int(opts.pop("minority", 8))
-    share = float(opts.pop("share", 0.03))
-    _no_more(opts, "digits-imbalanced")
-    if not 0 < share < 1 or not 0 <= minority <= 9:
-        raise ActiveloopError(f"digits-imbalanced needs 0 <= minority <= 9 and 0 < share < 1, got {minority}, {share}")
-    X, y = load_digits(return_X_y=True)
-    rng = np.random.default_rng(_DIGITS_SEED)
-    others = np.flatnonzero(y != minority)
-    rare = np.flatnonzero(y == minority)
-    keep = int(round(share * len(others) / (1 - share)))
-    idx = np.sort(np.concatenate([others, rng.choice(rare, min(keep, len(rare)), replace=False)]))
-    return Dataset("digits-imbalanced", X[idx].astype(np.float32), y[idx].astype(np.int64),
-                   [str(c) for c in range(10)], minority, {"minority": minority, "share": share})
+    The rows kept are drawn once with a fixed seed, so every run sees the same data set.
+    """
+
+    def build(opts: dict[str, str]) -> Dataset:
+        import sklearn.datasets
+
+        rare = [int(c) for c in str(opts.pop("minority", minority)).split("/")]
+        sh = float(opts.pop("share", share))
+        _no_more(opts, name)
+        X, y = getattr(sklearn.datasets, loader)(return_X_y=True)
+        k = int(y.max()) + 1
+        if not 0 < sh * len(rare) < 1 or len(set(rare)) != len(rare) or not all(0 <= c < k for c in rare):
+            raise ActiveloopError(f"{name} needs distinct minority classes in 0..{k - 1} and 0 < share < 1, "
+                                  f"got {'/'.join(map(str, rare))}, {sh}")
+        rng = np.random.default_rng(_DIGITS_SEED)
+        others = np.flatnonzero(~np.isin(y, rare))
+        keep = int(round(sh * len(others) / (1 - sh * len(rare))))
+        parts = [others] + [rng.choice(np.flatnonzero(y == c), min(keep, int((y == c).sum())), replace=False)
+                            for c in rare]
+        idx = np.sort(np.concatenate(parts))
+        return Dataset(name, X[idx].astype(np.float32), y[idx].astype(np.int64),
+                       list(names) if names else [str(c) for c in range(k)], rare[0],
+                       {"minority": rare[0] if len(rare) == 1 else rare, "share": sh})
+
+    return build
 
 
 def _synthetic(opts: dict[str, str]) -> Dataset:
@@ -183,7 +196,13 @@ def _numbers(path: Path, recs: list[readers.Record], fields: list[str]) -> np.nd
     return X
 
 
-DATASETS = {"digits-imbalanced": _digits_imbalanced, "synthetic": _synthetic}
+DATASETS = {
+    "digits-imbalanced": _cut("load_digits", "digits-imbalanced", "8", 0.03),
+    "wine-imbalanced": _cut("load_wine", "wine-imbalanced", "0", 0.08, ["class_0", "class_1", "class_2"]),
+    "breast-cancer-imbalanced": _cut("load_breast_cancer", "breast-cancer-imbalanced", "0", 0.04,
+                                     ["malignant", "benign"]),
+    "synthetic": _synthetic,
+}
 
 
 def load_dataset(spec: str | Path) -> Dataset:
@@ -192,7 +211,7 @@ def load_dataset(spec: str | Path) -> Dataset:
     Parameters
     ----------
     spec : str or Path
-        ``digits-imbalanced[:minority=8,share=0.03]``,
+        ``digits-imbalanced[:minority=8,share=0.03]`` (also ``wine-imbalanced``, ``breast-cancer-imbalanced``),
         ``synthetic[:n=3000,classes=2,weights=0.97,class_sep=1.0,features=20,seed=0]``, or a
         ``.csv`` (numeric feature columns plus a ``label``/``y``/``class``/``target`` column, else
         the last column; ``path.csv:label=col,minority=name``) / ``.npz`` (arrays ``X``, ``y``).

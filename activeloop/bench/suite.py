@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from functools import lru_cache
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from activeloop.bench.curve import Curve
 from activeloop.bench.datasets import Dataset, load_dataset, split_dataset
@@ -73,7 +73,7 @@ def run_suite(
     inits: Sequence[str] = ("random",),
     init: int = 10,
     batch: int = 10,
-    budget: int = 300,
+    budget: int | Mapping[str, int] = 300,
     test_size: float = 0.3,
     jobs: int = 1,
     peer_model: Any = None,
@@ -92,6 +92,8 @@ def run_suite(
         ``5`` means seeds 0..4.
     inits : sequence of {"random", "cold-start"}
         Start protocols for the activeloop strategies.
+    budget : int or mapping of str to int
+        Labels per run; a mapping gives each data set (by its spec) its own budget.
     jobs : int
         Processes (each with one torch thread); 1 runs in this process.
     on_start : callable(total_runs), optional
@@ -138,7 +140,8 @@ def run_suite(
     if on_start:
         on_start(len(runs))
     ceils = dict(zip(ceil_keys, _run_tasks(_ceiling_task, ceil_tasks, jobs, None)))
-    tasks = [(spec, seed, strat, start, model, init, batch, budget, test_size,
+    budgets = budget if isinstance(budget, Mapping) else {}
+    tasks = [(spec, seed, strat, start, model, init, batch, budgets.get(str(spec), budget), test_size,
               ceils[(spec, seed, "peer" if is_peer(strat) else "activeloop")], peer_model)
              for spec, seed, strat, start in runs]
     return _run_tasks(_curve_task, tasks, jobs, on_done)
