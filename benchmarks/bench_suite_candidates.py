@@ -24,12 +24,13 @@ import numpy as np
 
 
 def _model(key: str):
-    """sized: linear/MLP chosen per round by CV; mlp: the focal MLP; linear: the focal model without hidden layer."""
-    from activeloop.model import FocalLossClassifier
-    from activeloop.model.capacity import BudgetSizedClassifier
+    """sized: linear weighted CE or focal MLP, chosen per round by CV; mlp: the focal MLP; linear: focal, no
+    hidden layer; lin0: no hidden layer, weighted cross-entropy with balanced class weights (gamma 0)."""
+    from activeloop.model import BudgetSizedClassifier, FocalLossClassifier
 
     return {"sized": BudgetSizedClassifier, "mlp": FocalLossClassifier,
-            "linear": lambda: FocalLossClassifier(hidden=())}[key]()
+            "linear": lambda: FocalLossClassifier(hidden=()),
+            "lin0": lambda: FocalLossClassifier(hidden=(), gamma=0.0, alpha="balanced")}[key]()
 
 
 CANDIDATES = [
@@ -69,6 +70,7 @@ def main() -> None:
     ap.add_argument("--scale", type=float, default=1.0, help="Multiply every task's budget (smoke runs).")
     ap.add_argument("--tasks", default="", help="Comma-separated task indices (default: all).")
     ap.add_argument("--candidates", default="", help="model/strategy pairs, e.g. sized/direct,mlp/margin.")
+    ap.add_argument("--half", default="", help="Pairs run on the first half of the seeds only.")
     ap.add_argument("--out", type=Path, default=Path("bench-candidates"))
     a = ap.parse_args()
     from activeloop.bench.tasks import suite_tasks
@@ -76,7 +78,9 @@ def main() -> None:
     tasks = range(len(suite_tasks("imbalanced"))) if not a.tasks else [int(i) for i in a.tasks.split(",")]
     cands = CANDIDATES if not a.candidates else [tuple(c.split("/")) for c in a.candidates.split(",")]
     jobs = [(ti, s, None, p) for ti in tasks for s in range(a.seeds) for p in PEERS]
+    half = [tuple(c.split("/")) for c in a.half.split(",") if c]
     jobs += [(ti, s, m, st) for ti in tasks for s in range(a.seeds) for m, st in cands]
+    jobs += [(ti, s, m, st) for ti in tasks for s in range((a.seeds + 1) // 2) for m, st in half]
     jobs.sort(key=lambda j: (j[1], j[2] is not None))  # seed by seed, so a cut-short run still covers every task
     a.out.mkdir(parents=True, exist_ok=True)
     path = a.out / "runs.csv"

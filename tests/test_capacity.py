@@ -31,13 +31,12 @@ def test_one_standard_error_rule_prefers_the_simpler_model_within_noise():
     assert one_standard_error_choice(np.array([[0.5, 0.5], [0.5, 0.5]])) == 0  # exact tie: the simpler
 
 
-def test_well_separated_labels_tie_and_the_tie_goes_to_the_linear_model():
+def test_equal_cv_scores_go_to_the_simpler_candidate():
     X, y = _linear(40)
-    X[y == 1, 0] += 6.0  # both capacities are perfect in every fold
-    m = BudgetSizedClassifier(random_state=0).fit(X, y)
-    np.testing.assert_allclose(m.cv_scores_, 1.0)
-    assert m.hidden_ == ()
-    assert m.capacity_["chosen"] == "linear" and m.capacity_["folds"] == 3
+    same = FocalLossClassifier(hidden=(), max_epochs=20)
+    m = BudgetSizedClassifier(candidates=(same, clone(same)), random_state=0).fit(X, y)
+    np.testing.assert_array_equal(m.cv_scores_[0], m.cv_scores_[1])
+    assert m.choice_ == 0 and m.capacity_["folds"] == 3
 
 
 def test_the_choice_follows_the_one_standard_error_rule_on_its_own_cv_scores():
@@ -51,7 +50,7 @@ def test_an_xor_pool_with_many_labels_chooses_the_mlp():
     X, y = _xor(400)
     m = BudgetSizedClassifier(random_state=0).fit(X, y)
     assert m.hidden_ == (64,)
-    assert m.capacity_["cv_macro_f1"]["mlp(64)"] > m.capacity_["cv_macro_f1"]["linear"]
+    assert m.capacity_["cv_macro_f1"]["mlp(64)"] > m.capacity_["cv_macro_f1"]["linear(gamma=0)"]
     assert (m.predict(X) == y).mean() > 0.9
 
 
@@ -70,11 +69,12 @@ def test_clone_is_unfitted_with_equal_params_and_predict_before_fit_fails():
         c.predict(np.zeros((1, 4)))
 
 
-def test_the_estimator_template_is_used_and_left_untouched():
-    tpl = FocalLossClassifier(gamma=0.0, max_epochs=30)
+def test_given_candidates_are_used_and_left_untouched():
+    tpl = FocalLossClassifier(hidden=(), gamma=1.0, max_epochs=30)
     X, y = _linear(60)
-    m = BudgetSizedClassifier(estimator=tpl, random_state=0).fit(X, y)
-    assert m.estimator_.gamma == 0.0 and m.estimator_.max_epochs == 30
+    m = BudgetSizedClassifier(candidates=(tpl,), random_state=0).fit(X, y)
+    assert m.estimator_.gamma == 1.0 and m.estimator_.max_epochs == 30 and m.choice_ == 0
+    assert m.cv_scores_ is None  # one candidate: nothing to choose
     assert not hasattr(tpl, "net_")
 
 
@@ -102,7 +102,7 @@ def test_a_loop_round_records_the_capacity_choice_and_restores_the_model(tmp_pat
     loop = Loop(pool, BudgetSizedClassifier(random_state=0))
     rnd = loop.retrain()
     assert rnd.config["model"] == "BudgetSizedClassifier"
-    assert rnd.config["capacity"]["chosen"] in ("linear", "mlp(64)")
+    assert rnd.config["capacity"]["chosen"] in ("linear(gamma=0)", "mlp(64)")
     assert rnd.config["capacity"]["rule"] == "one-standard-error"
     again = Loop(pool)  # restored from the round's checkpoint
     assert isinstance(again.model, BudgetSizedClassifier)

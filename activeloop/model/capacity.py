@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from collections.abc import Callable
 from numbers import Integral
 from typing import Any
@@ -27,7 +28,7 @@ from sklearn.utils.validation import check_is_fitted
 from activeloop.errors import CheckpointError
 from activeloop.model.classifier import FocalLossClassifier, _not_fitted
 
-__all__ = ["BudgetSizedClassifier", "one_standard_error_choice", "load_checkpoint"]
+__all__ = ["BudgetSizedClassifier", "default_candidates", "one_standard_error_choice", "load_checkpoint"]
 
 _MAGIC = b"ACTIVELOOP-SIZED-1\n"
 
@@ -47,19 +48,29 @@ def one_standard_error_choice(scores: np.ndarray) -> int:
     return int(np.flatnonzero(mean >= mean[best] - se[best])[0])
 
 
+def default_candidates() -> tuple[FocalLossClassifier, FocalLossClassifier]:
+    """The two capacities tried by default, simplest first.
+
+    * linear (no hidden layer), weighted cross-entropy (``gamma=0``) with inverse-frequency
+      ("balanced") class weights: the loss of ``LogisticRegression(class_weight="balanced")``,
+      the standard choice while labels are few;
+    * the focal MLP (one hidden layer of 64, ``gamma=2``, effective-number alpha), which catches up
+      and passes it as labels accumulate.
+    """
+    return FocalLossClassifier(hidden=(), gamma=0.0, alpha="balanced"), FocalLossClassifier()
+
+
 class BudgetSizedClassifier(ClassifierMixin, BaseEstimator):
-    """Focal-loss classifier that picks its hidden layers per fit by cross-validation on the labels.
+    """Focal-loss classifier that picks its capacity per fit by cross-validation on the labels.
 
     Parameters
     ----------
-    estimator : FocalLossClassifier or None, default=None
-        Template for every candidate (cloned; ``hidden`` and ``random_state`` are set per candidate).
-        None means ``FocalLossClassifier()``.
-    hidden_options : tuple of tuples, default=((), (64,))
-        Candidate hidden-layer widths, simplest first; ``()`` is the linear model.
+    candidates : tuple of FocalLossClassifier or None, default=None
+        Candidate models, simplest first (cloned; ``random_state`` is set on each). None means
+        :func:`default_candidates` (linear weighted cross-entropy, then the focal MLP).
     cv : int, default=3
-        Folds of the stratified cross-validation (fewer when the rarest class has fewer rows;
-        with fewer than two rows per fold on average the simplest candidate is taken without CV).
+        Folds of the stratified cross-validation (fewer when the largest class has fewer rows;
+        with fewer than two rows per fold the simplest candidate is taken without CV).
     random_state : int or None, default=None
         Seeds the folds and every candidate.
 
@@ -69,9 +80,11 @@ class BudgetSizedClassifier(ClassifierMixin, BaseEstimator):
         The chosen candidate, refitted on all training rows.
     classes_ : ndarray of shape (n_classes,)
     n_features_in_ : int
+    choice_ : int
+        Index of the chosen candidate.
     hidden_ : tuple of int
-        The chosen hidden-layer widths.
-    cv_scores_ : ndarray of shape (n_options, n_folds) or None
+        Its hidden-layer widths (``()`` = linear).
+    cv_scores_ : ndarray of shape (n_candidates, n_folds) or None
         Per-fold macro-F1 of each candidate (None when the CV was skipped).
     capacity_ : dict
         JSON-safe record of the choice (for the round's config): chosen name, hidden widths, mean
@@ -79,21 +92,21 @@ class BudgetSizedClassifier(ClassifierMixin, BaseEstimator):
     """
 
     _parameter_constraints: dict = {
-        "estimator": [FocalLossClassifier, None],
-        "hidden_options": [tuple, list],
+        "candidates": [tuple, list, None],
         "cv": [Interval(Integral, 2, None, closed="left")],
         "random_state": ["random_state"],
     }
 
-    def __init__(self, *, estimator=None, hidden_options=((), (64,)), cv=3, random_state=None):
-        self.estimator = estimator
-        self.hidden_options = hidden_options
+    def __init__(self, *, candidates=None, cv=3, random_state=None):
+        self.candidates = candidates
         self.cv = cv
         self.random_state = random_state
 
-    def _candidate(self, hidden) -> FocalLossClassifier:
-        base = FocalLossClassifier() if self.estimator is None else self.estimator
-        return clone(base).set_params(hidden=tuple(int(h) for h in hidden), random_state=self.random_state)
+    def _candidates(self) -> tuple:
+        return default_candidates() if self.candidates is None else tuple(self.candidates)
+
+    def _candidate(self, i: int) -> FocalLossClassifier:
+        return clone(self._candidates()[i]).set_params(random_state=self.random_state)
 
     def _cv_scores(self, X: np.ndarray, y: np.ndarray) -> np.ndarray | None:
         _, counts = np.unique(y, return_counts=True)
@@ -101,15 +114,17 @@ class BudgetSizedClassifier(ClassifierMixin, BaseEstimator):
         if len(counts) < 2 or k < 2 or len(y) < 2 * k:
             return None
         seed = self.random_state if isinstance(self.random_state, (int, np.integer)) else 0
-        folds = list(StratifiedKFold(n_splits=k, shuffle=True, random_state=int(seed)).split(X, y))
-        scores = np.zeros((len(self.hidden_options), k))
+        with warnings.catch_warnings():  # a rare class with fewer rows than folds is expected here
+            warnings.simplefilter("ignore", UserWarning)
+            folds = list(StratifiedKFold(n_splits=k, shuffle=True, random_state=int(seed)).split(X, y))
+        scores = np.zeros((len(self._candidates()), k))
         labels = np.unique(y)
-        for c, hidden in enumerate(self.hidden_options):
+        for c in range(len(scores)):
             for f, (tr, te) in enumerate(folds):
                 if len(np.unique(y[tr])) < 2:  # one class left to train on: it is the only prediction
                     pred = np.full(len(te), y[tr][0])
                 else:
-                    pred = self._candidate(hidden).fit(X[tr], y[tr]).predict(X[te])
+                    pred = self._candidate(c).fit(X[tr], y[tr]).predict(X[te])
                 scores[c, f] = f1_score(y[te], pred, labels=labels, average="macro", zero_division=0)
         return scores
 
@@ -126,25 +141,26 @@ class BudgetSizedClassifier(ClassifierMixin, BaseEstimator):
             Progress of the final fit.
         """
         self._validate_params()
-        if not len(self.hidden_options):
-            raise ValueError("hidden_options must name at least one capacity")
+        cands = self._candidates()
+        if not len(cands):
+            raise ValueError("candidates must name at least one model")
         X = np.asarray(X, dtype=np.float32)
         y = np.asarray(y)
-        scores = self._cv_scores(X, y) if len(self.hidden_options) > 1 else None
-        pick = 0 if scores is None else one_standard_error_choice(scores)
+        scores = self._cv_scores(X, y) if len(cands) > 1 else None
+        self.choice_ = 0 if scores is None else one_standard_error_choice(scores)
         self.cv_scores_ = scores
-        self.hidden_ = tuple(int(h) for h in self.hidden_options[pick])
-        self.estimator_ = self._candidate(self.hidden_).fit(X, y, sample_weight, on_epoch=on_epoch)
+        self.estimator_ = self._candidate(self.choice_).fit(X, y, sample_weight, on_epoch=on_epoch)
         self._copy_fitted()
-        means = None if scores is None else {_name(h): round(float(m), 4)
-                                             for h, m in zip(self.hidden_options, scores.mean(axis=1))}
-        self.capacity_ = {"chosen": _name(self.hidden_), "hidden": list(self.hidden_), "cv_macro_f1": means,
+        names = [_name(c) for c in cands]
+        means = None if scores is None else {n: round(float(m), 4) for n, m in zip(names, scores.mean(axis=1))}
+        self.capacity_ = {"chosen": names[self.choice_], "hidden": list(self.hidden_), "cv_macro_f1": means,
                           "folds": 0 if scores is None else int(scores.shape[1]), "rule": "one-standard-error"}
         return self
 
     def _copy_fitted(self) -> None:
         self.classes_ = self.estimator_.classes_
         self.n_features_in_ = self.estimator_.n_features_in_
+        self.hidden_ = tuple(int(h) for h in self.estimator_.hidden)
 
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities of the chosen model, shape (n_samples, n_classes)."""
@@ -170,7 +186,9 @@ class BudgetSizedClassifier(ClassifierMixin, BaseEstimator):
     def to_checkpoint(self) -> bytes:
         """A header line of JSON (parameters and the choice), then the chosen model's own checkpoint."""
         self._check()
-        head = {"format": 1, "hidden_options": [list(h) for h in self.hidden_options], "cv": int(self.cv),
+        head = {"format": 1, "cv": int(self.cv), "choice": int(self.choice_),
+                "candidates": [{k: _plain(v) for k, v in c.get_params(deep=False).items() if k != "random_state"}
+                               for c in self._candidates()],
                 "random_state": self.random_state if isinstance(self.random_state, (int, type(None))) else None,
                 "capacity": self.capacity_,
                 "cv_scores": None if self.cv_scores_ is None else self.cv_scores_.tolist()}
@@ -190,11 +208,11 @@ class BudgetSizedClassifier(ClassifierMixin, BaseEstimator):
         try:
             head = json.loads(line)
             est = FocalLossClassifier.from_checkpoint(inner)
-            model = cls(estimator=clone(est).set_params(random_state=None),
-                        hidden_options=tuple(tuple(h) for h in head["hidden_options"]), cv=head["cv"],
-                        random_state=head["random_state"])
+            cands = tuple(FocalLossClassifier(**{k: (tuple(v) if k == "hidden" else v) for k, v in c.items()})
+                          for c in head["candidates"])
+            model = cls(candidates=cands, cv=head["cv"], random_state=head["random_state"])
             model.estimator_ = est
-            model.hidden_ = tuple(head["capacity"]["hidden"])
+            model.choice_ = int(head["choice"])
             model.capacity_ = head["capacity"]
             model.cv_scores_ = None if head["cv_scores"] is None else np.asarray(head["cv_scores"])
             model._copy_fitted()
@@ -205,8 +223,19 @@ class BudgetSizedClassifier(ClassifierMixin, BaseEstimator):
         return model
 
 
-def _name(hidden) -> str:
-    return "linear" if not len(hidden) else "mlp(" + ",".join(str(int(h)) for h in hidden) + ")"
+def _name(model: FocalLossClassifier) -> str:
+    """``linear`` or ``mlp(64)``, with the loss when it is not the focal default: ``linear(gamma=0)``."""
+    hidden = tuple(int(h) for h in model.hidden)
+    base = "linear" if not hidden else "mlp(" + ",".join(map(str, hidden)) + ")"
+    return base if model.gamma == 2.0 else f"{base}(gamma={model.gamma:g})"
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, (tuple, list, np.ndarray)):
+        return [_plain(x) for x in v]
+    if isinstance(v, np.generic):
+        return v.item()
+    return v
 
 
 def load_checkpoint(data: bytes) -> Any:
