@@ -37,6 +37,7 @@ def run_bench(
     command: str | None = None,
     progress: bool = True,
     suite_table: bool = False,
+    ceiling: bool = True,
 ):
     """Run the suite, write curves.csv, summary.csv, summary.md and curves.png into ``out_dir``; return the rows.
 
@@ -65,7 +66,8 @@ def run_bench(
             bar.update(task, advance=1, description=f"{curve.strategy} seed {curve.seed}")
 
         curves = run_suite(datasets, strategies, seeds, model=None if model == "default" else model, inits=inits,
-                           init=init_size, batch=batch, budget=budget, jobs=jobs, on_start=on_start, on_done=on_done)
+                           init=init_size, batch=batch, budget=budget, jobs=jobs, ceiling=ceiling,
+                           on_start=on_start, on_done=on_done)
     write_curves_csv(curves, out_dir / "curves.csv")
     notes = f"Wall time: {time.perf_counter() - t0:.0f} s with --jobs {jobs}."
     if suite_table:
@@ -86,7 +88,8 @@ def bench(
         "--data", help="A labeled .csv (label/y/class/target or last column) or .npz (X, y) file.")] = None,
     suite: Annotated[Optional[str], typer.Option(
         "--suite", help="A named suite of tasks, each with its own budget: imbalanced. Adds the suite table "
-                        "(the default against modal:margin_sampling and modal:entropy_sampling).")] = None,
+                        "(the default against modal:margin_sampling and modal:entropy_sampling); "
+                        "skips the full-pool ceilings.")] = None,
     strategies: Annotated[Optional[str], typer.Option(
         "--strategies", "-s",
         help="Comma-separated: activeloop names (default, margin, ..., package.module:function), "
@@ -135,7 +138,7 @@ def bench(
     command = "activeloop bench " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if len(sys.argv) > 2 else None
     rows = run_bench(names, strats, seeds=seeds, budget=budgets, batch=batch, init_size=init_size, inits=inits,
                      model=model, jobs=jobs, out_dir=out, command=command, progress=not quiet,
-                     suite_table=suite is not None)
+                     suite_table=suite is not None, ceiling=suite is None)
     for r in rows:
         typer.echo(f"{r['dataset']:>20} {r['strategy']:<28} {r['init']:<10} AULC macro-F1 {r['aulc_macro_f1']:.3f} "
                    f"± {r['aulc_macro_f1_std']:.3f}  minority recall {r['aulc_minority_recall']:.3f}  "

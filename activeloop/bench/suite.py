@@ -77,6 +77,7 @@ def run_suite(
     test_size: float = 0.3,
     jobs: int = 1,
     peer_model: Any = None,
+    ceiling: bool = True,
     on_start: Callable[[int], None] | None = None,
     on_done: Callable[[Curve], None] | None = None,
 ) -> list[Curve]:
@@ -96,6 +97,8 @@ def run_suite(
         Labels per run; a mapping gives each data set (by its spec) its own budget.
     jobs : int
         Processes (each with one torch thread); 1 runs in this process.
+    ceiling : bool, default True
+        Fit each model on the full pool for the ceiling (labels to 95 %); False skips those fits.
     on_start : callable(total_runs), optional
     on_done : callable(Curve), optional
         Called as each curve finishes (progress bars).
@@ -139,7 +142,8 @@ def run_suite(
                     runs.append((spec, seed, strat, start))
     if on_start:
         on_start(len(runs))
-    ceils = dict(zip(ceil_keys, _run_tasks(_ceiling_task, ceil_tasks, jobs, None)))
+    ceils = dict(zip(ceil_keys, _run_tasks(_ceiling_task, ceil_tasks, jobs, None) if ceiling else
+                     [None] * len(ceil_keys)))
     budgets = budget if isinstance(budget, Mapping) else {}
     tasks = [(spec, seed, strat, start, model, init, batch, budgets.get(str(spec), budget), test_size,
               ceils[(spec, seed, "peer" if is_peer(strat) else "activeloop")], peer_model)
