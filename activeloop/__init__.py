@@ -23,6 +23,7 @@ _EXPORTS = {
     "Pool": "activeloop.store",
     "RoundInfo": "activeloop.store",
     "FocalLossClassifier": "activeloop.model",
+    "BudgetSizedClassifier": "activeloop.model",
     "evaluate": "activeloop.model",
     "QueryEngine": "activeloop.query",
     "Query": "activeloop.query",
@@ -40,7 +41,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from activeloop.errors import ActiveloopError, IngestError, LeaseError, PoolExhaustedError, StrategyError  # noqa: F401
     from activeloop.ingest import import_file  # noqa: F401
     from activeloop.loop import Loop  # noqa: F401
-    from activeloop.model import FocalLossClassifier, evaluate  # noqa: F401
+    from activeloop.model import BudgetSizedClassifier, FocalLossClassifier, evaluate  # noqa: F401
     from activeloop.query import Query, QueryEngine  # noqa: F401
     from activeloop.query import resolve as resolve_strategy  # noqa: F401
     from activeloop.session import LabelingSession  # noqa: F401

@@ -7,7 +7,7 @@ import pytest
 from sklearn.base import clone
 
 from activeloop.errors import CheckpointError, NotFittedError
-from activeloop.loop import Loop
+from activeloop.loop import Loop, model_summary
 from activeloop.model import BudgetSizedClassifier, FocalLossClassifier, load_checkpoint
 from activeloop.model.capacity import one_standard_error_choice
 from activeloop.store import Pool
@@ -104,6 +104,8 @@ def test_a_loop_round_records_the_capacity_choice_and_restores_the_model(tmp_pat
     assert rnd.config["model"] == "BudgetSizedClassifier"
     assert rnd.config["capacity"]["chosen"] in ("linear(gamma=0)", "mlp(64)")
     assert rnd.config["capacity"]["rule"] == "one-standard-error"
+    assert model_summary(rnd.config).startswith(rnd.config["capacity"]["chosen"] + " (CV ")
+    assert model_summary({"model": "LogisticRegression", "params": {}}) == "LogisticRegression"
     again = Loop(pool)  # restored from the round's checkpoint
     assert isinstance(again.model, BudgetSizedClassifier)
     np.testing.assert_allclose(again.model.predict_proba(X[:5]), loop.model.predict_proba(X[:5]))

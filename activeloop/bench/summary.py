@@ -218,7 +218,8 @@ def suite_markdown(curves: Sequence[Curve], reference: str = "default", peers: S
               "| strategy | vs peer | metric | W / T / L | beats | mean delta | worst delta (task) |",
               "|---|---|---|---|---|---|---|"]
     for r in suite_table(curves, reference, peers, same_model):
-        lines.append(f"| {r['strategy']} | {r['peer']} | AULC {r['metric'].replace('_', ' ')} "
+        label = {"macro_f1": "macro-F1", "minority_recall": "minority recall"}[r["metric"]]
+        lines.append(f"| {r['strategy']} | {r['peer']} | AULC {label} "
                      f"| {r['wins']} / {r['ties']} / {r['losses']} | {r['beats']}/{r['tasks']} "
                      f"| {r['mean_delta']:+.4f} | {r['worst_delta']:+.4f} ({r['worst_task']}) |")
     return "\n".join(lines)

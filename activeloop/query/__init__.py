@@ -8,7 +8,9 @@ streams a :class:`~activeloop.store.Pool` through the model and hands out leased
 from activeloop.query.coldstart import ColdStartSampler, cold_start_select, labels_until_all_seen
 from activeloop.query.diversity import Diverse, coreset_select, kmeanspp_select
 from activeloop.query.engine import Query, QueryEngine, sample_eval
+from activeloop.query.imbalance import Base, Direct, Galaxy
 from activeloop.query.modal import ModalMeasure, ModalSelector, from_modal
+from activeloop.query.orders import class_margins, class_orders
 from activeloop.query.registry import available, default_strategy, register, resolve
 from activeloop.query.selector import Selector
 from activeloop.query.strategies import (
@@ -31,10 +33,13 @@ from activeloop.query.strategies import (
 from activeloop.query.to_modal import ModalQuery, as_modal
 
 __all__ = [
+    "Base",
     "ClassBalanced",
     "ColdStartSampler",
     "Context",
+    "Direct",
     "Diverse",
+    "Galaxy",
     "MinorityLeaning",
     "ModalMeasure",
     "ModalQuery",
@@ -48,6 +53,8 @@ __all__ = [
     "Strategy",
     "as_modal",
     "available",
+    "class_margins",
+    "class_orders",
     "cold_start_select",
     "coreset_select",
     "default_strategy",
