@@ -160,8 +160,8 @@ def status(db: DB, project: ProjectOpt = None) -> None:
             out.print("no rounds yet (run `activeloop train` once there are labels of 2 classes)")
             return
         table = Table(title="rounds (metrics on the eval split)")
-        for col in ("round", "labels", "macro-F1", "bal. acc.", "min. recall", "model", "finished"):
-            table.add_column(col, justify="left" if col in ("model", "finished") else "right", no_wrap=True)
+        for col in ("round", "labels", "macro-F1", "bal. acc.", "min. recall", "finished"):
+            table.add_column(col, justify="left" if col == "finished" else "right", no_wrap=True)
         for r in rounds:
             m = r.metrics
             if "macro_f1" in m:
@@ -169,10 +169,10 @@ def status(db: DB, project: ProjectOpt = None) -> None:
             else:
                 scores = ["no eval labels", "", ""]
             table.add_row(
-                str(r.number), str(r.n_labels), *scores, model_summary(r.config),
-                r.finished_at.isoformat(sep=" ", timespec="minutes"),
+                str(r.number), str(r.n_labels), *scores, r.finished_at.isoformat(sep=" ", timespec="minutes"),
             )
         out.print(table)
+        out.print(f"model of round {rounds[-1].number}: {model_summary(rounds[-1].config)}")
     finally:
         pool.close()
 

@@ -104,7 +104,7 @@ def test_a_loop_round_records_the_capacity_choice_and_restores_the_model(tmp_pat
     assert rnd.config["model"] == "BudgetSizedClassifier"
     assert rnd.config["capacity"]["chosen"] in ("linear(gamma=0)", "mlp(64)")
     assert rnd.config["capacity"]["rule"] == "one-standard-error"
-    assert model_summary(rnd.config).startswith(rnd.config["capacity"]["chosen"] + " (CV ")
+    assert model_summary(rnd.config).startswith(f"BudgetSizedClassifier: {rnd.config['capacity']['chosen']} (3-fold CV ")
     assert model_summary({"model": "LogisticRegression", "params": {}}) == "LogisticRegression"
     again = Loop(pool)  # restored from the round's checkpoint
     assert isinstance(again.model, BudgetSizedClassifier)

@@ -107,6 +107,7 @@ def test_train_records_a_round_and_status_shows_its_metrics(db, cancer):
     assert len(rounds) == 1 and rounds[0].has_checkpoint and "macro_f1" in rounds[0].metrics
     status = ok("status", db)
     assert f"{rounds[0].metrics['macro_f1']:.3f}" in status
+    assert f"model of round 1: BudgetSizedClassifier: {rounds[0].config['capacity']['chosen']}" in status
 
 
 def test_train_without_eval_labels_says_so(db, cancer):
