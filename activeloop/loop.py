@@ -12,6 +12,9 @@ import numpy as np
 from activeloop.errors import ActiveloopError
 from activeloop.model import BudgetSizedClassifier, FocalLossClassifier, evaluate, load_checkpoint, proba_by_class
 from activeloop.query import Query, QueryEngine
+from activeloop.stopping import Criterion, Snapshot, Verdict, choose_stop_set, minority_classes, snapshots, stop_set_key
+from activeloop.stopping import to_record as stopping_record
+from activeloop.stopping import verdict as stop_verdict
 from activeloop.store import Pool, RoundInfo
 from activeloop.store.schema import utcnow
 
@@ -106,6 +109,7 @@ class Loop:
         metrics = self.evaluate(candidate)
         metrics["fit_seconds"] = round(fit_seconds, 4)
         metrics["train_counts"] = {c: int(k) for c, k in zip(self.pool.classes, np.bincount(y, minlength=len(self.pool.classes)))}
+        metrics["stopping"] = self._stopping(candidate, y, metrics)
         checkpoint = candidate.to_checkpoint() if hasattr(candidate, "to_checkpoint") else None
         info = self.pool.record_round(
             n_labels=len(y),
@@ -119,6 +123,38 @@ class Loop:
         self.engine.model = candidate
         self.engine.invalidate()
         return info
+
+    def stop_verdict(self, criterion: Criterion | None = None) -> Verdict:
+        """Whether more labels still buy anything, over the recorded rounds (see :mod:`activeloop.stopping`)."""
+        return stop_verdict(self.pool.rounds(), criterion)
+
+    def _stopping(self, model: Any, y: np.ndarray, metrics: dict[str, Any]) -> dict[str, Any]:
+        """``metrics["stopping"]``: the model's predictions on the stop set and every criterion's value.
+
+        The stop set is a seeded sample of up to 1000 pool examples still unlabeled when the first
+        round that measured stopping was recorded; that round stores its ids (``stop_set_ids``) and
+        every later round reads them back, so all rounds predict the same examples.
+        """
+        rounds = self.pool.rounds()
+        stored = [(r.metrics.get("stopping") or {}).get("stop_set_ids") for r in rounds]
+        ids = next((np.asarray(i, dtype=np.int64) for i in stored if i is not None), None)
+        first = ids is None
+        if first:
+            unlabeled = self.pool.unlabeled_ids("pool")
+            ids = choose_stop_set(unlabeled if len(unlabeled) else self.pool.labeled("pool")[0])
+        classes = self.pool.classes
+        proba = proba_by_class(model, self.pool.features(ids), classes)
+        predicted = np.bincount(proba.argmax(axis=1), minlength=len(classes)) / max(len(ids), 1)
+        minority = metrics.get("minority") or minority_classes(classes, predicted)
+        found = int(np.isin(y, [classes.index(c) for c in minority]).sum())
+        snap = Snapshot.from_proba(
+            proba, round=(rounds[-1].number if rounds else 0) + 1, n_labels=len(y), minority_found=found,
+            stop_set=stop_set_key(ids),
+        )
+        extra: dict[str, Any] = {"minority": list(minority)}
+        if first:
+            extra["stop_set_ids"] = ids.tolist()
+        return stopping_record(snap, snapshots(rounds), **extra)
 
     def evaluate(self, model: Any = None) -> dict[str, Any]:
         """Metrics of ``model`` (default: the current one) on the eval split's labeled examples.
