@@ -155,6 +155,8 @@ def status(db: DB, project: ProjectOpt = None) -> None:
             per_class.add_row(c, key, str(counts["pool"][c]), str(counts["eval"][c]))
         out.print(per_class)
 
+        from activeloop.stopping import verdict
+
         rounds = pool.rounds()
         if not rounds:
             out.print("no rounds yet (run `activeloop train` once there are labels of 2 classes)")
@@ -173,6 +175,7 @@ def status(db: DB, project: ProjectOpt = None) -> None:
             )
         out.print(table)
         out.print(f"model of round {rounds[-1].number}: {model_summary(rounds[-1].config)}")
+        out.print(verdict(rounds).text)
     finally:
         pool.close()
 
@@ -197,6 +200,24 @@ def export(
     finally:
         pool.close()
     err.print(f"wrote {n} labels to {out_path}")
+
+
+@app.command()
+def report(
+    db: DB,
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder for report.md and its PNGs (created if missing).")],
+    project: ProjectOpt = None,
+) -> None:
+    """Write report.md with plots of every round: eval metrics, minority found, labels per hour, stopping."""
+    from activeloop.report import write_report
+
+    pool = _open(db, project)
+    try:
+        result = write_report(pool, out_dir)
+    finally:
+        pool.close()
+    out.print(f"wrote {result.markdown} and {len(result.plots)} plots")
+    out.print(result.verdict.text)
 
 
 @app.command()

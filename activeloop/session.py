@@ -22,6 +22,7 @@ from typing import Literal
 from activeloop.errors import ActiveloopError, UnreachableError
 from activeloop.loop import EpochCallback, Loop
 from activeloop.query import Query
+from activeloop.stopping import Verdict
 from activeloop.store import Pool, RoundInfo
 
 SPLITS = ("pool", "eval")
@@ -73,6 +74,8 @@ class LabelingSession:
         Labels this session added (less those it undid).
     latest : RoundInfo or None
         The latest recorded round.
+    verdict : activeloop.stopping.Verdict or None
+        Whether more labels still buy anything, over the recorded rounds (None before the first).
     trained_on : int
         Pool-split labels the latest (or running) round was given.
     retraining : bool
@@ -120,6 +123,7 @@ class LabelingSession:
         self.pending: tuple[int, str, str] | None = None  # (example id, class, key) of a label not yet written
         self.retraining = False
         self.latest: RoundInfo | None = pool.latest_round()
+        self.verdict: Verdict | None = None if self.latest is None else self.loop.stop_verdict()
         self.trained_on = self.latest.n_labels if self.latest is not None else 0
         self._out: dict[int, Pick] = {}  # picks queued or shown, by example id: their split and origin
         self.counts: dict[str, int] = {c: 0 for c in pool.classes}
@@ -273,6 +277,7 @@ class LabelingSession:
         """
         self.retraining = False
         self.latest = info
+        self.verdict = self.loop.stop_verdict()
         self.trained_on = info.n_labels
         self.exhausted["pool"] = False
         self.refresh_counts()

@@ -186,6 +186,20 @@ def test_retrain_key_starts_a_round_now(pool):
     drive(app, scenario)
 
 
+def test_status_panel_shows_the_stop_verdict_once_a_round_exists(pool):
+    app = make_app(pool, batch=50)
+
+    async def scenario(pilot):
+        assert "stop:" not in status_text(app)  # no round yet: nothing to judge
+        await pilot.press("0", "1")
+        await pilot.press("r")
+        await settle(pilot)
+        line = Loop(pool).stop_verdict().text
+        assert line.startswith("stop: not yet — ") and line in status_text(app)
+
+    drive(app, scenario)
+
+
 def test_a_failing_retrain_is_shown_and_the_previous_model_kept(pool):
     app = make_app(pool, batch=2)
 

@@ -303,6 +303,8 @@ class MinorityPlateau(Criterion):
             return f"{self.found} minority example{'s' if self.found != 1 else ''} found (needs {self.min_found})"
         if self.met:
             return f"no new minority in {v:.0f} labels"
+        if v == 0:
+            return f"a new minority example in the latest round (needs {self.patience} labels without one)"
         return f"last new minority {v:.0f} labels ago (needs {self.patience})"
 
 

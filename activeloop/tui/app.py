@@ -199,6 +199,7 @@ class LabelApp(App[int]):
             until_retrain=session.until_retrain,
             mode=self.mode,
             note=self.note,
+            verdict=session.verdict,
         )
 
     def _set_mode(self, mode: str) -> None:

@@ -96,7 +96,7 @@ class WhyPanel(Static):
 
 
 class StatusPanel(Vertical):
-    """Label counts, the latest round's eval metrics, the next retrain, and a training progress bar."""
+    """Label counts, the latest round's eval metrics and stop verdict, the next retrain, and a training progress bar."""
 
     _shown_lines = -1
 
@@ -115,7 +115,9 @@ class StatusPanel(Vertical):
         until_retrain: int,
         mode: str,
         note: str = "",
+        verdict: Any = None,
     ) -> None:
+        """``verdict``: an ``activeloop.stopping.Verdict`` (its ``text`` and ``stop``), shown as given."""
         lines = [
             Text.assemble(("session ", "dim"), (str(session), "bold"), (" · total ", "dim"), (str(total), "bold")),
             Text.assemble(
@@ -138,6 +140,8 @@ class StatusPanel(Vertical):
                     (f" · {metrics.get('n_eval', '?')} eval", "dim"),
                 )
             )
+        if verdict is not None:
+            lines.append(Text(verdict.text, style="bold green" if verdict.stop else "dim"))
         if mode == "eval":
             lines.append(Text("EVAL SPLIT: random draws", style="bold reverse"))
         if note:
