@@ -32,12 +32,12 @@ _EXPORTS = {
     "LabelingSession": "activeloop.session",
     "import_file": "activeloop.ingest",
 }
-_SUBMODULES = {"bench", "query", "model", "store", "ingest", "loop", "session", "errors"}
+_SUBMODULES = {"bench", "query", "model", "store", "ingest", "loop", "session", "errors", "stopping", "report"}
 
 __all__ = sorted([*_EXPORTS, *_SUBMODULES])
 
 if TYPE_CHECKING:  # pragma: no cover
-    from activeloop import bench, ingest, loop, model, query, session, store  # noqa: F401
+    from activeloop import bench, ingest, loop, model, query, report, session, stopping, store  # noqa: F401
     from activeloop.errors import ActiveloopError, IngestError, LeaseError, PoolExhaustedError, StrategyError  # noqa: F401
     from activeloop.ingest import import_file  # noqa: F401
     from activeloop.loop import Loop  # noqa: F401

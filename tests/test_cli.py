@@ -55,7 +55,7 @@ def db(tmp_path) -> Path:
 
 def test_help_lists_every_command_and_imports_nothing_heavy():
     out = ok("--help")
-    for command in ("init", "import", "status", "export", "upgrade", "query", "train", "label", "bench", "demo"):
+    for command in ("init", "import", "status", "export", "upgrade", "query", "train", "label", "bench", "demo", "report"):
         assert command in out
     code = "import sys, activeloop.cli; print(sorted(m for m in ('torch', 'sklearn', 'textual') if m in sys.modules))"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"

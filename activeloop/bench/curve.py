@@ -14,6 +14,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from activeloop.stopping import Criterion, Snapshot, replay
+
 __all__ = ["Curve", "METRICS", "Recorder", "read_curves_csv", "write_curves_csv"]
 
 #: Metric columns of every curve point.
@@ -40,6 +42,10 @@ class Curve:
         Labels until the first minority example was labeled (1-based), None if never.
     ceiling : float or None
         Macro-F1 on the test set of the same model trained on the full labeled pool.
+    stopping : list of Snapshot
+        What each point's round recorded for the stopping criteria (activeloop runs; not in curves.csv).
+    stop : ndarray of bool of shape (n_points,) or None
+        The default stopping criterion's decision at each point (curves.csv column ``stop``); None for peers.
     """
 
     dataset: str
@@ -54,6 +60,8 @@ class Curve:
     first_minority: int | None
     ceiling: float | None = None
     info: dict[str, Any] = field(default_factory=dict)
+    stopping: list[Snapshot] = field(default_factory=list)
+    stop: np.ndarray | None = None
 
     def aulc(self, metric: str = "macro_f1") -> float:
         """Mean of ``metric`` over the curve's points (normalised area from init to budget)."""
@@ -71,6 +79,27 @@ class Curve:
         hit = np.flatnonzero(self.metrics["macro_f1"] >= fraction * ceil)
         return int(self.labels[hit[0]]) if len(hit) else None
 
+    def stop_index(self, criterion: Criterion | None = None) -> int | None:
+        """First point at which ``criterion`` (default: activeloop's) says stop; None if it never does."""
+        if criterion is None and self.stop is not None:
+            flags = self.stop
+        elif self.stopping:
+            flags = np.asarray(replay(self.stopping, criterion)[0])
+        else:
+            return None
+        hit = np.flatnonzero(flags)
+        return int(hit[0]) if len(hit) else None
+
+    def stop_labels(self, criterion: Criterion | None = None) -> int | None:
+        """Labels at which ``criterion`` would have stopped; None if it never does within the budget."""
+        k = self.stop_index(criterion)
+        return None if k is None else int(self.labels[k])
+
+    def at_stop(self, metric: str = "macro_f1", criterion: Criterion | None = None) -> float:
+        """``metric`` where ``criterion`` stops (at the budget if it never does)."""
+        k = self.stop_index(criterion)
+        return float(self.metrics[metric][-1 if k is None else k])
+
     def rows(self) -> list[dict[str, Any]]:
         """One dict per point: dataset, strategy, init, model, seed, labels, metrics, ceiling (no timings)."""
         out = []
@@ -80,6 +109,7 @@ class Curve:
             for m in METRICS:
                 row[m] = float(self.metrics[m][k])
             row["ceiling"] = self.ceiling
+            row["stop"] = "" if self.stop is None else int(self.stop[k])
             out.append(row)
         return out
 
@@ -92,8 +122,12 @@ class Recorder:
         self.metrics: dict[str, list[float]] = {m: [] for m in METRICS}
         self.query_s: list[float] = []
         self.fit_s: list[float] = []
+        self.stopping: list[Snapshot] = []
 
-    def add(self, n: int, metrics: dict[str, float], found: int, query_s: float, fit_s: float) -> None:
+    def add(self, n: int, metrics: dict[str, float], found: int, query_s: float, fit_s: float,
+            snapshot: Snapshot | None = None) -> None:
+        """One point; ``snapshot``: its round's stopping record (None where no round was recorded)."""
+        self.stopping.append(snapshot or Snapshot(round=len(self.labels) + 1, n_labels=int(n)))
         self.labels.append(int(n))
         for m in METRICS:
             self.metrics[m].append(float(found) if m == "minority_found" else float(metrics.get(m, np.nan)))
@@ -101,8 +135,11 @@ class Recorder:
         self.fit_s.append(fit_s)
 
     def curve(self, **kw) -> Curve:
+        measured = any(s.predictions is not None for s in self.stopping)
         return Curve(labels=np.asarray(self.labels), metrics={m: np.asarray(v) for m, v in self.metrics.items()},
-                     query_s=np.asarray(self.query_s), fit_s=np.asarray(self.fit_s), **kw)
+                     query_s=np.asarray(self.query_s), fit_s=np.asarray(self.fit_s),
+                     stopping=self.stopping if measured else [],
+                     stop=np.asarray(replay(self.stopping)[0], dtype=bool) if measured else None, **kw)
 
 
 def write_curves_csv(curves: Sequence[Curve], path: str | Path) -> Path:
@@ -110,7 +147,7 @@ def write_curves_csv(curves: Sequence[Curve], path: str | Path) -> Path:
     path = Path(path)
     rows = [r for c in curves for r in c.rows()]
     # timings stay out of curves.csv so that the same seeds give a byte-identical file
-    cols = ["dataset", "strategy", "init", "model", "seed", "labels", *METRICS, "ceiling"]
+    cols = ["dataset", "strategy", "init", "model", "seed", "labels", *METRICS, "ceiling", "stop"]
     with path.open("w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=cols)
         w.writeheader()
@@ -140,8 +177,10 @@ def read_curves_csv(path: str | Path) -> list[Curve]:
                 first = int(n)
                 break
         ceil = rows[0]["ceiling"]
+        stop = [r.get("stop", "") for r in rows]
         curves.append(Curve(ds, strat, int(seed), init, model, labels,
                             {m: np.array([float(r[m]) if r[m] != "" else np.nan for r in rows]) for m in METRICS},
                             np.zeros(len(rows)), np.zeros(len(rows)), first, float(ceil) if ceil else None,
-                            {"first_minority_is_upper_bound": True}))
+                            {"first_minority_is_upper_bound": True},
+                            stop=np.array([v == "1" for v in stop]) if all(v in ("0", "1") for v in stop) else None))
     return curves

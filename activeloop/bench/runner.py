@@ -21,6 +21,7 @@ from activeloop.bench.models import ceiling_score, make_model, model_name, pick_
 from activeloop.bench.oracle import SimulatedOracle
 from activeloop.bench.peers import run_peer
 from activeloop.errors import ActiveloopError
+from activeloop.stopping import snapshots
 
 __all__ = ["INITS", "is_peer", "run_curve", "seed_set", "strategy_name"]
 
@@ -201,7 +202,8 @@ def _run_activeloop(strategy, model, X_pool, y_pool, X_test, y_test, classes, mi
                 rnd = loop.retrain()
                 fit_s = time.perf_counter() - t
                 found = pool.class_counts("pool")[minority_name]
-                rec.add(len(oracle.history), pick_metrics(rnd.metrics, minority_name), found, query_s, fit_s)
+                rec.add(len(oracle.history), pick_metrics(rnd.metrics, minority_name), found, query_s, fit_s,
+                        snapshots([rnd])[0])
 
             def ask(n: int) -> float:
                 t = time.perf_counter()

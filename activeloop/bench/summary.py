@@ -10,6 +10,9 @@ Figures (each computed per seed, then mean ± std over seeds):
   ``reached_95`` says for how many seeds it was reached;
 * ``first_minority``: labels until the first minority example is labeled (never: budget + 1);
 * ``minority_found``: minority examples labeled at the budget;
+* ``stop_labels``: labels at which activeloop's default stopping criterion would have stopped (a seed
+  that never stops counts as the budget; ``stopped`` says for how many seeds it stopped before it), and
+  ``f1_at_stop``: macro-F1 there — empty for peers, which record no stopping measurements;
 * ``query_s``: mean seconds to choose one batch;
 * ``vs_random``: ``aulc_macro_f1`` divided by that of random sampling (``peer:random``, else
   ``random``) on the same data set, seeds and budget.
@@ -36,6 +39,7 @@ SUMMARY_COLUMNS = [
     "labels_to_95", "labels_to_95_std", "reached_95",
     "first_minority", "first_minority_std",
     "minority_found", "minority_found_std",
+    "stop_labels", "stop_labels_std", "stopped", "f1_at_stop", "f1_at_stop_std",
     "query_s", "vs_random",
 ]
 
@@ -53,7 +57,8 @@ def summarize(curves: Sequence[Curve], fraction: float = 0.95) -> list[dict[str,
     rows = []
     for (ds, strat, init, model), cs in groups.items():
         budget = int(max(c.labels[-1] for c in cs))
-        row: dict[str, Any] = {"dataset": ds, "strategy": strat, "init": init, "model": model, "seeds": len(cs)}
+        row: dict[str, Any] = {"dataset": ds, "strategy": strat, "init": init, "model": model, "seeds": len(cs),
+                               "budget": budget}
         for m in ("macro_f1", "balanced_accuracy", "minority_recall"):
             row[f"aulc_{m}"], row[f"aulc_{m}_std"] = _ms([c.aulc(m) for c in cs])
         row["f1_at_budget"], row["f1_at_budget_std"] = _ms([c.at_budget("macro_f1") for c in cs])
@@ -65,6 +70,7 @@ def summarize(curves: Sequence[Curve], fraction: float = 0.95) -> list[dict[str,
         row["first_minority"], row["first_minority_std"] = _ms(
             [budget + 1 if c.first_minority is None else c.first_minority for c in cs])
         row["minority_found"], row["minority_found_std"] = _ms([c.at_budget("minority_found") for c in cs])
+        _stop_columns(row, cs, budget)
         row["query_s"] = float(np.mean([np.mean(c.query_s[1:]) if len(c.query_s) > 1 else 0.0 for c in cs]))
         rows.append(row)
     for row in rows:
@@ -72,6 +78,38 @@ def summarize(curves: Sequence[Curve], fraction: float = 0.95) -> list[dict[str,
         base = base or next((r for r in rows if r["dataset"] == row["dataset"] and r["strategy"] == "random"), None)
         row["vs_random"] = row["aulc_macro_f1"] / base["aulc_macro_f1"] if base and base["aulc_macro_f1"] else float("nan")
     return rows
+
+
+def _stop_columns(row: dict[str, Any], cs: Sequence[Curve], budget: int) -> None:
+    """Where the default stopping criterion stops, and macro-F1 there (NaN for curves that measured no stopping)."""
+    measured = [c for c in cs if c.stop is not None]
+    if not measured:
+        row.update(stop_labels=np.nan, stop_labels_std=np.nan, stopped="", f1_at_stop=np.nan, f1_at_stop_std=np.nan)
+        return
+    stops = [c.stop_labels() for c in measured]
+    row["stop_labels"], row["stop_labels_std"] = _ms([budget if s is None else s for s in stops])
+    row["stopped"] = f"{sum(s is not None and s < budget for s in stops)}/{len(measured)}"
+    row["f1_at_stop"], row["f1_at_stop_std"] = _ms([c.at_stop() for c in measured])
+
+
+def _stop_md(rows: list[dict[str, Any]]) -> list[str]:
+    """The stopping table: per task, labels saved by stopping against macro-F1 given up."""
+    rows = [r for r in rows if r["stopped"]]
+    if not rows:
+        return []
+    lines = [
+        "", "Stopping (activeloop's default criterion, replayed on each run's recorded rounds):", "",
+        "| data set | strategy | init | budget | stops at (labels) | stopped | labels saved | F1 @ stop | F1 @ budget "
+        "| F1 given up |",
+        "|---|---|---|---:|---:|---|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['dataset']} | {r['strategy']} | {r['init']} | {r['budget']} | {r['stop_labels']:.0f} ± "
+            f"{r['stop_labels_std']:.0f} | {r['stopped']} | {r['budget'] - r['stop_labels']:.0f} "
+            f"| {r['f1_at_stop']:.3f} | {r['f1_at_budget']:.3f} | {r['f1_at_budget'] - r['f1_at_stop']:+.3f} |"
+        )
+    return lines
 
 
 def _cell(v: Any) -> str:
@@ -123,6 +161,7 @@ def write_summary(curves: Sequence[Curve], out: str | Path, *, command: str | No
         text += ["Command:", "", "```", command, "```", ""]
     text += [
         _md(rows),
+        *_stop_md(rows),
         "",
         "- **AULC** = mean of the metric over the curve's points from the first point to the budget "
         "(normalised area under the learning curve; 1.0 = perfect from the first point).",
