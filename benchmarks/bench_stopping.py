@@ -53,18 +53,18 @@ PEER = "κ 0.99 / 3 (published)"
 def candidates() -> dict[str, object]:
     """Named criteria to replay: each family over a small grid, and κ with a minority plateau."""
     out: dict[str, object] = {PEER: KappaStability(window=3, threshold=0.99)}
-    for w in (3, 5):
-        for t in (0.97, 0.98, 0.99, 0.995):
+    for w in (3, 5, 10):
+        for t in (0.99, 0.995, 0.997, 0.998, 0.999):
             out[f"κ {t:g} / {w}"] = KappaStability(window=w, threshold=t)
-    for t in (0.005, 0.01, 0.02):
-        out[f"change ≤ {t:g} / 3"] = PredictionChange(window=3, threshold=t)
+    for w in (3, 8):
+        for t in (0.001, 0.01):
+            out[f"change ≤ {t:g} / {w}"] = PredictionChange(window=w, threshold=t)
     for t in (0.05, 0.1):
         out[f"uncertainty ≤ {t:g}"] = OverallUncertainty(threshold=t)
     for p in (50, 100):
         out[f"plateau {p}"] = MinorityPlateau(patience=p)
-    for w, t in ((3, 0.99), (5, 0.99), (3, 0.995), (5, 0.98)):
-        for p in (50, 100):
-            out[f"κ {t:g} / {w} + plateau {p}"] = AllOf(KappaStability(window=w, threshold=t), MinorityPlateau(patience=p))
+    for p in (30, 70, 100):
+        out[f"κ 0.997 / 5 + plateau {p}"] = AllOf(KappaStability(window=5, threshold=0.997), MinorityPlateau(patience=p))
     out["default: " + repr(default_criterion())] = default_criterion()
     return out
 
@@ -111,6 +111,7 @@ def judge(table: dict[str, dict[str, float]], tolerance: float = 0.01) -> tuple[
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--first-seed", type=int, default=0, help="Seeds first-seed .. first-seed + seeds - 1.")
     ap.add_argument("--budget", type=int, default=300)
     ap.add_argument("--batch", type=int, default=10)
     ap.add_argument("--jobs", type=int, default=2)
@@ -125,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         from concurrent.futures import ProcessPoolExecutor
 
-        runs = [(name, seed) for name in TASKS for seed in range(args.seeds)]
+        runs = [(name, seed) for name in TASKS for seed in range(args.first_seed, args.first_seed + args.seeds)]
         with ProcessPoolExecutor(max_workers=args.jobs) as ex:
             futures = [ex.submit(one_curve, name, seed, args.budget, args.batch) for name, seed in runs]
             curves = []
