@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from activeloop.errors import ActiveloopError
-from activeloop.stopping import Criterion, Verdict, replay, snapshots, verdict, watched_criteria
+from activeloop.stopping import Criterion, Verdict, default_criterion, replay, snapshots, verdict, watched_criteria
 from activeloop.store import Pool
 
 __all__ = ["Report", "write_report"]
@@ -53,7 +53,7 @@ def write_report(pool: Pool, out_dir: str | Path, *, criterion: Criterion | None
 
         matplotlib.use("Agg")
         plots = {
-            "eval_metrics": _plot_eval(rounds, tmp / "eval_metrics.png"),
+            "eval_metrics": _plot_eval(rounds, v, tmp / "eval_metrics.png"),
             "minority_found": _plot_minority(pool, rounds, labels, tmp / "minority_found.png"),
             "labels_per_hour": _plot_per_hour(labels, tmp / "labels_per_hour.png"),
             "stopping": _plot_stopping(rounds, v, criterion, tmp / "stopping.png"),
@@ -94,7 +94,14 @@ def _say(ax, text: str) -> None:
     ax.set_yticks([])
 
 
-def _plot_eval(rounds: list[Any], path: Path) -> Path:
+def _stop_line(ax, rounds: list[Any], v: Verdict) -> None:
+    """A vertical line where the verdict's run of stops began."""
+    at = next((r.n_labels for r in rounds if r.number == v.since_round), None)
+    if at is not None:
+        ax.axvline(at, color="C2", lw=1.5, label=f"default stops (round {v.since_round})")
+
+
+def _plot_eval(rounds: list[Any], v: Verdict, path: Path) -> Path:
     measured = [r for r in rounds if "macro_f1" in r.metrics]
     fig, axes = _figure(4)
     panels = [*(label for _, label in _METRICS), "minority PR-AUC"]
@@ -109,10 +116,11 @@ def _plot_eval(rounds: list[Any], path: Path) -> Path:
             for k, c in enumerate(names):
                 ax.plot(x, [r.metrics.get("pr_auc", {}).get(c, np.nan) for r in measured], "o-", ms=3, color=f"C{k}",
                         label=f"class {c}")
-            ax.legend(fontsize=8, loc="lower right")
         else:
             key = next(k for k, label in _METRICS if label == title)
             ax.plot(x, [r.metrics[key] for r in measured], "o-", ms=3, color="C0")
+        _stop_line(ax, rounds, v)
+        ax.legend(fontsize=8, loc="lower right")
         ax.set_ylim(0, 1.02)
         ax.set_xlabel("pool labels")
         ax.grid(alpha=0.3)
@@ -200,7 +208,6 @@ def _plot_stopping(rounds: list[Any], v: Verdict, criterion: Criterion | None, p
     snaps = snapshots(rounds)
     watched = watched_criteria()
     fig, axes = _figure(len(watched))
-    stop_labels = next((s.n_labels for s in snaps if s.round == v.since_round), None)
     for ax, c in zip(axes, watched):
         ax.set_title(_TITLES[c.name], fontsize=10)
         _, values, _ = replay(snaps, c)
@@ -210,8 +217,7 @@ def _plot_stopping(rounds: list[Any], v: Verdict, criterion: Criterion | None, p
             continue
         ax.plot(*zip(*pts), "o-", ms=3, color="C0")
         ax.axhline(getattr(c, _THRESHOLD[c.name]), color="C3", ls="--", lw=1, label=repr(c))
-        if stop_labels is not None:
-            ax.axvline(stop_labels, color="C2", lw=1.5, label=f"default stops (round {v.since_round})")
+        _stop_line(ax, rounds, v)
         ax.set_xlabel("pool labels")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="best")
@@ -272,9 +278,10 @@ def _markdown(pool: Pool, rounds: list[Any], labels: list[dict[str, Any]], v: Ve
         "## Stopping",
         "",
         "Each round predicts a fixed stop set (up to 1000 pool examples unlabeled when the first round ran). "
-        "The default rule stops when Cohen's κ between consecutive rounds' predictions averages at least its "
-        "threshold over its window and no new minority example came in the last `patience` labels. "
-        "The other criteria are shown for comparison.",
+        f"The default rule is `{default_criterion()!r}`: stop once Cohen's κ between consecutive rounds' "
+        "predictions on the stop set averages at least its threshold over its window of rounds "
+        "(chosen on a benchmark suite, see benchmarks/README.md). The other criteria are shown for comparison; "
+        "the green line marks where the default stops.",
         "",
         f"![stopping]({plots['stopping'].name})",
         "",

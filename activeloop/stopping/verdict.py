@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 
 from activeloop.stopping.criteria import (
-    AllOf,
     Criterion,
     KappaStability,
     MinorityPlateau,
@@ -44,19 +43,22 @@ STOP_SET_SEED = 0
 
 
 def default_criterion() -> Criterion:
-    """activeloop's default: stable predictions on the stop set and no new minority for a while.
+    """activeloop's default: Cohen's κ between consecutive rounds on the stop set averages ≥ 0.997 over 10 rounds.
 
-    κ-stability alone stops early on imbalanced pools, while the minority class is still being
-    found (a few minority examples barely move κ); the plateau guards against that.
+    Chosen on ``benchmarks/bench_stopping.py`` (6 imbalanced tasks, budget 400, batch 10): it stops
+    before the budget on every task and gives up at most 0.004 macro-F1 where it stops, while the
+    published setting (κ 0.99 over 3 rounds) stops sooner but gives up to 0.032. Adding a
+    minority plateau kept it from stopping at all: the minority-leaning default strategy keeps
+    finding minority examples up to the budget. See ``benchmarks/README.md``, "Stopping".
     """
-    return AllOf(KappaStability(window=3, threshold=0.99), MinorityPlateau(patience=100))
+    return KappaStability(window=10, threshold=0.997)
 
 
 def watched_criteria() -> list[Criterion]:
-    """Every criterion a round records a value for (besides the default's verdict)."""
+    """Every criterion a round records a value for: the default's κ, and the others for comparison."""
     return [
-        KappaStability(window=3, threshold=0.99),
-        PredictionChange(window=2, threshold=0.01),
+        default_criterion(),
+        PredictionChange(window=3, threshold=0.01),
         OverallUncertainty(threshold=0.05),
         MinorityPlateau(patience=100),
     ]
