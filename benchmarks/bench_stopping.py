@@ -117,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--out", type=Path, default=Path("benchmarks/stopping"))
     ap.add_argument("--reuse", action="store_true", help="Replay the curves saved by an earlier run (curves.pkl).")
+    ap.add_argument("--merge", type=Path, action="append", default=[],
+                    help="Also replay the curves.pkl of another run's --out folder (e.g. other seeds).")
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     cache = args.out / "curves.pkl"
@@ -134,7 +136,10 @@ def main(argv: list[str] | None = None) -> int:
                 curves.append(f.result())
                 print(f"  {curves[-1].dataset} seed {curves[-1].seed}: {time.perf_counter() - t0:.0f} s", file=sys.stderr)
         cache.write_bytes(pickle.dumps(curves))
-    print(f"{len(curves)} curves ({len(TASKS)} tasks x {args.seeds} seeds, budget {args.budget}, batch {args.batch}) "
+    for other in args.merge:
+        curves = curves + pickle.loads((other / "curves.pkl").read_bytes())
+    seeds = sorted({c.seed for c in curves})
+    print(f"{len(curves)} curves ({len(TASKS)} tasks x seeds {seeds}, budget {args.budget}, batch {args.batch}) "
           f"in {time.perf_counter() - t0:.0f} s")
     tasks = list(dict.fromkeys(c.dataset for c in curves))
     print("\nmacro-F1 at the budget: " + ", ".join(
