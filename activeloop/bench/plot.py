@@ -19,7 +19,8 @@ def plot_curves(curves: Sequence[Curve], path: str | Path, *, title: str | None 
 
     Each line is a (strategy, init) group's mean over seeds, with a ± std band; the macro-F1 panel
     draws the mean full-pool ceiling of each model as a dashed line, and marks with a ▼ where the
-    default stopping criterion stops (mean over seeds; a seed that never stops counts as the budget).
+    default stopping criterion stops (mean over seeds; a seed that never stops counts as the budget),
+    or says in the legend that it never stopped before the budget.
     """
     import matplotlib
 
@@ -51,11 +52,14 @@ def plot_curves(curves: Sequence[Curve], path: str | Path, *, title: str | None 
                 ax.plot(x, mean, color=color, label=f"{name} (n={len(cs)})", lw=1.6)
                 ax.fill_between(x, mean - std, mean + std, color=color, alpha=0.15, lw=0)
                 measured = [c for c in cs if c.stop is not None]
-                if metric == "macro_f1" and measured:
+                stopped = sum(c.stop_labels() is not None and c.stop_labels() < c.labels[-1] for c in measured)
+                if metric == "macro_f1" and stopped:
                     at = np.mean([c.labels[-1] if c.stop_labels() is None else c.stop_labels() for c in measured])
                     f1 = np.mean([c.at_stop() for c in measured])
                     ax.plot([at], [f1], marker="v", ms=9, color=color, mec="black", ls="none",
-                            label=f"{name}: stops at {at:.0f} labels (F1 {f1:.3f})")
+                            label=f"{name}: stops at {at:.0f} labels ({stopped}/{len(measured)} seeds, F1 {f1:.3f})")
+                elif metric == "macro_f1" and measured:
+                    ax.plot([], [], ls="none", label=f"{name}: no stop before the budget")
             if metric == "macro_f1":
                 for k, (m, vals) in enumerate(ceilings.items()):
                     ax.axhline(float(np.mean(vals)), color="0.25", ls=("--", ":", "-.")[k % 3], lw=1,
