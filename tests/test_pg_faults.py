@@ -19,7 +19,7 @@ import pytest
 import sqlalchemy as sa
 
 from activeloop import Pool
-from activeloop.errors import UnreachableError
+from activeloop.errors import DatabaseError, UnreachableError
 from activeloop.query import QueryEngine
 from activeloop.tui.app import UNREACHABLE, LabelApp
 from tui_helpers import digits_pool, fast_loop, plain, settle, truth
@@ -163,3 +163,11 @@ def test_the_app_keeps_a_keystroke_while_the_server_is_down_and_writes_it_once(o
     assert [r for r in rows if r[0] == shown] == [(shown, "ana")] and len(rows) == 10 + 2  # 10 eval labels imported
     with Pool.open(own_db) as again:
         assert again.current_label(shown) == digit
+
+
+def test_a_server_that_refuses_is_not_waited_for(own_pg):
+    """No such database: the server answered, so the error is immediate and names it (no 30 s of retries)."""
+    missing = own_pg.url.rsplit("/", 1)[0] + "/no_such_database"
+    with pytest.raises(DatabaseError, match='database "no_such_database" does not exist') as refused:
+        Pool.open(missing, retry_seconds=3600)
+    assert not isinstance(refused.value, UnreachableError)

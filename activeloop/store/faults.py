@@ -48,6 +48,7 @@ _PG_CODES = {
     "57P02": DISCONNECT,  # crash_shutdown
     "57P03": DISCONNECT,  # cannot_connect_now: starting up or shutting down
 }
+_REFUSALS = ("authentication failed", "does not exist", "no pg_hba.conf entry")
 _SQLITE_PREFIXES = (
     ("SQLITE_FULL", DISK_FULL),
     ("SQLITE_IOERR_WRITE", DISK_FULL),  # a write past RLIMIT_FSIZE fails with EFBIG, which SQLite reports so
@@ -72,8 +73,9 @@ def classify(exc: BaseException) -> str | None:
         return DISCONNECT if code.startswith("08") else _PG_CODES.get(code)
     module = type(orig).__module__ or ""
     if module.startswith("psycopg") and type(orig).__name__ in ("OperationalError", "InterfaceError"):
-        # no SQLSTATE: the client library itself failed (refused, reset, closed) — the server is away
-        return DISCONNECT
+        # no SQLSTATE: the client library itself failed (refused, reset, closed) — the server is away,
+        # unless the server answered with a refusal that waiting does not change
+        return None if any(word in str(orig) for word in _REFUSALS) else DISCONNECT
     return None
 
 
