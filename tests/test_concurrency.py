@@ -54,7 +54,7 @@ class Team:
     def go(self) -> None:
         """Release everyone at once (each has opened its pool)."""
         try:
-            self.barrier.wait(timeout=60)
+            self.barrier.wait(timeout=300)  # process start-up under a loaded CI host can take a minute
         except Exception:
             for name in self.procs:
                 self.finish(name, timeout=5)
