@@ -52,7 +52,7 @@ def run_on_cluster(
     position = {f.key: k for k, f in enumerate(futures)}
     results: list[Any] = [None] * len(tasks)
     try:
-        for fut in d.as_completed(futures):
+        for fut in d.as_completed(futures, loop=client.loop):
             k = position[fut.key]
             results[k] = fut.result()
             if on_done is not None:
