@@ -2,20 +2,23 @@
 
 The engine passes the pool's chunks here; on a dask cluster each worker passes the chunks of its
 id range here and the client joins the parts with :func:`join`. Rows are scored independently,
-so the result depends neither on the chunk size nor on how the id ranges are cut.
+so the result depends neither on the chunk size nor on how the id ranges are cut. Both read the
+next chunk while scoring this one (:func:`prefetched`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+import queue
+import threading
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
 from activeloop.model.adapter import proba_by_class
 from activeloop.query.strategies import Context, Strategy
 
-__all__ = ["PROBE_ROWS", "Scored", "join", "score_chunks"]
+__all__ = ["PROBE_ROWS", "Scored", "join", "prefetched", "score_chunks"]
 
 PROBE_ROWS = 8
 
@@ -98,3 +101,55 @@ def _concat(ids_l, base_l, pred_l, conf_l, probe_X, probe_proba) -> Scored:
     ids = cat(ids_l, np.int64)
     return Scored(ids, cat(base_l, np.float64), cat(pred_l, np.int16), cat(conf_l, np.float32), probe_X, probe_proba,
                   len(ids))
+
+
+_DONE = object()
+
+
+def prefetched(make_iter: Callable[[], Iterator[Any]]) -> Iterator[Any]:
+    """Iterate ``make_iter()`` in a background thread, one item ahead.
+
+    Reading the next chunk from the database (sqlite releases the GIL while stepping) then
+    overlaps with scoring the current one (torch and NumPy release it too); memory grows by one
+    chunk. Exceptions of the reader are re-raised here; leaving the loop early stops the reader.
+    """
+    q: queue.Queue = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def put(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work() -> None:
+        try:
+            it = make_iter()
+            try:
+                for item in it:
+                    if not put((True, item)):
+                        return
+            finally:
+                close = getattr(it, "close", None)
+                if close is not None:
+                    close()
+            put((True, _DONE))
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            put((False, exc))
+
+    t = threading.Thread(target=work, name="activeloop-prefetch", daemon=True)
+    t.start()
+    try:
+        while True:
+            ok, item = q.get()
+            if not ok:
+                raise item
+            if item is _DONE:
+                return
+            yield item
+    finally:
+        stop.set()
+        t.join()

@@ -19,7 +19,7 @@ from sqlalchemy.engine import make_url
 
 from activeloop.cluster import distributed, n_workers
 from activeloop.errors import ClusterError
-from activeloop.query.chunks import Scored, join, score_chunks
+from activeloop.query.chunks import Scored, join, prefetched, score_chunks
 
 __all__ = ["RANGES_PER_WORKER", "check_workers_open", "id_ranges", "score_on_cluster", "shared_url"]
 
@@ -86,7 +86,8 @@ def id_ranges(bounds: tuple[int, int] | None, parts: int) -> list[tuple[int, int
 def _score_range(url: str, project: str, id_range: tuple[int, int], model: Any, strategy: Any, counts: np.ndarray,
                  seed: int, chunk_size: int, keep_proba: bool) -> Scored:
     pool = _open(url, project)
-    chunks = pool.iter_features(split="pool", unlabeled=True, chunk_size=chunk_size, id_range=id_range)
+    chunks = prefetched(lambda: pool.iter_features(split="pool", unlabeled=True, chunk_size=chunk_size,
+                                                   id_range=id_range))
     return score_chunks(model, strategy, chunks, list(pool.classes), counts, seed, keep_proba=keep_proba)
 
 

@@ -8,10 +8,8 @@ anyone or skipped by this annotator, re-weighted with the current labeled counts
 
 from __future__ import annotations
 
-import queue
-import threading
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import numpy as np
 
@@ -19,7 +17,7 @@ from activeloop.errors import ActiveloopError, PoolExhaustedError, StrategyError
 from activeloop.query.coldstart import ColdStartSampler, cold_start_clusters
 from activeloop.query.diversity import DIVERSITY_METHODS, Diverse
 from activeloop.model.adapter import is_fitted, proba_by_class
-from activeloop.query.chunks import score_chunks
+from activeloop.query.chunks import prefetched, score_chunks
 from activeloop.query.orders import class_orders, restrict_orders
 from activeloop.query.registry import resolve
 from activeloop.query.selector import Selector
@@ -283,7 +281,7 @@ class QueryEngine:
             scored = score_on_cluster(self.client, pool, self.model, self.strategy_, counts=counts, seed=self._seed,
                                       chunk_size=self.chunk_size, keep_proba=keep_proba)
         else:
-            chunks = _prefetched(lambda: pool.iter_features(split="pool", unlabeled=True, chunk_size=self.chunk_size))
+            chunks = prefetched(lambda: pool.iter_features(split="pool", unlabeled=True, chunk_size=self.chunk_size))
             scored = score_chunks(self.model, self.strategy_, chunks, classes, counts, self._seed, keep_proba=keep_proba)
         self.n_scored_ += scored.n
         cache = _Cache(key, False, scored.ids, scored.base, scored.predicted, scored.confidence, scored.probe_X,
@@ -342,58 +340,6 @@ class QueryEngine:
         if not out:
             raise PoolExhaustedError.of(pool.name, 0, n, annotator=annotator)
         return out
-
-
-_DONE = object()
-
-
-def _prefetched(make_iter: Callable[[], Iterator[Any]]) -> Iterator[Any]:
-    """Iterate ``make_iter()`` in a background thread, one item ahead.
-
-    Reading the next chunk from the database (sqlite releases the GIL while stepping) then
-    overlaps with scoring the current one (torch and NumPy release it too); memory grows by one
-    chunk. Exceptions of the reader are re-raised here; leaving the loop early stops the reader.
-    """
-    q: queue.Queue = queue.Queue(maxsize=1)
-    stop = threading.Event()
-
-    def put(item: Any) -> bool:
-        while not stop.is_set():
-            try:
-                q.put(item, timeout=0.05)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def work() -> None:
-        try:
-            it = make_iter()
-            try:
-                for item in it:
-                    if not put((True, item)):
-                        return
-            finally:
-                close = getattr(it, "close", None)
-                if close is not None:
-                    close()
-            put((True, _DONE))
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
-            put((False, exc))
-
-    t = threading.Thread(target=work, name="activeloop-prefetch", daemon=True)
-    t.start()
-    try:
-        while True:
-            ok, item = q.get()
-            if not ok:
-                raise item
-            if item is _DONE:
-                return
-            yield item
-    finally:
-        stop.set()
-        t.join()
 
 
 def _not_in(sorted_ids: np.ndarray, excluded: np.ndarray) -> np.ndarray:
