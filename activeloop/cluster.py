@@ -14,7 +14,7 @@ from activeloop.errors import ClusterError
 __all__ = ["INSTALL_HINT", "connect", "distributed", "n_workers", "session"]
 
 INSTALL_HINT = 'pip install "activeloop[dask]"'
-CONNECT_TIMEOUT = 10.0
+CONNECT_TIMEOUT = 5.0
 
 
 def distributed() -> Any:
@@ -33,12 +33,15 @@ def connect(address: str, *, timeout: float | None = None) -> Any:
     """
     d = distributed()
     timeout = CONNECT_TIMEOUT if timeout is None else timeout
+    try:  # before a Client exists: a half-built one complains again when it is garbage-collected
+        d.comm.registry.get_backend(d.comm.parse_address(address)[0])
+    except ValueError as exc:
+        raise ClusterError(f"{address!r} is not a dask scheduler address ({exc}); give one like tcp://HOST:8786") from None
     try:
         return d.Client(address, timeout=timeout, set_as_default=False)
-    except (OSError, TimeoutError, ValueError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    except (OSError, TimeoutError) as exc:  # refused, no route, no answer: all end in a timeout
         raise ClusterError(
-            f"cannot reach the dask scheduler at {address} within {timeout:g} s ({reason}); "
+            f"cannot reach the dask scheduler at {address} within {timeout:g} s ({type(exc).__name__}); "
             "start one with `dask scheduler` and workers with `dask worker ADDRESS`"
         ) from None
 

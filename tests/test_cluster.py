@@ -208,6 +208,13 @@ def test_an_in_memory_database_cannot_be_scored_on_a_cluster(cluster):
         _picks(pool, client)
 
 
+def test_a_scheduler_address_of_an_unknown_scheme_is_one_line(tmp_path):
+    res = CliRunner().invoke(app, [*BENCH, "--out", str(tmp_path), "--scheduler", "htp://127.0.0.1:8786"])
+    assert res.exit_code == 1
+    assert res.stderr.startswith("error: 'htp://127.0.0.1:8786' is not a dask scheduler address")
+    assert res.stderr.count("\n") == 1
+
+
 def test_without_the_dask_extra_the_scheduler_option_names_the_pip_command(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "distributed", None)  # what Python does for a package that is not installed
     res = CliRunner().invoke(app, [*BENCH, "--out", str(tmp_path), "--scheduler", "tcp://127.0.0.1:8786"])
