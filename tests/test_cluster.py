@@ -127,16 +127,16 @@ def _picks(pool, client=None, strategy="default", n=12):
     return [(q.example_id, q.score, q.predicted) for q in engine.query(pool, n, annotator="ana")], engine
 
 
-@pytest.mark.parametrize("strategy", ["default", "margin", "random"])
+@pytest.mark.parametrize("strategy", ["default", "margin", "random", "direct", "galaxy"])
 def test_picks_scored_on_the_cluster_equal_local_picks_on_sqlite(cluster, tmp_path, strategy):
     _, client = cluster
     _make_pool(tmp_path / "a.db").close()
     shutil.copy(tmp_path / "a.db", tmp_path / "b.db")
     with Pool.open(tmp_path / "a.db") as a, Pool.open(tmp_path / "b.db") as b:
-        local, _ = _picks(a, strategy=strategy)
-        remote, engine = _picks(b, client, strategy=strategy)
+        local, here = _picks(a, strategy=strategy)
+        remote, there = _picks(b, client, strategy=strategy)
     assert remote == local
-    assert engine.n_scored_ == 600 - 15  # every unlabeled pool example once, across the workers
+    assert there.n_scored_ == here.n_scored_ >= 600 - 15  # every unlabeled pool example once, across the workers
 
 
 @pytest.mark.postgres
