@@ -54,6 +54,9 @@ app = typer.Typer(
 # A str, not a Path: Path would fold the "//" of a SQLAlchemy URL such as postgresql://host/db.
 DB = Annotated[str, typer.Argument(help="The activeloop database (a .db file or a SQLAlchemy URL).", show_default=False)]
 ProjectOpt = Annotated[Optional[str], typer.Option("--project", "-p", help="Project name (default: the only one).")]
+SchedulerOpt = Annotated[Optional[str], typer.Option(
+    "--scheduler", help="A dask scheduler's address (tcp://HOST:8786): score the pool on that cluster; the workers "
+                        "open the database by its URL (pip install \"activeloop[dask]\").")]
 
 
 def _csv_list(text: str | None) -> list[str] | None:
@@ -237,13 +240,16 @@ def query(
     n: Annotated[int, typer.Option("--n", "-n", help="How many examples.")] = 10,
     strategy: Annotated[str, typer.Option(help="Strategy name, or package.module:function.")] = "default",
     annotator: Annotated[str, typer.Option(help="Who the examples are leased to.")] = "default",
+    scheduler: SchedulerOpt = None,
 ) -> None:
     """Ask the query engine for the next examples to label (they are leased to ``--annotator``)."""
+    from activeloop.cluster import session
     from activeloop.loop import Loop
 
     pool = _open(db, project)
     try:
-        batch = Loop(pool, strategy=strategy, batch_size=n).query(n, annotator)
+        with session(scheduler) as client:
+            batch = Loop(pool, strategy=strategy, batch_size=n, client=client).query(n, annotator)
         table = Table(title=f"next {len(batch)} for {annotator!r}")
         for col in ("id", "external id", "score", "predicted", "reason"):
             table.add_column(col, justify="right" if col in ("id", "score") else "left")

@@ -111,3 +111,7 @@ class IngestError(ActiveloopError):
         if field is not None:
             where += f", field {field!r}"
         super().__init__(f"{where}: {message}")
+
+
+class ClusterError(ActiveloopError):
+    """A dask cluster that cannot be used: the extra is missing, the scheduler is unreachable, or a worker cannot open the store."""

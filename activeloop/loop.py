@@ -54,6 +54,8 @@ class Loop:
         Default: ``QueryEngine(model, strategy, batch_size)``.
     strategy : str, default "default"
     batch_size : int, default 10
+    client : distributed.Client, optional
+        Score the pool on this dask cluster (see :class:`~activeloop.query.QueryEngine`).
 
     Attributes
     ----------
@@ -70,6 +72,7 @@ class Loop:
         strategy: Any = "default",
         batch_size: int = 10,
         random_state: int | None = 0,
+        client: Any = None,
     ):
         self.pool = pool
         if model is None:
@@ -77,7 +80,7 @@ class Loop:
             model = load_checkpoint(data) if data is not None else default_model(random_state)
         self.model = model
         self.engine = engine if engine is not None else QueryEngine(
-            model, strategy=strategy, batch_size=batch_size, random_state=random_state
+            model, strategy=strategy, batch_size=batch_size, random_state=random_state, client=client
         )
         self.engine.model = model
 

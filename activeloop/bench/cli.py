@@ -38,11 +38,13 @@ def run_bench(
     progress: bool = True,
     suite_table: bool = False,
     ceiling: bool = True,
+    scheduler: str | None = None,
 ):
     """Run the suite, write curves.csv, summary.csv, summary.md and curves.png into ``out_dir``; return the rows.
 
     ``budget`` may map each data set to its own budget; ``suite_table`` adds the per-task and suite
-    tables (the default against the modAL peers) to summary.md.
+    tables (the default against the modAL peers) to summary.md. With ``scheduler`` (a dask
+    scheduler's address) each run is a task on that cluster instead of a local process.
     """
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -51,12 +53,15 @@ def run_bench(
     from activeloop.bench.plot import plot_curves
     from activeloop.bench.suite import run_suite
     from activeloop.bench.summary import suite_markdown, write_summary
+    from activeloop.cluster import session
 
     out_dir.mkdir(parents=True, exist_ok=True)
     console = Console(stderr=True)
     t0 = time.perf_counter()
-    with Progress(TextColumn("[bold]bench[/]"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
-                  TimeElapsedColumn(), console=console, disable=not progress, transient=False) as bar:
+    with session(scheduler) as client, Progress(
+        TextColumn("[bold]bench[/]"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
+        TimeElapsedColumn(), console=console, disable=not progress, transient=False,
+    ) as bar:
         task = bar.add_task("ceilings", total=None)
 
         def on_start(total: int) -> None:
@@ -67,9 +72,10 @@ def run_bench(
 
         curves = run_suite(datasets, strategies, seeds, model=None if model == "default" else model, inits=inits,
                            init=init_size, batch=batch, budget=budget, jobs=jobs, ceiling=ceiling,
-                           on_start=on_start, on_done=on_done)
+                           on_start=on_start, on_done=on_done, client=client)
     write_curves_csv(curves, out_dir / "curves.csv")
-    notes = f"Wall time: {time.perf_counter() - t0:.0f} s with --jobs {jobs}."
+    where = f"on the dask cluster at {scheduler}." if scheduler else f"with --jobs {jobs}."
+    notes = f"Wall time: {time.perf_counter() - t0:.0f} s {where}"
     if suite_table:
         notes = suite_markdown(curves) + "\n\n" + notes
     rows = write_summary(curves, out_dir, command=command, notes=notes)
@@ -104,6 +110,9 @@ def bench(
     )] = "random",
     model: Annotated[str, typer.Option(help="default (the Loop's model), focal, or logreg.")] = "default",
     jobs: Annotated[int, typer.Option("--jobs", "-j", help="Parallel processes (one torch thread each).")] = 1,
+    scheduler: Annotated[Optional[str], typer.Option(
+        "--scheduler", help="A dask scheduler's address (tcp://HOST:8786): run each run as a task on that cluster "
+                            "(pip install \"activeloop[dask]\").")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Benchmark query strategies with a simulated oracle; writes learning curves and a summary table."""
@@ -138,7 +147,7 @@ def bench(
     command = "activeloop bench " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if len(sys.argv) > 2 else None
     rows = run_bench(names, strats, seeds=seeds, budget=budgets, batch=batch, init_size=init_size, inits=inits,
                      model=model, jobs=jobs, out_dir=out, command=command, progress=not quiet,
-                     suite_table=suite is not None, ceiling=suite is None)
+                     suite_table=suite is not None, ceiling=suite is None, scheduler=scheduler)
     for r in rows:
         typer.echo(f"{r['dataset']:>20} {r['strategy']:<28} {r['init']:<10} AULC macro-F1 {r['aulc_macro_f1']:.3f} "
                    f"± {r['aulc_macro_f1_std']:.3f}  minority recall {r['aulc_minority_recall']:.3f}  "

@@ -47,7 +47,11 @@ def _worker_init() -> None:
         pass
 
 
-def _run_tasks(fn, tasks, jobs, on_done):
+def _run_tasks(fn, tasks, jobs, on_done, client=None):
+    if client is not None:
+        from activeloop.bench.distributed import run_on_cluster
+
+        return run_on_cluster(client, fn, tasks, on_done, init=_worker_init, name=f"activeloop-{fn.__name__[1:]}")
     results: list[Any] = [None] * len(tasks)
     if jobs <= 1:
         for k, args in enumerate(tasks):
@@ -80,6 +84,7 @@ def run_suite(
     ceiling: bool = True,
     on_start: Callable[[int], None] | None = None,
     on_done: Callable[[Curve], None] | None = None,
+    client: Any = None,
 ) -> list[Curve]:
     """Run every (data set, strategy, init, seed); curves in a deterministic order.
 
@@ -99,6 +104,9 @@ def run_suite(
         Processes (each with one torch thread); 1 runs in this process.
     ceiling : bool, default True
         Fit each model on the full pool for the ceiling (labels to 95 %); False skips those fits.
+    client : distributed.Client, optional
+        Run each (data set, strategy, init, seed) as one task on this dask cluster (the ``dask``
+        extra) instead of local processes; ``jobs`` is then ignored. The curves are the same.
     on_start : callable(total_runs), optional
     on_done : callable(Curve), optional
         Called as each curve finishes (progress bars).
@@ -113,7 +121,7 @@ def run_suite(
     for s in inits:
         if s not in INITS:
             raise ActiveloopError(f"unknown init {s!r}; choose random or cold-start")
-    if jobs > 1:
+    if jobs > 1 or client is not None:
         for s in strategies:
             if not isinstance(s, str):
                 import pickle
@@ -142,10 +150,10 @@ def run_suite(
                     runs.append((spec, seed, strat, start))
     if on_start:
         on_start(len(runs))
-    ceils = dict(zip(ceil_keys, _run_tasks(_ceiling_task, ceil_tasks, jobs, None) if ceiling else
+    ceils = dict(zip(ceil_keys, _run_tasks(_ceiling_task, ceil_tasks, jobs, None, client) if ceiling else
                      [None] * len(ceil_keys)))
     budgets = budget if isinstance(budget, Mapping) else {}
     tasks = [(spec, seed, strat, start, model, init, batch, budgets.get(str(spec), budget), test_size,
               ceils[(spec, seed, "peer" if is_peer(strat) else "activeloop")], peer_model)
              for spec, seed, strat, start in runs]
-    return _run_tasks(_curve_task, tasks, jobs, on_done)
+    return _run_tasks(_curve_task, tasks, jobs, on_done, client)

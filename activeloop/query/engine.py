@@ -8,10 +8,8 @@ anyone or skipped by this annotator, re-weighted with the current labeled counts
 
 from __future__ import annotations
 
-import queue
-import threading
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import numpy as np
 
@@ -19,15 +17,13 @@ from activeloop.errors import ActiveloopError, PoolExhaustedError, StrategyError
 from activeloop.query.coldstart import ColdStartSampler, cold_start_clusters
 from activeloop.query.diversity import DIVERSITY_METHODS, Diverse
 from activeloop.model.adapter import is_fitted, proba_by_class
+from activeloop.query.chunks import prefetched, score_chunks
 from activeloop.query.orders import class_orders, restrict_orders
 from activeloop.query.registry import resolve
 from activeloop.query.selector import Selector
 from activeloop.query.strategies import Context, Strategy, top_n
 
 __all__ = ["Query", "QueryEngine", "sample_eval"]
-
-_PROBE_ROWS = 8
-
 
 @dataclass(frozen=True)
 class Query:
@@ -94,6 +90,9 @@ class QueryEngine:
         Rows per scoring chunk; memory is about one chunk of features and probabilities.
     random_state : int or None
         Seed for the random and k-means++ parts; None draws one at construction.
+    client : distributed.Client, optional
+        Score the pool on this dask cluster (the ``dask`` extra): each worker opens the store by its
+        URL and scores a range of ids with the model sent to it once; the picks equal a local query.
 
     Attributes
     ----------
@@ -124,6 +123,7 @@ class QueryEngine:
         lease_ttl: float = 1800.0,
         chunk_size: int = 50_000,
         random_state: int | None = None,
+        client: Any = None,
     ):
         self.model = model
         self.strategy = strategy
@@ -133,6 +133,7 @@ class QueryEngine:
         self.lease_ttl = lease_ttl
         self.chunk_size = chunk_size
         self.random_state = random_state
+        self.client = client
         if int(batch_size) < 1:
             raise ActiveloopError(f"batch_size must be >= 1, got {batch_size}")
         if int(chunk_size) < 1:
@@ -273,31 +274,20 @@ class QueryEngine:
         return proba_by_class(self.model, X, classes)
 
     def _score(self, pool: Any, classes: list[str], counts: np.ndarray, key: tuple) -> _Cache:
-        ctx = Context(class_counts=counts, classes=tuple(classes), rng=np.random.default_rng(self._seed), seed=self._seed)
-        ids_l, base_l, pred_l, conf_l, proba_l = [], [], [], [], []
         keep_proba = self.strategy_.needs_orders
-        probe_X = None
-        chunks = _prefetched(lambda: pool.iter_features(split="pool", unlabeled=True, chunk_size=self.chunk_size))
-        for ids, X in chunks:
-            if len(ids) == 0:
-                continue
-            proba = self._proba(X, classes)
-            if probe_X is None:
-                probe_X, probe_proba = np.array(X[:_PROBE_ROWS]), proba[:_PROBE_ROWS].copy()
-            base = np.asarray(self.strategy_.score(proba, ctx.with_rows(ids=ids, features=X)), dtype=np.float64)
-            ids_l.append(ids)
-            base_l.append(base)
-            pred_l.append(proba.argmax(axis=1).astype(np.int16))
-            conf_l.append(proba.max(axis=1).astype(np.float32))
-            if keep_proba:
-                proba_l.append(proba)
-            del proba
-        if probe_X is None:
-            return _Cache(key, False, np.empty(0, np.int64), np.empty(0), np.empty(0, np.int16), np.empty(0, np.float32))
-        cache = _Cache(key, False, np.concatenate(ids_l), np.concatenate(base_l), np.concatenate(pred_l),
-                       np.concatenate(conf_l), probe_X, probe_proba)
-        if keep_proba:  # once per round: every query of the round reuses them
-            cache.margins, cache.orders = class_orders(np.concatenate(proba_l))
+        if self.client is not None:
+            from activeloop.query.distributed import score_on_cluster
+
+            scored = score_on_cluster(self.client, pool, self.model, self.strategy_, counts=counts, seed=self._seed,
+                                      chunk_size=self.chunk_size, keep_proba=keep_proba)
+        else:
+            chunks = prefetched(lambda: pool.iter_features(split="pool", unlabeled=True, chunk_size=self.chunk_size))
+            scored = score_chunks(self.model, self.strategy_, chunks, classes, counts, self._seed, keep_proba=keep_proba)
+        self.n_scored_ += scored.n
+        cache = _Cache(key, False, scored.ids, scored.base, scored.predicted, scored.confidence, scored.probe_X,
+                       scored.probe_proba)
+        if keep_proba and scored.proba is not None:  # once per round: every query of the round reuses them
+            cache.margins, cache.orders = class_orders(scored.proba)
         return cache
 
     def _cold(self, pool: Any, classes: list[str], key: tuple) -> _Cache:
@@ -350,58 +340,6 @@ class QueryEngine:
         if not out:
             raise PoolExhaustedError.of(pool.name, 0, n, annotator=annotator)
         return out
-
-
-_DONE = object()
-
-
-def _prefetched(make_iter: Callable[[], Iterator[Any]]) -> Iterator[Any]:
-    """Iterate ``make_iter()`` in a background thread, one item ahead.
-
-    Reading the next chunk from the database (sqlite releases the GIL while stepping) then
-    overlaps with scoring the current one (torch and NumPy release it too); memory grows by one
-    chunk. Exceptions of the reader are re-raised here; leaving the loop early stops the reader.
-    """
-    q: queue.Queue = queue.Queue(maxsize=1)
-    stop = threading.Event()
-
-    def put(item: Any) -> bool:
-        while not stop.is_set():
-            try:
-                q.put(item, timeout=0.05)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def work() -> None:
-        try:
-            it = make_iter()
-            try:
-                for item in it:
-                    if not put((True, item)):
-                        return
-            finally:
-                close = getattr(it, "close", None)
-                if close is not None:
-                    close()
-            put((True, _DONE))
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
-            put((False, exc))
-
-    t = threading.Thread(target=work, name="activeloop-prefetch", daemon=True)
-    t.start()
-    try:
-        while True:
-            ok, item = q.get()
-            if not ok:
-                raise item
-            if item is _DONE:
-                return
-            yield item
-    finally:
-        stop.set()
-        t.join()
 
 
 def _not_in(sorted_ids: np.ndarray, excluded: np.ndarray) -> np.ndarray:

@@ -300,10 +300,13 @@ class Pool:
         return self._class_ids[self.classes.index(name)]
 
     def iter_features(
-        self, *, split: str = "pool", unlabeled: bool = True, chunk_size: int = 50_000
+        self, *, split: str = "pool", unlabeled: bool = True, chunk_size: int = 50_000,
+        id_range: tuple[int, int] | None = None,
     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """Stream ``(ids, X)`` chunks of one split, ordered by id; payloads are never read."""
+        """Stream ``(ids, X)`` chunks of one split (ids in ``[lo, hi)`` with ``id_range``), by id; never payloads."""
         stmt = sa.select(EX.c.id, EX.c.features).where(EX.c.project_id == self.project_id, EX.c.split == split)
+        if id_range is not None:
+            stmt = stmt.where(EX.c.id >= int(id_range[0]), EX.c.id < int(id_range[1]))
         if unlabeled:
             stmt = stmt.where(~has_label(EX.c.id))
         retry = functools.partial(faults.retrying, self.retry_seconds, self._engine.url)
@@ -362,6 +365,14 @@ class Pool:
             stmt = stmt.where(EX.c.split == split)
         with self._engine.connect() as conn:
             return conn.scalar(stmt)
+
+    @_retried
+    def id_bounds(self, split: str = "pool") -> tuple[int, int] | None:
+        """The lowest and highest example id of one split (None when it is empty), from the index alone."""
+        with self._engine.connect() as conn:
+            lo, hi = conn.execute(sa.select(sa.func.min(EX.c.id), sa.func.max(EX.c.id)).where(
+                EX.c.project_id == self.project_id, EX.c.split == split)).one()
+        return None if lo is None else (int(lo), int(hi))
 
     @_retried
     def unlabeled_ids(self, split: str = "pool") -> np.ndarray:

@@ -1,0 +1,72 @@
+"""Connecting to a dask.distributed scheduler (the optional ``dask`` extra), with one-line errors.
+
+Only the cluster paths (``--scheduler``, ``client=``) import this module's dask parts, lazily, so
+activeloop works without the extra.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+from activeloop.errors import ClusterError
+
+__all__ = ["INSTALL_HINT", "connect", "distributed", "n_workers", "session"]
+
+INSTALL_HINT = 'pip install "activeloop[dask]"'
+CONNECT_TIMEOUT = 5.0
+
+
+def distributed() -> Any:
+    """The ``distributed`` module, or a :class:`ClusterError` naming the extra to install."""
+    try:
+        import distributed as d
+    except ImportError:
+        raise ClusterError(f"a dask cluster needs the dask extra: {INSTALL_HINT}") from None
+    return d
+
+
+def connect(address: str, *, timeout: float | None = None) -> Any:
+    """A ``distributed.Client`` for the scheduler at ``address``; one line naming it when unreachable.
+
+    ``timeout`` (default :data:`CONNECT_TIMEOUT` seconds) bounds the wait for an answer.
+    """
+    d = distributed()
+    timeout = CONNECT_TIMEOUT if timeout is None else timeout
+    try:  # before a Client exists: a half-built one complains again when it is garbage-collected
+        d.comm.registry.get_backend(d.comm.parse_address(address)[0])
+    except ValueError as exc:
+        raise ClusterError(f"{address!r} is not a dask scheduler address ({exc}); give one like tcp://HOST:8786") from None
+    try:
+        return d.Client(address, timeout=timeout, set_as_default=False)
+    except (OSError, TimeoutError) as exc:  # refused, no route, no answer: all end in a timeout
+        raise ClusterError(
+            f"cannot reach the dask scheduler at {address} within {timeout:g} s ({type(exc).__name__}); "
+            "start one with `dask scheduler` and workers with `dask worker ADDRESS`"
+        ) from None
+
+
+@contextmanager
+def session(address: str | None) -> Iterator[Any]:
+    """``connect(address)`` closed on exit; ``None`` when no address is given (run locally)."""
+    if address is None:
+        yield None
+        return
+    client = connect(address)
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def n_workers(client: Any, *, timeout: float | None = None) -> int:
+    """Workers the scheduler has (waiting up to ``timeout`` for the first); a :class:`ClusterError` when none comes."""
+    timeout = CONNECT_TIMEOUT if timeout is None else timeout
+    address = client.scheduler.address
+    try:
+        client.wait_for_workers(1, timeout=timeout)
+    except (OSError, TimeoutError):
+        raise ClusterError(
+            f"the dask scheduler at {address} has no workers; start some with `dask worker {address}`"
+        ) from None
+    return len(client.scheduler_info().get("workers", {}))
