@@ -1,22 +1,29 @@
-"""One round of the loop: read the labels, retrain warm, evaluate honestly, record it all at once."""
+"""One round of the loop: read the labels, retrain, evaluate honestly, score the pool, record it all at once.
+
+torch and scikit-learn load only when a model is fitted, evaluated or restored from a checkpoint:
+a process that queries from a round's stored scores never imports them.
+"""
 
 from __future__ import annotations
 
 import copy
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from activeloop.errors import ActiveloopError
-from activeloop.model import BudgetSizedClassifier, FocalLossClassifier, evaluate, load_checkpoint, proba_by_class
+from activeloop.model.adapter import proba_by_class
 from activeloop.query import Query, QueryEngine
 from activeloop.stopping import Criterion, Snapshot, Verdict, choose_stop_set, minority_classes, snapshots, stop_set_key
 from activeloop.stopping import to_record as stopping_record
 from activeloop.stopping import verdict as stop_verdict
 from activeloop.store import Pool, RoundInfo
 from activeloop.store.schema import utcnow
+
+if TYPE_CHECKING:  # pragma: no cover
+    from activeloop.model.capacity import BudgetSizedClassifier
 
 EpochCallback = Callable[[int, int, float], None]
 
@@ -39,6 +46,8 @@ def default_model(random_state: int | None = 0) -> BudgetSizedClassifier:
     ``FocalLossClassifier(warm_start=True)`` is there for large label sets, where it reaches the
     same training loss 5-10x sooner (``benchmarks/bench_retrain.py``).
     """
+    from activeloop.model.capacity import BudgetSizedClassifier
+
     return BudgetSizedClassifier(random_state=random_state)
 
 
@@ -59,8 +68,11 @@ class Loop:
 
     Attributes
     ----------
-    model : the classifier currently in use (replaced only when a round is recorded)
+    model : the classifier currently in use (replaced only when a round is recorded); without a
+        ``model`` argument it is loaded on first use (the latest round's checkpoint, else
+        :func:`default_model`), so querying from stored scores never loads it
     engine : QueryEngine
+        Follows the pool's rounds when no ``model`` was given, and after every :meth:`retrain`.
     """
 
     def __init__(
@@ -75,25 +87,48 @@ class Loop:
         client: Any = None,
     ):
         self.pool = pool
-        if model is None:
-            data = pool.load_checkpoint()
-            model = load_checkpoint(data) if data is not None else default_model(random_state)
-        self.model = model
+        self._model = model
+        self.random_state = random_state
         self.engine = engine if engine is not None else QueryEngine(
             model, strategy=strategy, batch_size=batch_size, random_state=random_state, client=client
         )
-        self.engine.model = model
+        self.engine.model, self.engine.model_round = model, None
+
+    @property
+    def model(self) -> Any:
+        if self._model is None and self.engine.model is not None and self.engine.model_round is not None:
+            self._model = self.engine.model  # the round's model, which the engine had to load
+        if self._model is None:
+            from activeloop.model.capacity import load_checkpoint
+
+            number = self.pool.latest_round_number()
+            latest = self.pool.load_checkpoint(number) if number is not None else None
+            data = latest if latest is not None else self.pool.load_checkpoint()  # else an older round's
+            self._model = default_model(self.random_state) if data is None else load_checkpoint(data)
+            if latest is not None:
+                self.engine.adopt(self.pool, number, self._model)
+        return self._model
+
+    @model.setter
+    def model(self, value: Any) -> None:
+        self._model = value
 
     def query(self, n: int | None = None, annotator: str = "default") -> list[Query]:
         """The next examples to label, leased to ``annotator``."""
         return self.engine.query(self.pool, n, annotator)
 
     def retrain(self, *, on_epoch: EpochCallback | None = None) -> RoundInfo:
-        """Fit on the pool split's labels, evaluate on the eval split's, and record the round.
+        """Fit on the pool split's labels, evaluate on the eval split's, score the pool, and record the round.
 
         The fit runs on a copy of the model; the copy replaces :attr:`model` only once the round,
-        its checkpoint and its metrics are committed, so a failure keeps the previous model.
+        its checkpoint, its metrics and its scores of the pool (for the engine's strategy, when
+        they can be stored) are committed in one transaction, so a failure keeps the previous
+        model and a crash never leaves scores that disagree with their round. The engine then
+        queries from those scores without rescoring.
         """
+        from activeloop.model.capacity import BudgetSizedClassifier
+        from activeloop.model.classifier import FocalLossClassifier
+
         started = utcnow()
         t0 = time.perf_counter()
         _, X, y = self.pool.labeled_xy("pool")
@@ -113,18 +148,24 @@ class Loop:
         metrics["fit_seconds"] = round(fit_seconds, 4)
         metrics["train_counts"] = {c: int(k) for c, k in zip(self.pool.classes, np.bincount(y, minlength=len(self.pool.classes)))}
         metrics["stopping"] = self._stopping(candidate, y, metrics)
+        t1 = time.perf_counter()
+        scores = self.engine.score(self.pool, candidate)
+        config = _config(candidate)
+        if scores is not None:
+            config["scoring"] = {"rows": len(scores), "seconds": round(time.perf_counter() - t1, 4),
+                                 "stored": self.engine.score_key is not None}
         checkpoint = candidate.to_checkpoint() if hasattr(candidate, "to_checkpoint") else None
         info = self.pool.record_round(
             n_labels=len(y),
             strategy=repr(self.engine.strategy_),
             checkpoint=checkpoint,
             metrics=metrics,
-            config=_config(candidate),
+            config=config,
             started_at=started,
+            scores=scores if self.engine.score_key is not None else None,
         )
         self.model = candidate
-        self.engine.model = candidate
-        self.engine.invalidate()
+        self.engine.adopt(self.pool, info.number, candidate, scores)
         return info
 
     def stop_verdict(self, criterion: Criterion | None = None) -> Verdict:
@@ -169,6 +210,8 @@ class Loop:
         _, X, y = self.pool.labeled_xy("eval")
         if len(y) == 0:
             return {"n_eval": 0}
+        from activeloop.model.metrics import evaluate
+
         proba = proba_by_class(model, X, self.pool.classes)
         return {"n_eval": int(len(y)), **evaluate(y, proba, self.pool.classes)}
 

@@ -1,17 +1,22 @@
-"""Speed and memory of the query engine against an in-memory floor and modAL, in the same run.
+"""Speed and memory of the query engine against in-memory and SQLite floors and modAL, in the same run.
 
 Pools of N random float32 vectors (d=64, 5 Gaussian classes at 60/20/10/7/3 %), batches of 32,
 and an MLP: activeloop's FocalLossClassifier (hidden=(64,)) fitted on 300 labels that are stored
-in the pool, with its checkpoint recorded as round 1. For each N:
+in the pool. Round 1 is recorded without stored scores (as a database from before them); round 2
+is recorded by ``Loop.retrain()`` (fit, evaluate, score the pool, store the scores: measured as (f)).
 
   (a) floor   predict_proba on the whole in-memory array + np.argpartition (least confidence)
   (b) modAL   ActiveLearner(estimator=model, query_strategy=entropy_sampling).query(X, 32)
-  (c) fresh   a new Python process: import, Pool.open, load the checkpoint, first query
-  (d) first   first query of a round with the pool already open (fresh QueryEngine each time)
-  (e) next    the next query in the same round (cache: top-k over cached scores)
+  (c) fresh   ``activeloop query DB -n 10`` in a new process (stored scores), against the bare-process
+              floor (F1): a new Python process that imports numpy, opens the SQLite file, reads 10 rows
+  (c0)        the same new process with a model and no stored scores (rescoring from the checkpoint)
+  (d) first   first query with the pool open, a fresh QueryEngine (stored scores; (d0) rescoring)
+  (e) next    the next query in the same process, against the write-and-read floor (F2): one
+              committed SQLite write of 32 rows plus reading 32 feature rows (plain sqlite3)
+  (f) round   Loop.retrain() (fit, scoring, storing the scores) against fit + in-memory scoring
 
-Peak memory: tracemalloc peak of (a) and (d) (NumPy and torch CPU buffers are traced), and the
-fresh process's peak RSS growth during its query. Strategy: "default".
+Peak memory: tracemalloc peak of (a), (d0) and (f) (NumPy and torch CPU buffers are traced), and
+the fresh process's peak RSS growth during its query. Strategy: "default".
 
     python benchmarks/bench_query.py                         # 10k, 100k, 1M (1M file built once)
     python benchmarks/bench_query.py --sizes 10000,100000    # quick run
@@ -110,6 +115,49 @@ def store_breakdown(pool, annotator: str) -> dict:
     return out
 
 
+BARE = """
+import sys, time, sqlite3
+t = time.perf_counter()
+import numpy
+conn = sqlite3.connect(sys.argv[1])
+rows = conn.execute("SELECT id, features FROM examples LIMIT 10").fetchall()
+assert len(rows) == 10
+"""
+
+
+def new_process(cmd: list[str]) -> float:
+    """Wall seconds of a new process running ``cmd`` (start to exit)."""
+    t = time.perf_counter()
+    subprocess.run(cmd, capture_output=True, text=True, check=True)
+    return time.perf_counter() - t
+
+
+def write_read_floor(path: Path, repeats: int = 50) -> float:
+    """Median seconds of one committed 32-row write (plain sqlite3, WAL) plus reading 32 feature rows."""
+    import sqlite3
+
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("CREATE TABLE IF NOT EXISTS bench_floor (id INTEGER PRIMARY KEY, example_id INTEGER, who TEXT, "
+                 "score REAL, at TEXT)")
+    ids = [r[0] for r in conn.execute("SELECT id FROM examples ORDER BY id LIMIT 5000")]
+    times = []
+    for k in range(repeats):
+        pick = ids[(k * 97) % 4000:][:32]
+        t = time.perf_counter()
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany("INSERT INTO bench_floor (example_id, who, score, at) VALUES (?, ?, ?, datetime('now'))",
+                         [(i, "floor", 0.5) for i in pick])
+        conn.execute("COMMIT")
+        rows = conn.execute(f"SELECT id, features FROM examples WHERE id IN ({','.join('?' * 32)})", pick).fetchall()
+        times.append(time.perf_counter() - t)
+        assert len(rows) == 32
+    conn.execute("DELETE FROM bench_floor")
+    conn.close()
+    return statistics.median(times)
+
+
 def child(db: str, annotator: str) -> None:
     """The fresh-process query (c); prints a JSON line of timings."""
     t0 = time.perf_counter()
@@ -195,7 +243,39 @@ def run_size(n: int, cache_dir: Path, repeats: int) -> dict:
 
     t_a, _ = timed(floor, reps, "a")
     t_b, _ = timed(modal, reps, "b")
-    t_d, eng = timed(first, reps, "d")
+    t_d0, _ = timed(first, reps, "d0")  # the caller's own model: rescoring
+
+    # (f) recording a round, against fit + in-memory scoring of the same pool
+    from activeloop.loop import Loop
+    from activeloop.model import FocalLossClassifier
+    from activeloop.query import resolve
+
+    _, Xl, yl = pool.labeled_xy()
+    strat = resolve("default")
+    from activeloop.query.strategies import Context
+
+    def fit_and_score():
+        m = FocalLossClassifier(hidden=(64,), random_state=0).fit(Xl, yl)
+        p = m.predict_proba(X)
+        return strat.score(p, Context.from_counts(np.bincount(yl, minlength=C)))
+
+    t_fs, _ = timed(fit_and_score, 1, "fs")
+    loop = Loop(pool, FocalLossClassifier(hidden=(64,), random_state=0), strategy="default", random_state=0)
+    t_f, info = timed(loop.retrain, 1, "f")
+    mem_f = traced_peak(lambda: Loop(pool, FocalLossClassifier(hidden=(64,), random_state=0), strategy="default",
+                                     random_state=0).retrain())
+    f_scoring = info.config.get("scoring", {})
+
+    def first_stored():
+        nonlocal k
+        k += 1
+        eng = QueryEngine(strategy="default", random_state=0)  # follows the rounds: stored scores
+        out = eng.query(pool, BATCH, annotator=f"d{k}")
+        assert eng.scores_from_ == "stored", eng.scores_from_
+        pool.release([q.example_id for q in out], annotator=f"d{k}")
+        return eng
+
+    t_d, eng = timed(first_stored, reps, "d")
 
     def nxt():
         nonlocal k
@@ -204,10 +284,15 @@ def run_size(n: int, cache_dir: Path, repeats: int) -> dict:
         pool.release([q.example_id for q in out], annotator=f"e{k}")
 
     nxt()
-    t_e, _ = timed(nxt, 5, "e")
+    t_e, _ = timed(nxt, 15, "e")
     n_scored_before = eng.n_scored_
     nxt()
     assert eng.n_scored_ - n_scored_before <= 8, "the next query rescored the pool"
+    t_floor2 = write_read_floor(path)
+    t_floor1 = statistics.median(new_process([sys.executable, "-c", BARE, str(path)]) for _ in range(max(2, reps)))
+    cli = str(Path(sys.executable).with_name("activeloop"))
+    t_cli = statistics.median(new_process([cli, "query", str(path), "-n", "10", "--annotator", f"cli{i}"])
+                              for i in range(max(2, reps)))
 
     fresh = []
     for i in range(max(1, reps)):
@@ -229,7 +314,9 @@ def run_size(n: int, cache_dir: Path, repeats: int) -> dict:
     mem_d = traced_peak(first)
     pool.close()
     return {
-        "n": n, "a": t_a, "b": t_b, "c": t_c, "d": t_d, "e": t_e, "c_info": c_info,
+        "n": n, "a": t_a, "b": t_b, "c": t_c, "d": t_d, "e": t_e, "c_info": c_info, "d0": t_d0,
+        "f": t_f, "fs": t_fs, "mem_f": mem_f, "f_scoring": f_scoring, "floor1": t_floor1, "floor2": t_floor2,
+        "cli": t_cli,
         "mem_a": mem_a, "mem_d": mem_d, "feat_mib": feat_mib, "model_mib": model_mib,
         "cpu": dict(CPU, c=statistics.median(f["cpu"] for f in fresh)),
         "threads": torch.get_num_threads(), "store_ms": breakdown,
@@ -258,13 +345,21 @@ def main() -> None:
         cpu = r["cpu"]
         print(f"  (a) floor: predict_proba + argpartition, in memory   {r['a']:8.3f} s   (cpu {cpu['a']:.3f} s)")
         print(f"  (b) modAL ActiveLearner.query(entropy_sampling)      {r['b']:8.3f} s   (cpu {cpu['b']:.3f} s)")
-        print(f"  (c) activeloop first query, fresh process (wall)     {r['c']:8.3f} s   "
+        print(f"  (c0) fresh process, own model: rescoring (wall)       {r['c']:8.3f} s   "
               f"[import {ci['import']:.2f}, open+load model {ci['open_load']:.2f}, query {ci['query']:.2f}] "
               f"(cpu {cpu['c']:.2f} s)")
-        print(f"  (d) activeloop first query, pool open                {r['d']:8.3f} s   d/a = {r['d'] / r['a']:.2f}x   "
-              f"(cpu {cpu['d']:.3f} s, d/a {cpu['d'] / cpu['a']:.2f}x)")
-        print(f"  (e) activeloop next query, same round                {r['e'] * 1e3:8.1f} ms  b/e = {r['b'] / r['e']:.0f}x   "
-              f"(cpu {cpu['e'] * 1e3:.1f} ms, b/e {cpu['b'] / max(cpu['e'], 1e-9):.0f}x)")
+        print(f"  (F1) floor: bare process (numpy, open, read 10 rows) {r['floor1']:8.3f} s")
+        print(f"  (c) `activeloop query -n 10`, fresh process, stored  {r['cli']:8.3f} s   c/F1 = "
+              f"{r['cli'] / r['floor1']:.1f}x  (aim <= 5x)")
+        print(f"  (d0) first query, pool open, own model: rescoring     {r['d0']:8.3f} s   d0/a = {r['d0'] / r['a']:.2f}x")
+        print(f"  (d) first query, pool open, stored scores            {r['d']:8.3f} s   d/a = {r['d'] / r['a']:.3f}x   "
+              f"(cpu {cpu['d']:.3f} s)")
+        print(f"  (F2) floor: 32-row committed write + 32-row read     {r['floor2'] * 1e3:8.2f} ms")
+        print(f"  (e) activeloop next query, same round                {r['e'] * 1e3:8.2f} ms  e/F2 = "
+              f"{r['e'] / r['floor2']:.1f}x (aim <= 10x)  b/e = {r['b'] / r['e']:.0f}x   (cpu {cpu['e'] * 1e3:.1f} ms)")
+        print(f"  (f) Loop.retrain (fit, eval, score, store)           {r['f']:8.3f} s   vs fit + in-memory scoring "
+              f"{r['fs']:.3f} s = {r['f'] / r['fs']:.2f}x (aim <= 1.5x); scoring+storing part {r['f_scoring']}; "
+              f"peak {r['mem_f']:.0f} MiB = {r['mem_f'] / (r['feat_mib'] + r['model_mib']):.2f}x features+model")
         print(f"  memory: features {r['feat_mib']:.1f} MiB, model {r['model_mib']:.2f} MiB; traced peak "
               f"(a) {r['mem_a']:.1f} MiB, (d) {r['mem_d']:.1f} MiB = {r['mem_d'] / (r['feat_mib'] + r['model_mib']):.2f}x "
               f"features+model; fresh process RSS growth during query {ci['rss_growth_mib']:.0f} MiB "
@@ -273,10 +368,13 @@ def main() -> None:
               flush=True)
     print(f"\n torch threads {rows[0]['threads']}, cpu count {os.cpu_count()}, load average {os.getloadavg()[0]:.1f}, "
           f"batch {BATCH}, d {D}, classes {C}")
-    print(" N          (a) floor   (b) modAL   (c) fresh   (d) first   (e) next    d/a    b/e   mem(d)/(feat+model)")
+    print(" N          F1 bare   (c) CLI  c/F1   F2 w+r   (e) next  e/F2   (d) stored (d0) rescore (a) floor "
+          "(f) round  fit+score f/fs  mem(f)/(feat+model)")
     for r in rows:
-        print(f" {r['n']:<10,} {r['a']:9.3f}s {r['b']:9.3f}s {r['c']:9.3f}s {r['d']:9.3f}s {r['e'] * 1e3:8.1f}ms "
-              f"{r['d'] / r['a']:5.2f}x {r['b'] / r['e']:5.0f}x {r['mem_d'] / (r['feat_mib'] + r['model_mib']):6.2f}x")
+        print(f" {r['n']:<10,} {r['floor1']:6.3f}s {r['cli']:7.3f}s {r['cli'] / r['floor1']:5.1f}x "
+              f"{r['floor2'] * 1e3:6.2f}ms {r['e'] * 1e3:7.2f}ms {r['e'] / r['floor2']:5.1f}x {r['d']:9.3f}s "
+              f"{r['d0']:9.3f}s {r['a']:8.3f}s {r['f']:8.3f}s {r['fs']:8.3f}s {r['f'] / r['fs']:5.2f}x "
+              f"{r['mem_f'] / (r['feat_mib'] + r['model_mib']):6.2f}x")
 
 
 if __name__ == "__main__":

@@ -19,6 +19,12 @@ Two runs:
 Usage::
 
     python benchmarks/bench_tui_latency.py [--n 100000] [--labels 300] [--think-ms 0]
+    python benchmarks/bench_tui_latency.py --db /tmp/activeloop-bench-query/pool-1000000-d64-c5.db
+
+``--db`` uses an existing pool (e.g. bench_query.py's 1M file, whose latest round has stored
+scores) instead of building one, and first measures launch to first example: a new process that
+imports the app, opens the pool and runs it headless until an example is on screen, against the
+bare-process floor (a new Python process that imports numpy, opens the SQLite file, reads 10 rows).
 
 Prints median / p90 / p99 / max per run (ms) of the wall time, and of the UI thread's CPU time over
 the same window (``time.thread_time``: what the keystroke itself costs, independent of how loaded the
@@ -30,21 +36,65 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-from sklearn.datasets import load_digits
 from textual import events
 
 from activeloop.loop import Loop
-from activeloop.model import FocalLossClassifier
 from activeloop.store import Pool
 from activeloop.tui.app import LabelApp
 
+BARE = """
+import sys, sqlite3
+import numpy
+rows = sqlite3.connect(sys.argv[1]).execute("SELECT id, features FROM examples LIMIT 10").fetchall()
+assert len(rows) == 10
+"""
+
+
+def first_example_child(db: str, t0: float) -> None:
+    """In a new process: open the app headless on ``db``; print seconds from ``t0`` (parent's clock) to an example."""
+
+    async def run() -> float:
+        pool = Pool.open(db)
+        app = LabelApp(pool, annotator="bench-first", batch=10)
+        async with app.run_test(size=(100, 30)) as pilot:
+            while app.current is None:
+                await pilot.pause(0.005)
+            shown = time.time() - t0
+            modules = [m for m in ("torch", "sklearn") if m in sys.modules]
+            await pilot.press("q")
+        pool.release([lease.example_id for lease in pool.active_leases("bench-first")], annotator="bench-first")
+        pool.close()
+        print(f"{shown:.4f} {','.join(modules) or '-'}")
+
+    asyncio.run(run())
+
+
+def first_example(db: str, repeats: int = 3) -> None:
+    """Launch to first example (new process) against the bare-process floor, both measured here."""
+    floors, firsts, mods = [], [], ""
+    for _ in range(repeats):
+        t = time.perf_counter()
+        subprocess.run([sys.executable, "-c", BARE, db], check=True)
+        floors.append(time.perf_counter() - t)
+        out = subprocess.run([sys.executable, __file__, "--child-first", db, "--t0", repr(time.time())],
+                             capture_output=True, text=True, check=True).stdout.split()
+        firsts.append(float(out[-2]))
+        mods = out[-1]
+    f, a = float(np.median(floors)), float(np.median(firsts))
+    print(f"first example: launch to example on screen {a:.3f} s (median of {repeats}); bare-process floor {f:.3f} s; "
+          f"ratio {a / f:.1f}x (aim <= 10x); torch/sklearn imported: {mods}")
+
 
 def build_pool(path: Path, n: int, seed: int = 0) -> Pool:
+    from sklearn.datasets import load_digits
+
     digits = load_digits()
     rng = np.random.default_rng(seed)
     src = rng.integers(0, len(digits.data), size=n)
@@ -102,18 +152,32 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=100_000)
     ap.add_argument("--labels", type=int, default=300)
     ap.add_argument("--think-ms", type=float, default=0.0, help="pause between labels (a labeler's think time)")
+    ap.add_argument("--db", help="use this existing pool (its latest round's stored scores) instead of building one")
+    ap.add_argument("--child-first", help=argparse.SUPPRESS)
+    ap.add_argument("--t0", type=float, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.child_first:
+        first_example_child(args.child_first, args.t0)
+        return
+    if args.db:
+        first_example(args.db)
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
-        pool = build_pool(Path(tmp) / "bench.db", args.n)
-        print(f"pool of {args.n} examples built in {time.perf_counter() - t:.1f} s")
-        truth = lambda eid: str(pool.source_digit.get(eid, 0))  # noqa: E731
+        if args.db:
+            pool = Pool.open(args.db)
+            truth = lambda eid: pool.hotkeys[eid % len(pool.hotkeys)]  # noqa: E731
+        else:
+            pool = build_pool(Path(tmp) / "bench.db", args.n)
+            print(f"pool of {args.n} examples built in {time.perf_counter() - t:.1f} s")
+            truth = lambda eid: str(pool.source_digit.get(eid, 0))  # noqa: E731
         results = {}
+        from activeloop.model import FocalLossClassifier
+
         for name in ("idle", "retrain"):
             model = FocalLossClassifier(warm_start=True, random_state=0)
             if name == "retrain":  # a long fit so that a retrain is running at (nearly) every keypress
                 model.set_params(max_epochs=400, early_stopping=False, patience=10_000)
-            loop = Loop(pool, model=model, batch_size=10, random_state=0)
+            loop = Loop(pool, model=None if args.db and name == "idle" else model, batch_size=10, random_state=0)
             app = LabelApp(pool, annotator=f"bench-{name}", batch=10, loop=loop, auto_retrain=False)
             app._keep_training = name == "retrain"
             lat, during, cpu = asyncio.run(measure(app, args.labels, args.think_ms / 1000, truth))

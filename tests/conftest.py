@@ -164,7 +164,7 @@ def workers():
     from multiprocessing import forkserver
 
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["workers.team", "workers.crash"])
+    ctx.set_forkserver_preload(["workers.team", "workers.crash", "workers.scores"])
     threads = {var: "1" for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
     saved = {var: os.environ.get(var) for var in threads}
     os.environ.update(threads)  # for the server only: one BLAS thread per worker process

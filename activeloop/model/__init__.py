@@ -1,10 +1,44 @@
-"""Focal loss, class-balanced weights, the sklearn-compatible torch classifier, its metrics, and the model-output adapter."""
+"""Focal loss, class weights, the torch classifiers and their checkpoints, metrics, and the model-output adapter.
 
-from activeloop.model.adapter import class_columns, is_fitted, proba_by_class
-from activeloop.model.capacity import BudgetSizedClassifier, load_checkpoint
-from activeloop.model.classifier import FocalLossClassifier
-from activeloop.model.focal import class_alpha, focal_loss
-from activeloop.model.metrics import evaluate
+Names load on first use: ``activeloop.model.adapter`` (which a query needs) must not pull in torch
+(``classifier``, ``focal``) or scikit-learn's metrics.
+"""
 
-__all__ = ["BudgetSizedClassifier", "FocalLossClassifier", "class_alpha", "class_columns", "evaluate", "focal_loss",
-           "is_fitted", "load_checkpoint", "proba_by_class"]
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_EXPORTS = {
+    "BudgetSizedClassifier": "activeloop.model.capacity",
+    "load_checkpoint": "activeloop.model.capacity",
+    "FocalLossClassifier": "activeloop.model.classifier",
+    "class_alpha": "activeloop.model.focal",
+    "focal_loss": "activeloop.model.focal",
+    "evaluate": "activeloop.model.metrics",
+    "class_columns": "activeloop.model.adapter",
+    "is_fitted": "activeloop.model.adapter",
+    "proba_by_class": "activeloop.model.adapter",
+}
+
+__all__ = sorted(_EXPORTS)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from activeloop.model.adapter import class_columns, is_fitted, proba_by_class  # noqa: F401
+    from activeloop.model.capacity import BudgetSizedClassifier, load_checkpoint  # noqa: F401
+    from activeloop.model.classifier import FocalLossClassifier  # noqa: F401
+    from activeloop.model.focal import class_alpha, focal_loss  # noqa: F401
+    from activeloop.model.metrics import evaluate  # noqa: F401
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'activeloop.model' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

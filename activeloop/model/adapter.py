@@ -5,8 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from sklearn.exceptions import NotFittedError as SkNotFitted
-from sklearn.utils.validation import check_is_fitted
 
 from activeloop.errors import ActiveloopError
 
@@ -15,6 +13,9 @@ __all__ = ["class_columns", "is_fitted", "proba_by_class"]
 
 def is_fitted(estimator: Any) -> bool:
     """Whether sklearn's ``check_is_fitted`` passes; an object that is not an sklearn estimator counts as fitted."""
+    from sklearn.exceptions import NotFittedError as SkNotFitted  # here: a query from stored scores never needs it
+    from sklearn.utils.validation import check_is_fitted
+
     try:
         check_is_fitted(estimator)
     except SkNotFitted:

@@ -151,5 +151,8 @@ class Diverse(Wrapper):
         out = pool_pos[chosen]
         return out[top_n(scores[out], len(out))]
 
+    def heads(self, n):
+        return self.base.heads(self.factor * n)
+
     def __repr__(self):
         return f"diverse({self.base!r}, method={self.method!r}, factor={self.factor})"

@@ -1,9 +1,12 @@
-"""The query engine: stream the pool through the model once per round, then hand out batches.
+"""The query engine: score the pool once per round, then hand out batches in milliseconds.
 
-Scoring reads ``pool.iter_features(unlabeled=True)`` chunk by chunk and keeps, per candidate, only
-its id, base score, predicted class and confidence (about 22 bytes); payloads are never read.
-Within a round every later query is a top-k over that cache, minus what is labeled, leased to
-anyone or skipped by this annotator, re-weighted with the current labeled counts.
+Scoring keeps, per candidate, only its id, base score, predicted class and confidence, plus the
+candidates of each predicted class in base-score order (a :class:`~activeloop.store.scores.Scores`);
+payloads are never read. A round recorded by :meth:`activeloop.loop.Loop.retrain` stores these
+scores with it, so any process (the CLI, a reopened app, another annotator) that follows the
+pool's rounds queries without rescoring, and without importing torch or scikit-learn. A query is
+then a merge of the per-class heads, minus what is labeled, leased to anyone or skipped by this
+annotator, re-weighted with the current labeled counts.
 """
 
 from __future__ import annotations
@@ -17,13 +20,15 @@ from activeloop.errors import ActiveloopError, PoolExhaustedError, StrategyError
 from activeloop.query.coldstart import ColdStartSampler, cold_start_clusters
 from activeloop.query.diversity import DIVERSITY_METHODS, Diverse
 from activeloop.model.adapter import is_fitted, proba_by_class
-from activeloop.query.chunks import prefetched, score_chunks
-from activeloop.query.orders import class_orders, restrict_orders
+from activeloop.query.orders import restrict_orders
 from activeloop.query.registry import resolve
+from activeloop.query.scoring import Scored, class_heads, not_in, score_pool
 from activeloop.query.selector import Selector
 from activeloop.query.strategies import Context, Strategy, top_n
+from activeloop.store.scores import Scores
 
 __all__ = ["Query", "QueryEngine", "sample_eval"]
+
 
 @dataclass(frozen=True)
 class Query:
@@ -56,10 +61,7 @@ class Query:
 class _Cache:
     key: tuple
     cold: bool
-    ids: np.ndarray  # sorted ascending (iter_features orders by id)
-    base: np.ndarray
-    predicted: np.ndarray
-    confidence: np.ndarray
+    scores: Scores  # ids ascending; cold start: base = cold-start scores, predicted = -1
     probe_X: np.ndarray | None = None
     probe_proba: np.ndarray | None = None
     margins: np.ndarray | None = None  # (n, C) per-class margins, kept when the strategy reads orders
@@ -72,9 +74,11 @@ class QueryEngine:
 
     Parameters
     ----------
-    model : sklearn-compatible classifier
+    model : sklearn-compatible classifier or None
         Needs ``predict_proba`` and ``classes_`` (class indices into ``pool.classes``, or class
-        names). While it is not fitted the engine uses a k-means cold start.
+        names). While it is not fitted the engine uses a k-means cold start. None (the default)
+        follows the pool's rounds: the latest round's stored scores, else its checkpoint, else a
+        cold start; so does a model handed over with :meth:`adopt`.
     strategy : str, Strategy or callable, default "default"
         Anything :func:`activeloop.query.registry.resolve` accepts.
     batch_size : int, default 10
@@ -101,21 +105,29 @@ class QueryEngine:
         :class:`~activeloop.query.selector.Selector` picks its own batch once the model is fitted.
     n_scored_ : int
         Rows passed through ``predict_proba`` so far (for checking the cache).
+    scores_from_ : str or None
+        Where the current scores came from: ``"stored"`` (a round's stored scores), ``"adopted"``
+        (handed over by the retrain that recorded the round), ``"scored"`` (scored here) or ``"cold"``.
 
     Notes
     -----
-    Cache: scores are reused while ``(pool, latest round number, id(model), fitted)`` is unchanged
-    and the model still gives the same probabilities on a few probe rows kept from the last scoring
-    (so a refit without a recorded round is noticed too). Examples added to the pool in the middle
-    of a round join the ranking at the next round; call :meth:`invalidate` to include them at once. When fewer examples are available than requested the
-    engine returns what there is (``partial=True``, the default, convenient for a labeler at the
+    Following the rounds (``model=None``, and after :meth:`adopt`; ``model_round`` says whose): the scores of the latest round
+    are used while it stays the latest; a newer round (recorded by any process) is picked up at the
+    next query, from its stored scores when it has them for this strategy's
+    :meth:`~activeloop.query.Strategy.score_key`, else by loading its checkpoint and rescoring.
+    With a model of your own, scores are reused while ``(pool, latest round number, id(model))`` is
+    unchanged and the model still gives the same probabilities on a few probe rows kept from the
+    last scoring (so a refit without a recorded round is noticed too). Either way, examples added
+    to the pool after the scoring join the ranking at the next round (the round's retrain scores
+    them); call :meth:`invalidate` to rescore now. When fewer examples are available than requested
+    the engine returns what there is (``partial=True``, the default, convenient for a labeler at the
     end of a pool) and raises :class:`~activeloop.errors.PoolExhaustedError` only when none is left;
     with ``partial=False`` it raises whenever the request cannot be filled.
     """
 
     def __init__(
         self,
-        model: Any,
+        model: Any = None,
         strategy: Any = "default",
         batch_size: int = 10,
         diversity: str | None = None,
@@ -143,8 +155,10 @@ class QueryEngine:
             int(random_state) if random_state is not None else int(np.random.SeedSequence().generate_state(1)[0])
         )
         self._cache: _Cache | None = None
+        self.model_round: int | None = None  # the round whose model ``model`` is (set by adopt / the Loop)
         self._eval_draws = 0
         self.n_scored_ = 0
+        self.scores_from_: str | None = None
 
     def _build_strategy(self) -> Strategy | Selector:
         strat = resolve(self.strategy)
@@ -165,9 +179,56 @@ class QueryEngine:
         return f"QueryEngine(strategy={self.strategy_!r}, batch_size={self.batch_size})"
 
     # ------------------------------------------------------------------ public
+    @property
+    def score_key(self) -> str | None:
+        """The key this engine's base scores are stored under (None: its strategy's scores are not stored).
+
+        Selectors, and strategies that read per-class orders or the labeled rows' probabilities
+        (DIRECT, GALAXY, BASE), are not stored: they rescore from the round's model.
+        """
+        strat = self.strategy_
+        if isinstance(strat, Selector) or strat.needs_orders or strat.needs_labeled:
+            return None
+        return self.strategy_.score_key(self._seed)
+
     def invalidate(self) -> None:
-        """Forget cached scores; the next query rescores the pool."""
+        """Forget cached scores; the next query rescores the pool (or reloads the round's stored scores)."""
         self._cache = None
+
+    def score(self, pool: Any, model: Any, *, round: int | None = None) -> Scores | None:
+        """Score the pool split's unlabeled examples with ``model`` (what a round stores).
+
+        None for a selector and for a strategy that reads per-class orders: those score at their
+        first query of the round, with the orders.
+        """
+        if isinstance(self.strategy_, Selector) or self.strategy_.needs_orders:
+            return None
+        classes = list(pool.classes)
+        counts = np.array([pool.class_counts("pool").get(c, 0) for c in classes], dtype=np.int64)
+        scored = score_pool(model, pool, self.strategy_, key=self.score_key or repr(self.strategy_), round=round,
+                            counts=counts, seed=self._seed, chunk_size=self.chunk_size, client=self.client)
+        self.n_scored_ += scored.n_scored
+        return scored.scores
+
+    @property
+    def follows_rounds(self) -> bool:
+        """Whether the engine uses the pool's latest round (no model given, or ``model`` is a round's)."""
+        return self.model is None or self.model_round is not None
+
+    def adopt(self, pool: Any, number: int, model: Any, scores: Scores | None = None) -> None:
+        """Use round ``number``'s ``model`` (and its ``scores``), and follow the pool's rounds from there.
+
+        Called by :meth:`activeloop.loop.Loop.retrain` once the round is committed (with the
+        scores: the next query uses them at once, no rescoring, no reading them back) and when a
+        loop restores a round's checkpoint (without).
+        """
+        self.model = model
+        self.model_round = int(number)
+        if self._cache is not None and self._cache.key != self._key(pool, number):
+            self._cache = None  # scores of that same round (stored ones, say) stay
+        if scores is not None:
+            self._cache = _Cache(self._key(pool, number), False, scores.tied_to(number))
+            self.scores_from_ = "adopted"
 
     def query(self, pool: Any, n: int | None = None, annotator: str = "default", *, partial: bool = True) -> list[Query]:
         """Choose, lease and return up to ``n`` examples of the pool split for ``annotator``.
@@ -196,37 +257,44 @@ class QueryEngine:
         if n < 1:
             raise ActiveloopError(f"n must be >= 1, got {n}")
         classes = list(pool.classes)
-        have = pool.class_counts("pool")
-        counts = np.array([have.get(c, 0) for c in classes], dtype=np.int64)
-        fitted = is_fitted(self.model)
-        if isinstance(self.strategy_, Selector) and fitted:
-            return self._query_selector(pool, n, annotator, partial, classes, counts)
-        cache = self._ensure_cache(pool, classes, counts, fitted)
+        if isinstance(self.strategy_, Selector):
+            model = self._selector_model(pool)
+            if model is not None:
+                return self._query_selector(pool, model, n, annotator, partial, classes)
+        number, excluded, counts = pool.query_state(annotator, "pool")
+        cache = self._ensure_cache(pool, classes, counts, number)
         cache.queries += 1
-        excluded = pool.excluded_ids(annotator, split="pool")
-        avail = _not_in(cache.ids, excluded)
-        self._check_available(pool, len(avail), n, annotator, partial)
+        S = cache.scores
         rng = np.random.default_rng((self._seed, cache.queries))
         ctx = Context(class_counts=counts, classes=tuple(classes), rng=rng, seed=self._seed)
-        if not cache.cold and self.strategy_.needs_labeled:
+        if not cache.cold and self.strategy_.needs_labeled:  # never stored: the round's model scored the cache
             _, X_lab, y_lab = pool.labeled_xy("pool")
-            lab_p = self._proba(X_lab, classes) if len(y_lab) else np.zeros((0, len(classes)))
+            model = self._round_model_for(pool, number) if self.follows_rounds else self.model
+            lab_p = self._proba(X_lab, classes, model) if len(y_lab) else np.zeros((0, len(classes)))
             ctx = replace(ctx, labeled_proba=lab_p, labeled_y=y_lab)
         out: list[Query] = []
-        while len(out) < n and len(avail):
+        first = True
+        while len(out) < n:
             want = n - len(out)
-            ids = cache.ids[avail]
-            pred = cache.predicted[avail]
+            h = None if cache.cold else self.strategy_.heads(want)
+            avail = not_in(S.ids, excluded) if h is None else class_heads(S, excluded, max(h, want))
+            if first:  # with heads >= n per class, fewer than n candidates means every class ran out
+                self._check_available(pool, len(avail), n, annotator, partial)
+                first = False
+            if len(avail) == 0:
+                break
+            ids = S.ids[avail]
+            pred = S.predicted[avail]
             if cache.cold:
-                scores = cache.base[avail]
+                scores = S.base[avail]
                 pos = top_n(scores, want)
             else:
-                scores = self.strategy_.rescore(cache.base[avail], pred, ctx)
+                scores = self.strategy_.rescore(S.base[avail], pred, ctx)
                 fetch: Callable[[np.ndarray], np.ndarray] = lambda p, ids=ids: pool.features(ids[p])
                 rows = ctx.with_rows(ids=ids, fetch_features=fetch)
                 if cache.orders is not None:
                     rows = replace(rows, margins=cache.margins[avail],
-                                   orders=restrict_orders(cache.orders, avail, len(cache.ids)))
+                                   orders=restrict_orders(cache.orders, avail, len(S.ids)))
                 pos = np.asarray(self.strategy_.select(scores, pred, want, rows))
                 pos = pos[:want]
             if len(pos) == 0:
@@ -235,8 +303,9 @@ class QueryEngine:
                                  scores=scores[pos], ttl=self.lease_ttl))
             for p in pos:
                 if int(ids[p]) in got:
-                    out.append(self._make_query(cache, avail[p], float(scores[p]), classes, counts))
-            avail = np.delete(avail, pos)  # leased now, or taken by someone else meanwhile
+                    out.append(self._make_query(cache, int(avail[p]), float(scores[p]), classes, counts))
+            # leased now, or taken by someone else meanwhile: either way not a candidate any more
+            excluded = np.union1d(excluded, ids[pos])
         if not out:
             raise PoolExhaustedError.of(pool.name, 0, n, annotator=annotator)
         return out
@@ -251,13 +320,12 @@ class QueryEngine:
     def _label(self, cache: _Cache) -> str:
         return "cold-start" if cache.cold else repr(self.strategy_)
 
-    def _key(self, pool: Any, fitted: bool) -> tuple:
-        rnd = pool.latest_round()
-        return (pool.url, pool.project_id, None if rnd is None else rnd.number, id(self.model), fitted,
-                repr(self.strategy_))
+    def _key(self, pool: Any, number: int | None) -> tuple:
+        model = "rounds" if self.follows_rounds else id(self.model)
+        return (pool.url, pool.project_id, number, model, repr(self.strategy_))
 
-    def _ensure_cache(self, pool: Any, classes: list[str], counts: np.ndarray, fitted: bool) -> _Cache:
-        key = self._key(pool, fitted)
+    def _ensure_cache(self, pool: Any, classes: list[str], counts: np.ndarray, number: int | None) -> _Cache:
+        key = self._key(pool, number)
         c = self._cache
         if c is not None and c.key == key:
             if c.cold or c.probe_X is None or len(c.probe_X) == 0:
@@ -265,60 +333,97 @@ class QueryEngine:
             again = self._proba(c.probe_X, classes)
             if again.shape == c.probe_proba.shape and np.allclose(again, c.probe_proba, rtol=0, atol=1e-6):
                 return c
-        self._cache = self._score(pool, classes, counts, key) if fitted else self._cold(pool, classes, key)
+        self._cache = self._fresh_cache(pool, classes, counts, number, key)
         return self._cache
 
-    def _proba(self, X: np.ndarray, classes: list[str]) -> np.ndarray:
+    def _fresh_cache(self, pool: Any, classes: list[str], counts: np.ndarray, number: int | None, key: tuple) -> _Cache:
+        if not self.follows_rounds:  # a model of the caller's own
+            if not is_fitted(self.model):
+                return self._cold(pool, classes, key)
+            return self._score(pool, self.model, counts, key, None, probe=True)
+        if number is None:  # following rounds, and there is none yet
+            return self._cold(pool, classes, key)
+        if self.score_key is not None:
+            stored = pool.load_scores(number, self.score_key)
+            if stored is not None:
+                self.scores_from_ = "stored"
+                return _Cache(key, False, stored)
+        model = self._round_model_for(pool, number)
+        if model is None:
+            return self._cold(pool, classes, key)
+        return self._score(pool, model, counts, key, number, probe=False)
+
+    def _round_model_for(self, pool: Any, number: int) -> Any:
+        """Round ``number``'s model: the one held when it is that round's, else its checkpoint (imports torch)."""
+        if self.model is not None and self.model_round == number:
+            return self.model
+        blob = pool.load_checkpoint(number)
+        if blob is None:  # a round without a checkpoint (a model that cannot save one): keep the one held
+            return self.model
+        from activeloop.model.capacity import load_checkpoint
+
+        self.model, self.model_round = load_checkpoint(blob), number
+        return self.model
+
+    def _selector_model(self, pool: Any) -> Any:
+        """The fitted model a modAL-style selector runs with (None: cold start)."""
+        if not self.follows_rounds:
+            return self.model if is_fitted(self.model) else None
+        number = pool.latest_round_number()
+        return None if number is None else self._round_model_for(pool, number)
+
+    def _proba(self, X: np.ndarray, classes: list[str], model: Any = None) -> np.ndarray:
         """Model probabilities with one column per pool class (zeros for classes the model lacks)."""
         self.n_scored_ += len(X)
-        return proba_by_class(self.model, X, classes)
+        return proba_by_class(self.model if model is None else model, X, classes)
 
-    def _score(self, pool: Any, classes: list[str], counts: np.ndarray, key: tuple) -> _Cache:
-        keep_proba = self.strategy_.needs_orders
-        if self.client is not None:
-            from activeloop.query.distributed import score_on_cluster
-
-            scored = score_on_cluster(self.client, pool, self.model, self.strategy_, counts=counts, seed=self._seed,
-                                      chunk_size=self.chunk_size, keep_proba=keep_proba)
-        else:
-            chunks = prefetched(lambda: pool.iter_features(split="pool", unlabeled=True, chunk_size=self.chunk_size))
-            scored = score_chunks(self.model, self.strategy_, chunks, classes, counts, self._seed, keep_proba=keep_proba)
-        self.n_scored_ += scored.n
-        cache = _Cache(key, False, scored.ids, scored.base, scored.predicted, scored.confidence, scored.probe_X,
-                       scored.probe_proba)
-        if keep_proba and scored.proba is not None:  # once per round: every query of the round reuses them
-            cache.margins, cache.orders = class_orders(scored.proba)
+    def _score(self, pool: Any, model: Any, counts: np.ndarray, key: tuple, number: int | None, *, probe: bool) -> _Cache:
+        keep_orders = self.strategy_.needs_orders  # once per round: every query of the round reuses them
+        scored: Scored = score_pool(model, pool, self.strategy_, key=self.score_key or repr(self.strategy_),
+                                    round=number, counts=counts, seed=self._seed, chunk_size=self.chunk_size,
+                                    orders=keep_orders, client=self.client)
+        self.n_scored_ += scored.n_scored
+        self.scores_from_ = "scored"
+        cache = _Cache(key, False, scored.scores, margins=scored.margins, orders=scored.orders)
+        if probe:
+            cache.probe_X, cache.probe_proba = scored.probe_X, scored.probe_proba
         return cache
 
     def _cold(self, pool: Any, classes: list[str], key: tuple) -> _Cache:
         k = cold_start_clusters(10**12, len(classes), self.batch_size)
         sampler = ColdStartSampler(k, seed=self._seed)
         ids, scores = sampler.run(pool.iter_features(split="pool", unlabeled=True, chunk_size=self.chunk_size))
-        return _Cache(key, True, ids, scores, np.full(len(ids), -1, np.int16), np.full(len(ids), np.nan, np.float32))
+        n = len(ids)
+        self.scores_from_ = "cold"
+        cold = Scores("cold-start", None, np.asarray(ids, np.int64), np.asarray(scores, np.float64),
+                      np.full(n, -1, np.int16), np.full(n, np.nan, np.float32), np.empty(0, np.int32),
+                      np.zeros(1, np.int64))
+        return _Cache(key, True, cold)
 
     def _make_query(self, cache: _Cache, i: int, score: float, classes: list[str], counts: np.ndarray) -> Query:
-        eid = int(cache.ids[i])
+        S = cache.scores
+        eid = int(S.ids[i])
         if cache.cold:
-            base = float(cache.base[i])
+            base = float(S.base[i])
             reason = "cold start: k-means representative" if base >= 1.0 else "cold start: random draw"
             return Query(eid, score, "cold-start", None, None, reason)
-        c = int(cache.predicted[i])
+        c = int(S.predicted[i])
         total = int(counts.sum())
         rare = counts[c] * len(classes) < total
         labels = f"{'rare: ' if rare else ''}{int(counts[c])} label{'s' if counts[c] != 1 else ''}"
-        reason = f"{self.strategy_.describe(float(cache.base[i]))}, predicted {classes[c]!r} ({labels})"
-        return Query(eid, score, repr(self.strategy_), classes[c], float(cache.confidence[i]), reason)
+        reason = f"{self.strategy_.describe(float(S.base[i]))}, predicted {classes[c]!r} ({labels})"
+        return Query(eid, score, repr(self.strategy_), classes[c], float(S.confidence[i]), reason)
 
     def _check_available(self, pool: Any, available: int, n: int, annotator: str, partial: bool) -> None:
         if available == 0 or (available < n and not partial):
             raise PoolExhaustedError.of(pool.name, available, n, annotator=annotator)
 
     # ------------------------------------------------------------------ selectors
-    def _query_selector(self, pool, n, annotator, partial, classes, counts) -> list[Query]:
+    def _query_selector(self, pool, model, n, annotator, partial, classes) -> list[Query]:
         excluded = pool.excluded_ids(annotator, split="pool")
         ids_l, X_l = [], []
         for ids, X in pool.iter_features(split="pool", unlabeled=True, chunk_size=self.chunk_size):
-            keep = _not_in(ids, excluded)
+            keep = not_in(ids, excluded)
             ids_l.append(ids[keep])
             X_l.append(np.asarray(X[keep]))
         ids = np.concatenate(ids_l) if ids_l else np.empty(0, np.int64)
@@ -326,10 +431,10 @@ class QueryEngine:
         X = np.concatenate(X_l)
         self.n_scored_ += len(X)
         _, X_lab, y_lab = pool.labeled_xy("pool")
-        pos, scores = self.strategy_.query(self.model, X, min(n, len(X)), X_training=X_lab, y_training=y_lab)
+        pos, scores = self.strategy_.query(model, X, min(n, len(X)), X_training=X_lab, y_training=y_lab)
         got = set(pool.lease(ids[pos], annotator=annotator, strategy=repr(self.strategy_), scores=scores,
                              ttl=self.lease_ttl))
-        proba = self._proba(X[pos], classes) if len(pos) else np.zeros((0, len(classes)))
+        proba = self._proba(X[pos], classes, model) if len(pos) else np.zeros((0, len(classes)))
         out = []
         for k, p in enumerate(pos):
             if int(ids[p]) not in got:
@@ -342,22 +447,6 @@ class QueryEngine:
         return out
 
 
-def _not_in(sorted_ids: np.ndarray, excluded: np.ndarray) -> np.ndarray:
-    """Positions of ``sorted_ids`` (ascending) whose id is not in ``excluded``.
-
-    Looks the (few) excluded ids up in the (many) cached ids, so the cost is one pass over the
-    cache plus ``len(excluded) * log(len(sorted_ids))``.
-    """
-    keep = np.ones(len(sorted_ids), dtype=bool)
-    if len(excluded) and len(sorted_ids):
-        ex = np.asarray(excluded, dtype=sorted_ids.dtype)
-        pos = np.searchsorted(sorted_ids, ex)
-        inside = pos < len(sorted_ids)
-        pos, ex = pos[inside], ex[inside]
-        keep[pos[sorted_ids[pos] == ex]] = False
-    return np.flatnonzero(keep)
-
-
 def sample_eval(
     pool: Any, n: int, *, annotator: str = "default", rng: np.random.Generator | None = None, lease_ttl: float = 1800.0
 ) -> list[Query]:
@@ -368,7 +457,7 @@ def sample_eval(
     """
     rng = np.random.default_rng() if rng is None else rng
     ids = pool.unlabeled_ids("eval")
-    ids = ids[_not_in(ids, pool.excluded_ids(annotator, split="eval"))]
+    ids = ids[not_in(ids, pool.excluded_ids(annotator, split="eval"))]
     if len(ids) == 0:
         raise PoolExhaustedError.of(pool.name, 0, n, annotator=annotator, split="eval")
     pick = rng.choice(ids, size=min(int(n), len(ids)), replace=False)

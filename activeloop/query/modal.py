@@ -61,6 +61,9 @@ class ModalMeasure(Strategy):
     def describe(self, score: float) -> str:
         return f"{self.measure} {score if self.sign > 0 else 1.0 - score:.2g}"
 
+    def score_key(self, seed: int) -> str | None:
+        return repr(self)
+
     def __repr__(self) -> str:
         return f"modal:{self.name}"
 

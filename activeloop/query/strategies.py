@@ -345,6 +345,26 @@ class Strategy:
         """Human text for one base score, e.g. ``"margin 0.03"``."""
         return f"{self.measure} {score:.3g}"
 
+    def score_key(self, seed: int) -> str | None:
+        """What identifies this strategy's base scores across processes (None: they cannot be stored).
+
+        Rounds store their scores under this key; a process whose strategy gives the same key reuses
+        them. Only strategies whose ``score`` is a fixed function of the probabilities (and the seed)
+        say so; a custom subclass keeps None unless it overrides this.
+        """
+        return None
+
+    def heads(self, n: int) -> int | None:
+        """How many best base-scored candidates of each predicted class picking ``n`` needs (None: every one).
+
+        Valid when ``rescore`` keeps the base-score order within each predicted class (identity, or
+        a positive per-class factor) and ``select`` looks only at the best candidates: then the
+        engine merges the heads of the stored per-class orders instead of scoring every candidate.
+        A subclass that overrides ``rescore`` or ``select`` gets None unless it overrides this too.
+        """
+        own = type(self)
+        return n if own.rescore is Strategy.rescore and own.select is Strategy.select else None
+
     def __call__(self, proba: npt.ArrayLike, ctx: Context | None = None) -> np.ndarray:
         """Final scores for a probability matrix (score, then rescore) — the function view."""
         p = _check_proba(proba)
@@ -356,10 +376,21 @@ class Strategy:
 class ProbaStrategy(Strategy):
     """A strategy from a plain function ``fn(proba) -> scores``."""
 
-    def __init__(self, fn: Callable[[np.ndarray], np.ndarray], name: str | None = None, measure: str | None = None):
+    def __init__(
+        self,
+        fn: Callable[[np.ndarray], np.ndarray],
+        name: str | None = None,
+        measure: str | None = None,
+        key: str | None = None,
+    ):
         self.fn = fn
         self.name = name or getattr(fn, "__name__", "custom")
         self.measure = measure or self.name.replace("_", " ")
+        self.key = key
+
+    def score_key(self, seed: int) -> str | None:
+        """``key`` when given (the built-in measures); a user function's scores are not stored."""
+        return self.key
 
     def score(self, proba: np.ndarray, ctx: Context) -> np.ndarray:
         out = np.asarray(self.fn(proba), dtype=np.float64)
@@ -375,7 +406,7 @@ class ProbaStrategy(Strategy):
 
 class _Margin(ProbaStrategy):
     def __init__(self):
-        super().__init__(margin, "margin", "margin")
+        super().__init__(margin, "margin", "margin", key="margin")
 
     def describe(self, score: float) -> str:
         return f"margin {1.0 - score:.2g}"
@@ -383,7 +414,7 @@ class _Margin(ProbaStrategy):
 
 class _LeastConfidence(ProbaStrategy):
     def __init__(self):
-        super().__init__(least_confidence, "least_confidence", "confidence")
+        super().__init__(least_confidence, "least_confidence", "confidence", key="least_confidence")
 
     def describe(self, score: float) -> str:
         return f"confidence {1.0 - score:.2g}"
@@ -407,6 +438,9 @@ class RandomStrategy(Strategy):
 
     def describe(self, score: float) -> str:
         return "random draw"
+
+    def score_key(self, seed: int) -> str | None:
+        return f"random:{seed}"
 
     def __repr__(self) -> str:
         return "random"
@@ -434,6 +468,13 @@ class Wrapper(Strategy):
     def describe(self, score):
         return self.base.describe(score)
 
+    def score_key(self, seed):
+        return self.base.score_key(seed)
+
+    def heads(self, n):
+        own = type(self)
+        return self.base.heads(n) if own.rescore is Wrapper.rescore and own.select is Wrapper.select else None
+
 
 class MinorityLeaning(Wrapper):
     """Lean a base strategy toward candidates whose predicted class is rare among the labels.
@@ -459,6 +500,9 @@ class MinorityLeaning(Wrapper):
     def rescore(self, scores, predicted, ctx):
         s = self.base.rescore(scores, predicted, ctx)
         return s * minority_weights(ctx.class_counts, power=self.power, beta=self.beta)[predicted]
+
+    def heads(self, n):
+        return self.base.heads(n)  # a positive per-class factor keeps the order within each class
 
     def __repr__(self):
         return f"minority_leaning({self.base!r}, power={self.power:g}, beta={self.beta:g})"
@@ -492,11 +536,14 @@ class ClassBalanced(Wrapper):
         out = np.concatenate(picked)
         return out[top_n(scores[out], len(out))]
 
+    def heads(self, n):
+        return self.base.heads(n)  # at most n slots per class, each taken best first within the class
+
     def __repr__(self):
         return f"class_balanced({self.base!r})"
 
 
 LEAST_CONFIDENCE = _LeastConfidence()
 MARGIN = _Margin()
-ENTROPY = ProbaStrategy(entropy, "entropy", "entropy")
+ENTROPY = ProbaStrategy(entropy, "entropy", "entropy", key="entropy")
 RANDOM = RandomStrategy()

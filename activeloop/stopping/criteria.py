@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import cohen_kappa_score
 
 __all__ = [
     "AllOf",
@@ -82,6 +81,8 @@ def kappa(a: np.ndarray, b: np.ndarray) -> float:
     """Cohen's κ between two rounds' predictions; identical predictions agree fully (κ = 1)."""
     if np.array_equal(a, b):
         return 1.0  # also covers one constant class on both sides, where κ is 0/0
+    from sklearn.metrics import cohen_kappa_score  # here: a query from stored scores never imports scikit-learn
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         value = float(cohen_kappa_score(a, b))

@@ -56,16 +56,19 @@ def lease(
     retried after an ambiguous commit hands back what the first attempt took.
     """
     ids = [int(i) for i in ids]
-    # Serialises leasing per project on PostgreSQL; SQLite's BEGIN IMMEDIATE already does.
-    s.get(Project, project_id, with_for_update=True)
+    if s.get_bind().dialect.name != "sqlite":  # serialises leasing per project; SQLite's BEGIN IMMEDIATE already does
+        s.get(Project, project_id, with_for_update=True)
     taken, mine = set(), set()
     for lo in range(0, len(ids), LOOKUP_CHUNK):
         chunk = ids[lo : lo + LOOKUP_CHUNK]
         lock_examples(s, chunk)
-        for eid, holder in s.execute(sa.select(LS.c.example_id, LS.c.annotator).where(LS.c.example_id.in_(chunk),
-                                                                                       is_active(now))):
+        held = sa.union_all(  # one round trip: open leases (with their holder) and current labels (holder NULL)
+            sa.select(LS.c.example_id, LS.c.annotator).where(LS.c.example_id.in_(chunk), is_active(now)),
+            sa.select(LB.c.example_id, sa.cast(sa.null(), LS.c.annotator.type))
+            .where(LB.c.example_id.in_(chunk), LB.c.retracted_at.is_(None)),
+        )
+        for eid, holder in s.execute(held):
             (mine if holder == annotator else taken).add(eid)
-        taken |= set(s.scalars(sa.select(LB.c.example_id).where(LB.c.example_id.in_(chunk), LB.c.retracted_at.is_(None))))
     rnd = latest_number(s, project_id)
     rows = [
         {

@@ -26,9 +26,12 @@ from activeloop.errors import (
     UnknownProjectError,
 )
 from activeloop.store import db, examples, faults, leases, rounds
+from activeloop.store import scores as stored_scores
+from activeloop.store.exclusions import QueryStates
 from activeloop.store import labels as label_log
 from activeloop.store.labels import has_label
 from activeloop.store.leases import LeaseInfo
+from activeloop.store.names import KEY_LEN, NAME_LEN, label_text, project_spec, text
 from activeloop.store.rounds import RoundInfo
 from activeloop.store.rows import resumable_rows
 from activeloop.store.schema import SOURCES, SPLITS, ClassDef, Example, Label, Project, utcnow
@@ -37,9 +40,6 @@ __all__ = ["Pool", "RoundInfo", "LeaseInfo"]
 
 EX = Example.__table__
 LB = Label.__table__
-DEFAULT_HOTKEYS = "123456789abcdfghijklmnoptvwxyz"
-NAME_LEN = 200  # projects.name, classes.name, annotators (String(200) columns)
-KEY_LEN = 64  # labels.idempotency_key
 
 
 def _retried(method):
@@ -92,6 +92,7 @@ class Pool:
         self.project_id = project_id
         self._txn: Session | None = None
         self._load_project()
+        self._query_states = QueryStates(project_id, len(self.classes))
 
     # ---------------------------------------------------------------- opening
     @classmethod
@@ -106,21 +107,7 @@ class Pool:
         retry_seconds: float | None = None,
     ) -> Pool:
         """Create a project (and the database, when the file does not exist yet)."""
-        classes = [_text(c, "class name", NAME_LEN) for c in classes]
-        name = _text(name, "project name", NAME_LEN)
-        if not name:
-            raise ActiveloopError("a project needs a name")
-        if len(classes) < 2:
-            raise ActiveloopError(f"project {name!r}: needs at least two classes, got {classes}")
-        if len(set(classes)) != len(classes) or any(not c for c in classes):
-            raise ActiveloopError(f"project {name!r}: class names must be unique and non-empty: {classes}")
-        if hotkeys is None:
-            if len(classes) > len(DEFAULT_HOTKEYS):
-                raise ActiveloopError(f"project {name!r}: {len(classes)} classes need explicit hotkeys")
-            hotkeys = list(DEFAULT_HOTKEYS[: len(classes)])
-        hotkeys = [_text(h, "hotkey", 16) for h in hotkeys]
-        if len(hotkeys) != len(classes) or len(set(hotkeys)) != len(hotkeys):
-            raise ActiveloopError(f"project {name!r}: need one distinct hotkey per class, got {hotkeys}")
+        name, classes, hotkeys = project_spec(name, classes, hotkeys)
         retry_seconds = faults.retry_seconds(retry_seconds)
         engine = faults.retrying(retry_seconds, db.normalize_url(url))(db.connect, url, create=True)
         sessions = sessionmaker(engine.execution_options(**db.WRITE))
@@ -278,7 +265,7 @@ class Pool:
             if seq is not None and len(seq) != n:
                 raise ActiveloopError(f"{where}: {n} feature rows but {len(seq)} {what}")
         class_ids = None if labels is None else [self._class_id(lab, row) for row, lab in enumerate(labels)]
-        annotator = _text(annotator, "annotator", NAME_LEN)
+        annotator = text(annotator, "annotator", NAME_LEN)
         with self._begin() as s:
             conn = s.connection()
             project = s.get(Project, self.project_id, with_for_update=True)
@@ -418,8 +405,8 @@ class Pool:
             raise UnknownClassError(f"project {self.name!r}: {cls!r} is not one of {self.classes}")
         if source not in SOURCES:
             raise ActiveloopError(f"label source must be one of {SOURCES}, got {source!r}")
-        annotator = _text(annotator, "annotator", NAME_LEN)
-        key = uuid.uuid4().hex if key is None else _text(key, "label key", KEY_LEN)
+        annotator = text(annotator, "annotator", NAME_LEN)
+        key = uuid.uuid4().hex if key is None else text(key, "label key", KEY_LEN)
         seconds = self.retry_seconds if retry_seconds is None else faults.retry_seconds(retry_seconds)
         return faults.retrying(seconds, self._engine.url)(
             self._label_once, int(example_id), self._class_ids[self.classes.index(cls)], annotator, source, key
@@ -499,8 +486,8 @@ class Pool:
         ttl: float = 1800.0,
     ) -> list[int]:
         """Hand ``ids`` to ``annotator`` until ``ttl`` seconds from now; returns those not already taken."""
-        annotator = _text(annotator, "annotator", NAME_LEN)
-        strategy = _label_text(strategy) or ""
+        annotator = text(annotator, "annotator", NAME_LEN)
+        strategy = label_text(strategy) or ""
         with self._sessions.begin() as s:
             return leases.lease(s, self.project_id, ids, annotator=annotator, strategy=strategy, scores=scores,
                                 ttl=ttl, now=self.clock())
@@ -514,7 +501,7 @@ class Pool:
     @_retried
     def skip(self, example_id: int, *, annotator: str) -> None:
         """Release the example and remember that ``annotator`` skipped it (it is not asked of them again)."""
-        annotator = _text(annotator, "annotator", NAME_LEN)
+        annotator = text(annotator, "annotator", NAME_LEN)
         with self._sessions.begin() as s:
             self._require_example(s, example_id)
             leases.skip(s, example_id, annotator, self.clock())
@@ -531,6 +518,16 @@ class Pool:
         with self._engine.connect() as conn:
             return leases.excluded_ids(conn, self.project_id, annotator, split, self.clock())
 
+    @_retried
+    def query_state(self, annotator: str, split: str = "pool") -> tuple[int | None, np.ndarray, np.ndarray]:
+        """``(latest round number, excluded ids, labeled counts per class)`` for a query, read incrementally.
+
+        The same as :meth:`latest_round_number`, :meth:`excluded_ids` and :meth:`class_counts`, but
+        one connection and, after the first call per split, only the label and lease log rows that
+        changed since (see :mod:`activeloop.store.exclusions`).
+        """
+        return self._query_states.read(self._engine, annotator, split, self.clock())
+
     # ---------------------------------------------------------------- rounds
     @_retried
     def record_round(
@@ -542,13 +539,30 @@ class Pool:
         metrics: dict[str, Any],
         config: dict[str, Any],
         started_at: datetime,
+        scores: stored_scores.Scores | None = None,
     ) -> RoundInfo:
-        """Write a finished round, its checkpoint and metrics in one transaction."""
+        """Write a finished round, its checkpoint, metrics and (optionally) its scores of the pool in one transaction.
+
+        A crash leaves either the whole round with its scores or none of it, so stored scores never
+        disagree with their round.
+        """
         with self._sessions.begin() as s:
             return rounds.record(
-                s, self.project_id, n_labels=n_labels, strategy=_label_text(strategy), checkpoint=checkpoint,
-                metrics=metrics, config=config, started_at=started_at, now=self.clock(),
+                s, self.project_id, n_labels=n_labels, strategy=label_text(strategy), checkpoint=checkpoint,
+                metrics=metrics, config=config, started_at=started_at, now=self.clock(), scores=scores,
             )
+
+    @_retried
+    def latest_round_number(self) -> int | None:
+        """The number of the newest round (None before the first); one indexed lookup."""
+        with self._engine.connect() as conn:
+            return rounds.latest_number(conn, self.project_id)
+
+    @_retried
+    def load_scores(self, number: int, key: str) -> stored_scores.Scores | None:
+        """Round ``number``'s stored scores for scoring ``key`` (None when it has none), sha256-checked."""
+        with self._engine.connect() as conn:
+            return stored_scores.load(conn, self.project_id, number, key, where=f"project {self.name!r}: ")
 
     @_retried
     def rounds(self) -> list[RoundInfo]:
@@ -581,17 +595,3 @@ class Pool:
             project.featurizer_state = state
         self._featurizer = (spec, state)
 
-
-def _text(value: Any, what: str, limit: int) -> str:
-    """A name as stored: refused (ActiveloopError) when the column cannot hold it on every back end."""
-    value = str(value)
-    if "\x00" in value:
-        raise ActiveloopError(f"{what} {value!r} contains a NUL character")
-    if len(value) > limit:
-        raise ActiveloopError(f"{what} {value[:40]!r}... is {len(value)} characters long (at most {limit})")
-    return value
-
-
-def _label_text(value: Any, limit: int = 200) -> str | None:
-    """A descriptive text (a strategy's repr) cut to its column's width, NULs dropped."""
-    return None if value is None else str(value).replace("\x00", "")[:limit]

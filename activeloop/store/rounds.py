@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from activeloop.errors import CheckpointError
+from activeloop.store import scores as stored_scores
 from activeloop.store.schema import Project, Round
 
 
@@ -60,8 +61,9 @@ def record(
     config: dict[str, Any],
     started_at: datetime,
     now: datetime,
+    scores: stored_scores.Scores | None = None,
 ) -> RoundInfo:
-    """Add the next round (numbered under the project's row lock) with its checkpoint's sha256."""
+    """Add the next round (numbered under the project's row lock) with its checkpoint's sha256 and its scores."""
     s.get(Project, project_id, with_for_update=True)
     row = Round(
         project_id=project_id,
@@ -77,6 +79,8 @@ def record(
     )
     s.add(row)
     s.flush()
+    if scores is not None:
+        stored_scores.save(s, row.id, scores.tied_to(row.number))
     return RoundInfo.from_row(row)
 
 

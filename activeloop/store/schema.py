@@ -75,6 +75,7 @@ class Label(Base):
         Index("ix_labels_example_retracted", "example_id", "retracted_at"),
         Index("ix_labels_annotator", "annotator"),
         Index("uq_labels_idempotency_key", "idempotency_key", unique=True),
+        Index("ix_labels_retracted_at", "retracted_at"),  # the few retracted rows (revision 0004)
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -96,6 +97,7 @@ class Lease(Base):
     __table_args__ = (
         Index("ix_leases_example_released", "example_id", "released_at"),
         Index("ix_leases_annotator", "annotator"),
+        Index("ix_leases_open", "released_at", "expires_at"),  # the open (unreleased, unexpired) ones (revision 0004)
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -127,3 +129,16 @@ class Round(Base):
     checkpoint_sha256: Mapped[Optional[str]] = mapped_column(String(64))
     metrics: Mapped[Optional[dict[str, Any]]] = mapped_column(JSON(none_as_null=True))
     config: Mapped[Optional[dict[str, Any]]] = mapped_column(JSON(none_as_null=True))
+
+
+class RoundScores(Base):
+    """A round's scores of the pool (a :mod:`activeloop.store.scores` blob), written with the round."""
+
+    __tablename__ = "round_scores"
+    __table_args__ = (UniqueConstraint("round_id", "key", name="uq_round_scores_round_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    round_id: Mapped[int] = mapped_column(ForeignKey("rounds.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(200))
+    n: Mapped[int]
+    data: Mapped[bytes] = mapped_column(LargeBinary)

@@ -1,0 +1,188 @@
+"""A round's stored scores: one checksummed blob of NumPy arrays, so any process queries without rescoring.
+
+Per scored example (the pool split's unlabeled examples when the round was recorded): its id, the
+strategy's base score, the predicted class and its probability; plus ``order``, the positions
+grouped by predicted class and, within a class, best base score first (ties: lower id first), with
+``starts[c]:starts[c + 1]`` the slice of class ``c``. A strategy whose final score re-weights the
+base score by a positive per-class factor (the minority lean) then finds its top ``k`` by merging
+the heads of the per-class orders instead of a pass over every score.
+
+Blob layout: ``MAGIC``, an 8-byte header length, a JSON header (key, round, class count, array
+names, dtypes, shapes and the sha256 of the array bytes), then the raw arrays. Ids are stored as
+4-byte offsets and classes as 1 byte where they fit: 17 bytes per example, 17 MB at a million.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import struct
+from dataclasses import dataclass
+
+import numpy as np
+import sqlalchemy as sa
+
+from activeloop.errors import ActiveloopError
+from activeloop.store.schema import Round, RoundScores
+
+__all__ = ["Scores", "ScoresError", "class_order", "load", "pack", "save", "unpack"]
+
+MAGIC = b"ALSCORES"
+VERSION = 1
+_FIELDS = ("ids", "base", "predicted", "confidence", "order", "starts")
+
+
+class ScoresError(ActiveloopError):
+    """A stored-scores blob that is truncated, tampered with or of an unknown format."""
+
+
+@dataclass(frozen=True, eq=False)
+class Scores:
+    """Scores of one round for one scoring key, with per-class orders.
+
+    Attributes
+    ----------
+    key : str
+        What produced the base scores (see :meth:`activeloop.query.Strategy.score_key`).
+    round : int or None
+        The round whose model scored them (None: not tied to a recorded round).
+    ids : ndarray of int64, shape (n,)
+        Example ids, ascending.
+    base : ndarray of float32, shape (n,)
+    predicted : ndarray of int16, shape (n,)
+        Predicted class index (-1 for none).
+    confidence : ndarray of float32, shape (n,)
+    order : ndarray of int32, shape (n,)
+        Positions into ``ids``, grouped by predicted class, best base score first within a class.
+    starts : ndarray of int64, shape (n_classes + 1,)
+        Class ``c``'s positions are ``order[starts[c]:starts[c + 1]]``.
+    """
+
+    key: str
+    round: int | None
+    ids: np.ndarray
+    base: np.ndarray
+    predicted: np.ndarray
+    confidence: np.ndarray
+    order: np.ndarray
+    starts: np.ndarray
+
+    @classmethod
+    def build(cls, key: str, round: int | None, ids, base, predicted, confidence, n_classes: int) -> Scores:
+        """Scores from per-example arrays (any order of ids); sorts by id and computes the per-class orders."""
+        ids = np.asarray(ids, dtype=np.int64)
+        sort = np.argsort(ids, kind="stable")
+        if len(ids) and not np.all(np.diff(ids) > 0):
+            ids = ids[sort]
+        else:
+            sort = slice(None)
+        base = np.asarray(base, dtype=np.float32)[sort]
+        predicted = np.asarray(predicted, dtype=np.int16)[sort]
+        confidence = np.asarray(confidence, dtype=np.float32)[sort]
+        order, starts = class_order(base, predicted, n_classes)
+        return cls(key, round, ids, base, predicted, confidence, order, starts)
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.starts) - 1
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def tied_to(self, round: int | None) -> Scores:
+        """The same scores, recorded as round ``round``'s."""
+        return Scores(self.key, round, self.ids, self.base, self.predicted, self.confidence, self.order, self.starts)
+
+
+def class_order(base: np.ndarray, predicted: np.ndarray, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Positions grouped by predicted class (0..n_classes-1; -1 goes nowhere), best ``base`` first, ties by position.
+
+    Returns ``(order, starts)``: class ``c``'s positions are ``order[starts[c]:starts[c + 1]]``.
+    """
+    base = np.asarray(base)
+    predicted = np.asarray(predicted)
+    valid = np.flatnonzero((predicted >= 0) & (predicted < n_classes))
+    # lexsort: last key is primary -> class, then descending base, then ascending position
+    key = np.lexsort((valid, -base[valid].astype(np.float64), predicted[valid]))
+    order = valid[key].astype(np.int32)
+    counts = np.bincount(predicted[valid].astype(np.int64), minlength=n_classes)[:n_classes]
+    starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    return order, starts
+
+
+def pack(scores: Scores) -> bytes:
+    """One blob: magic, header length, JSON header with the arrays' sha256, then the raw arrays."""
+    arrays = [np.ascontiguousarray(getattr(scores, f)) for f in _FIELDS]
+    offset = int(scores.ids[0]) if len(scores.ids) else 0
+    if len(scores.ids) and int(scores.ids[-1]) - offset < 2**32:  # ids as uint32 offsets: 4 bytes, not 8
+        arrays[0] = (scores.ids - offset).astype("<u4")
+    else:
+        offset = 0
+    if scores.n_classes <= 127:
+        arrays[2] = scores.predicted.astype(np.int8)
+    digest = hashlib.sha256()
+    for a in arrays:
+        digest.update(memoryview(a).cast("B"))
+    header = json.dumps({
+        "version": VERSION,
+        "key": scores.key,
+        "round": scores.round,
+        "ids_offset": offset,
+        "arrays": [[f, a.dtype.str, list(a.shape)] for f, a in zip(_FIELDS, arrays)],
+        "sha256": digest.hexdigest(),
+    }).encode()
+    return b"".join([MAGIC, struct.pack("<Q", len(header)), header, *(a.tobytes() for a in arrays)])
+
+
+def unpack(blob: bytes | memoryview, *, where: str = "stored scores") -> Scores:
+    """The :class:`Scores` of a :func:`pack` blob (arrays are read-only views of it); checks its sha256.
+
+    Raises :class:`ScoresError` naming ``where`` when the blob is truncated, altered or unknown.
+    """
+    view = memoryview(blob).cast("B")
+    head = len(MAGIC) + 8
+    if len(view) < head or bytes(view[: len(MAGIC)]) != MAGIC:
+        raise ScoresError(f"{where}: not an activeloop scores blob")
+    (size,) = struct.unpack("<Q", view[len(MAGIC) : head])
+    try:
+        header = json.loads(bytes(view[head : head + size]))
+        if header["version"] != VERSION:
+            raise ScoresError(f"{where}: scores format {header['version']} is not {VERSION}; retrain to rewrite them")
+        specs = header["arrays"]
+    except (ValueError, KeyError, TypeError):
+        raise ScoresError(f"{where}: unreadable header (truncated or altered)") from None
+    pos = head + size
+    digest = hashlib.sha256()
+    out = {}
+    for name, dtype, shape in specs:
+        dt = np.dtype(dtype)
+        nbytes = int(np.prod(shape, dtype=np.int64)) * dt.itemsize
+        if pos + nbytes > len(view):
+            raise ScoresError(f"{where}: truncated ({len(view)} bytes)")
+        chunk = view[pos : pos + nbytes]
+        digest.update(chunk)
+        out[name] = np.frombuffer(chunk, dtype=dt).reshape(shape)
+        pos += nbytes
+    if pos != len(view) or digest.hexdigest() != header.get("sha256") or set(out) != set(_FIELDS):
+        raise ScoresError(f"{where}: fails its sha256 check (truncated or altered); retrain to rewrite them")
+    out["ids"] = out["ids"].astype(np.int64) + int(header.get("ids_offset", 0))
+    out["predicted"] = out["predicted"].astype(np.int16)
+    return Scores(header["key"], header["round"], *(out[f] for f in _FIELDS))
+
+
+# ------------------------------------------------------------------ in the database (table round_scores)
+def save(session, round_id: int, scores: Scores) -> None:
+    """Insert ``scores`` for the round with primary key ``round_id`` inside the caller's transaction."""
+    session.execute(sa.insert(RoundScores.__table__).values(
+        round_id=round_id, key=scores.key[:200], n=len(scores), data=pack(scores)))
+
+
+def load(conn, project_id: int, number: int, key: str, *, where: str = "") -> Scores | None:
+    """Round ``number``'s stored scores for ``key`` (None when that round has none); checked on unpacking."""
+    rs = RoundScores.__table__
+    stmt = (sa.select(rs.c.data).join(Round, Round.id == rs.c.round_id)
+            .where(Round.project_id == project_id, Round.number == int(number), rs.c.key == key[:200]))
+    data = conn.scalar(stmt)
+    if data is None:
+        return None
+    return unpack(data, where=f"{where}round {number}'s stored scores").tied_to(int(number))

@@ -1,0 +1,322 @@
+"""A round's stored scores: the blob, the per-class heads, and queries from them on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from activeloop.loop import Loop
+from activeloop.query import QueryEngine, resolve
+from activeloop.query.scoring import class_heads, not_in
+from activeloop.query.strategies import Context
+from activeloop.store import Pool, db
+from activeloop.store.scores import Scores, ScoresError, class_order, pack, unpack
+
+CLASSES = ["ok", "spam", "fraud"]
+
+
+def _random_scores(n=3000, C=3, seed=0) -> Scores:
+    rng = np.random.default_rng(seed)
+    ids = np.sort(rng.choice(10 * n, n, replace=False)) + 1
+    base = rng.random(n).astype(np.float32)
+    base[rng.choice(n, n // 10)] = 0.5  # plenty of ties
+    pred = rng.choice(C, n, p=[0.7, 0.2, 0.1])
+    return Scores.build("margin", 4, ids, base, pred, rng.random(n), C)
+
+
+# ------------------------------------------------------------------ the blob
+def test_pack_and_unpack_give_back_every_array():
+    s = _random_scores()
+    back = unpack(pack(s))
+    assert (back.key, back.round, back.n_classes) == ("margin", 4, 3)
+    for f in ("ids", "base", "predicted", "confidence", "order", "starts"):
+        np.testing.assert_array_equal(getattr(back, f), getattr(s, f))
+        assert getattr(back, f).dtype == getattr(s, f).dtype
+
+
+def test_the_blob_is_about_17_bytes_per_example():
+    s = _random_scores(n=20_000)
+    assert len(pack(s)) < 17.5 * 20_000 + 1000
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate", "extend", "magic"])
+def test_a_damaged_blob_is_refused_with_one_line(damage):
+    blob = bytearray(pack(_random_scores()))
+    if damage == "flip":
+        blob[-100] ^= 1
+    elif damage == "truncate":
+        blob = blob[:-7]
+    elif damage == "extend":
+        blob += b"\x00"
+    else:
+        blob[0] ^= 1
+    with pytest.raises(ScoresError, match="round 3") as err:
+        unpack(bytes(blob), where="round 3")
+    assert "\n" not in str(err.value)
+
+
+def test_class_order_is_each_class_best_first_with_ties_by_position():
+    s = _random_scores()
+    for c in range(3):
+        seg = s.order[s.starts[c] : s.starts[c + 1]]
+        expect = sorted(np.flatnonzero(s.predicted == c), key=lambda i: (-float(s.base[i]), i))
+        assert seg.tolist() == expect
+    assert class_order(np.array([0.1, 0.2]), np.array([-1, 0]), 2)[0].tolist() == [1]
+
+
+# ------------------------------------------------------------------ per-class heads == every candidate
+@pytest.mark.parametrize("name", ["default", "minority-margin", "class-balanced", "margin", "entropy", "random"])
+@pytest.mark.parametrize("n", [1, 7, 40])
+def test_merging_the_per_class_heads_picks_what_a_pass_over_every_candidate_picks(name, n):
+    s = _random_scores(seed=n)
+    strategy = resolve(name)
+    rng = np.random.default_rng(1)
+    excluded = np.unique(rng.choice(s.ids, 400))
+    X = rng.normal(size=(len(s), 4))
+    counts = np.array([40, 6, 1])
+    h = strategy.heads(n)
+    assert h is not None and h >= n
+
+    def pick(avail):
+        ctx = Context(class_counts=counts, classes=tuple(CLASSES), rng=np.random.default_rng(5), seed=0)
+        scores = strategy.rescore(s.base[avail], s.predicted[avail], ctx)
+        fetch = lambda p: X[avail[p]]  # noqa: E731
+        pos = strategy.select(scores, s.predicted[avail], n, ctx.with_rows(ids=s.ids[avail], fetch_features=fetch))
+        return s.ids[avail[np.asarray(pos)[:n]]].tolist()
+
+    every = not_in(s.ids, excluded)
+    heads = class_heads(s, excluded, h)
+    assert len(heads) < len(every)
+    assert pick(heads) == pick(every)
+
+
+def test_a_strategy_that_rescores_freely_needs_every_candidate():
+    from activeloop.query.strategies import MARGIN, Strategy, Wrapper
+
+    class Flip(Wrapper):
+        def rescore(self, scores, predicted, ctx):
+            return -scores
+
+    class Own(Strategy):
+        def score(self, proba, ctx):
+            return proba[:, 0]
+
+    assert Flip(MARGIN).heads(5) is None
+    assert Own().heads(5) == 5 and Own().score_key(0) is None
+    assert resolve("minority-margin").score_key(3) == "margin"
+    assert resolve("random").score_key(3) == "random:3"
+
+
+# ------------------------------------------------------------------ in the store, through the loop
+def _data(n=400, seed=0):
+    rng = np.random.default_rng(seed)
+    y = rng.choice(3, n, p=[0.8, 0.15, 0.05])
+    centers = np.array([[0, 0, 0, 0], [2, 0, 1, 0], [0, 2.5, 0, 1]], dtype=float)
+    return (centers[y] + rng.normal(size=(n, 4))).astype(np.float32), y
+
+
+def _small_model():
+    from activeloop.model import FocalLossClassifier
+
+    return FocalLossClassifier(hidden=(8,), max_epochs=15, early_stopping=False, random_state=0)
+
+
+def _pool_with_round(url) -> tuple[Pool, Loop]:
+    X, y = _data()
+    pool = Pool.create(url, "p", CLASSES)
+    labeled = set(range(0, 400, 9)) | {int(i) for i in np.flatnonzero(y == 2)[:3]}
+    pool.add(X, labels=[CLASSES[y[i]] if i in labeled else None for i in range(400)])
+    loop = Loop(pool, _small_model(), strategy="default", batch_size=10)
+    loop.retrain()
+    return pool, loop
+
+
+def test_a_round_stores_its_scores_and_another_process_uses_them_without_rescoring(store_url):
+    pool, loop = _pool_with_round(store_url)
+    stored = pool.load_scores(1, loop.engine.score_key)
+    assert stored is not None and stored.round == 1 and len(stored) == pool.count() - pool.label_count()
+    assert loop.engine.scores_from_ == "adopted"
+
+    again = QueryEngine(strategy="default", batch_size=10, random_state=0)  # what a new process does
+    picks = again.query(pool, 10, annotator="ana")
+    assert again.scores_from_ == "stored" and again.n_scored_ == 0
+    pool.release([q.example_id for q in picks], annotator="ana")
+
+    model = _small_model().fit(*pool.labeled_xy("pool")[1:])  # the same fit as the round's: same seed, data
+    rescored = QueryEngine(model, strategy="default", batch_size=10, random_state=0)
+    picks_again = rescored.query(pool, 10, annotator="ana")
+    assert rescored.scores_from_ == "scored" and rescored.n_scored_ > 0
+    assert [q.example_id for q in picks] == [q.example_id for q in picks_again]
+    assert [q.predicted for q in picks] == [q.predicted for q in picks_again]
+    np.testing.assert_allclose([q.score for q in picks], [q.score for q in picks_again], rtol=1e-6)
+    pool.close()
+
+
+def test_a_round_of_another_process_is_followed_at_the_next_query(tmp_path):
+    pool, loop = _pool_with_round(tmp_path / "p.db")
+    other = Loop(Pool.open(tmp_path / "p.db"), batch_size=10)  # follows the rounds
+    first = other.query(10, annotator="bo")
+    assert other.engine.scores_from_ == "stored"
+    for q in first:
+        other.pool.label(q.example_id, "ok", annotator="bo")
+    loop.retrain()  # round 2, by "another process"
+    second = other.query(10, annotator="bo")
+    assert other.engine.scores_from_ == "stored"
+    assert {q.example_id for q in second}.isdisjoint(q.example_id for q in first)
+    assert pool.latest_round_number() == 2
+    other.pool.close()
+    pool.close()
+
+
+def test_a_database_from_before_stored_scores_still_queries_from_its_checkpoint(store_url):
+    """Revision 0003 (the head before stored scores) holds rounds without scores: after the upgrade a query rescores from the checkpoint."""
+    pool, loop = _pool_with_round(store_url)
+    key = loop.engine.score_key
+    picks = QueryEngine(strategy="default", batch_size=10, random_state=0).query(pool, 10, annotator="ana")
+    pool.release([q.example_id for q in picks], annotator="ana")
+    pool.close()
+    engine = db.make_engine(store_url)
+    db.downgrade(engine, "0003")
+    assert "round_scores" not in db.sa.inspect(engine).get_table_names()
+    engine.dispose()
+    with Pool.open(store_url) as old:  # upgrades to head; round 1 keeps its checkpoint, has no scores
+        assert old.latest_round_number() == 1 and old.load_scores(1, key) is None
+        engine = QueryEngine(strategy="default", batch_size=10, random_state=0)
+        again = engine.query(old, 10, annotator="ana")
+        assert engine.scores_from_ == "scored"
+        assert [q.example_id for q in again] == [q.example_id for q in picks]
+
+
+def test_a_custom_strategy_is_scored_in_memory_but_never_stored(tmp_path):
+    X, y = _data()
+    pool = Pool.create(tmp_path / "p.db", "p", CLASSES)
+    pool.add(X, labels=[CLASSES[y[i]] if i % 9 == 0 else None for i in range(400)])
+    loop = Loop(pool, _small_model(), strategy=lambda proba: proba[:, 2], batch_size=5)
+    loop.retrain()
+    assert loop.engine.score_key is None
+    assert loop.engine.n_scored_ > 0
+    before = loop.engine.n_scored_
+    loop.query(5)
+    assert loop.engine.scores_from_ == "adopted" and loop.engine.n_scored_ == before
+    from activeloop.store.schema import RoundScores
+
+    with db.sa.orm.Session(db.make_engine(pool.url)) as s:
+        assert s.query(RoundScores).count() == 0
+    pool.close()
+
+
+# ------------------------------------------------------------------ torch stays off the query path
+_NO_TORCH = r"""
+import json, sys
+from typer.testing import CliRunner
+import activeloop.cli as cli
+runner = CliRunner()
+out = {}
+for args in (["--help"], ["status", sys.argv[1]], ["query", sys.argv[1], "-n", "5", "--annotator", "cli"],
+             ["export", sys.argv[1]]):
+    res = runner.invoke(cli.app, args)
+    out[args[0]] = [res.exit_code, res.output[:300]]
+out["modules"] = sorted(m for m in ("torch", "sklearn") if m in sys.modules)
+print(json.dumps(out))
+"""
+
+
+def test_the_cli_queries_from_stored_scores_without_importing_torch_or_sklearn(tmp_path):
+    pool, _ = _pool_with_round(tmp_path / "p.db")
+    pool.close()
+    res = subprocess.run([sys.executable, "-c", _NO_TORCH, str(tmp_path / "p.db")], capture_output=True, text=True,
+                         check=True)
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    assert all(out[k][0] == 0 for k in ("--help", "status", "query", "export")), out
+    assert "next 5 for 'cli'" in out["query"][1]
+    assert out["modules"] == []
+    with Pool.open(tmp_path / "p.db") as pool:
+        assert len(pool.active_leases("cli")) == 5
+
+
+# ------------------------------------------------------------------ incremental exclusions
+@pytest.mark.parametrize("overlap", [0, 256])
+def test_the_incremental_query_state_always_equals_a_fresh_read(store_url, overlap, monkeypatch):
+    """Labels, undo, leases, releases, skips, expiry and a second process: the tracker agrees with the logs.
+
+    With no overlap every change to an older row is found through the released/retracted-since lookups.
+    """
+    from datetime import datetime, timedelta
+
+    from activeloop.store import exclusions
+
+    monkeypatch.setattr(exclusions, "OVERLAP_ROWS", overlap)
+
+    now = [datetime(2026, 5, 1, 12, 0, 0)]
+    clock = lambda: now[0]  # noqa: E731
+    pool = Pool.create(store_url, "p", CLASSES, clock=clock)
+    ids = [int(i) for i in pool.add(np.random.default_rng(0).normal(size=(60, 3)), labels=[None] * 58 + ["ok", "spam"])]
+    other = Pool.open(store_url, clock=clock)  # another process writing to the same logs
+    rng = np.random.default_rng(1)
+
+    def check():
+        for who in ("ana", "bo"):
+            number, excluded, counts = pool.query_state(who)
+            np.testing.assert_array_equal(excluded, pool.excluded_ids(who))
+            assert counts.tolist() == [pool.class_counts()[c] for c in CLASSES]
+            assert number == pool.latest_round_number()
+
+    check()
+    for step in range(40):
+        writer = pool if step % 2 else other
+        who = ("ana", "bo")[step % 3 == 0]
+        eid = int(rng.choice(ids))
+        action = step % 6
+        if action == 0:
+            writer.lease(rng.choice(ids, 5, replace=False), annotator=who, strategy="t", ttl=60 * (1 + step % 4))
+        elif action == 1:
+            try:
+                writer.label(eid, CLASSES[step % 3], annotator=who)
+            except Exception:  # noqa: BLE001 - leased to someone else: refused, as in real use
+                pass
+        elif action == 2:
+            writer.undo(annotator=who)
+        elif action == 3:
+            writer.release([eid] + [lease.example_id for lease in writer.active_leases(who)][:2], annotator=who)
+        elif action == 4:
+            writer.skip(eid, annotator=who)
+        else:
+            now[0] += timedelta(seconds=90)  # some leases expire
+        check()
+    other.close()
+    pool.close()
+
+
+_APP_NO_TORCH = r"""
+import asyncio, sys
+from activeloop.store import Pool
+from activeloop.tui.app import LabelApp
+
+async def main():
+    with Pool.open(sys.argv[1]) as pool:
+        app = LabelApp(pool, annotator="app", batch=5)
+        async with app.run_test(size=(100, 30)) as pilot:
+            while app.current is None:
+                await pilot.pause(0.01)
+            await pilot.press(pool.hotkeys[0])  # one label, no retrain yet (batch 5)
+            await pilot.pause(0.05)
+            shown = app.current is not None
+            await pilot.press("q")
+    print(shown, sorted(m for m in ("torch", "sklearn") if m in sys.modules))
+
+asyncio.run(main())
+"""
+
+
+def test_the_app_shows_examples_from_stored_scores_without_importing_torch_or_sklearn(tmp_path):
+    pool, _ = _pool_with_round(tmp_path / "p.db")
+    pool.close()
+    res = subprocess.run([sys.executable, "-c", _APP_NO_TORCH, str(tmp_path / "p.db")], capture_output=True,
+                         text=True, check=True)
+    assert res.stdout.strip().splitlines()[-1] == "True []"
+    with Pool.open(tmp_path / "p.db") as pool:
+        assert pool.label_count(annotator="app") == 1
