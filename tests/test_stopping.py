@@ -56,6 +56,16 @@ def test_kappa_equals_sklearns_cohen_kappa_and_identical_predictions_agree_fully
     a, b = flipped(5), flipped(8)
     assert kappa(a, b) == pytest.approx(cohen_kappa_score(a, b))
     assert kappa(np.zeros(20), np.zeros(20)) == 1.0  # sklearn gives nan (0/0) here
+    assert kappa(np.zeros(9), np.ones(9)) == pytest.approx(cohen_kappa_score(np.zeros(9), np.ones(9)), abs=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_kappa_equals_sklearns_cohen_kappa_on_random_predictions(seed):
+    rng = np.random.default_rng(seed)
+    a = rng.choice(5, 300, p=[0.6, 0.2, 0.1, 0.07, 0.03])
+    b = np.where(rng.random(300) < 0.2, rng.choice(5, 300), a)  # some rows change class, some classes vanish
+    b[b == 4] = 3
+    assert kappa(a, b) == pytest.approx(cohen_kappa_score(a, b), abs=1e-12)
 
 
 def test_kappa_stability_stops_once_the_window_mean_reaches_the_threshold():

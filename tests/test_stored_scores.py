@@ -125,13 +125,18 @@ def _small_model():
     return FocalLossClassifier(hidden=(8,), max_epochs=15, early_stopping=False, random_state=0)
 
 
-def _pool_with_round(url) -> tuple[Pool, Loop]:
+def _pool_with_round(url, rounds: int = 1) -> tuple[Pool, Loop]:
     X, y = _data()
     pool = Pool.create(url, "p", CLASSES)
     labeled = set(range(0, 400, 9)) | {int(i) for i in np.flatnonzero(y == 2)[:3]}
-    pool.add(X, labels=[CLASSES[y[i]] if i in labeled else None for i in range(400)])
+    ids = pool.add(X, labels=[CLASSES[y[i]] if i in labeled else None for i in range(400)])
+    truth = {int(i): CLASSES[c] for i, c in zip(ids, y)}
     loop = Loop(pool, _small_model(), strategy="default", batch_size=10)
     loop.retrain()
+    for _ in range(rounds - 1):  # later rounds give the stop verdict a κ to compute
+        for q in loop.query(10, annotator="oracle"):
+            pool.label(q.example_id, truth[q.example_id], annotator="oracle")
+        loop.retrain()
     return pool, loop
 
 
@@ -226,7 +231,7 @@ print(json.dumps(out))
 
 
 def test_the_cli_queries_from_stored_scores_without_importing_torch_or_sklearn(tmp_path):
-    pool, _ = _pool_with_round(tmp_path / "p.db")
+    pool, _ = _pool_with_round(tmp_path / "p.db", rounds=2)
     pool.close()
     res = subprocess.run([sys.executable, "-c", _NO_TORCH, str(tmp_path / "p.db")], capture_output=True, text=True,
                          check=True)
@@ -313,7 +318,7 @@ asyncio.run(main())
 
 
 def test_the_app_shows_examples_from_stored_scores_without_importing_torch_or_sklearn(tmp_path):
-    pool, _ = _pool_with_round(tmp_path / "p.db")
+    pool, _ = _pool_with_round(tmp_path / "p.db", rounds=2)
     pool.close()
     res = subprocess.run([sys.executable, "-c", _APP_NO_TORCH, str(tmp_path / "p.db")], capture_output=True,
                          text=True, check=True)

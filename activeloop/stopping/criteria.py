@@ -7,7 +7,6 @@ threshold (``None`` until it has one) and ``explain()`` says, in a few words, wh
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,15 +77,21 @@ def normalized_entropy(proba: np.ndarray) -> np.ndarray:
 
 
 def kappa(a: np.ndarray, b: np.ndarray) -> float:
-    """Cohen's κ between two rounds' predictions; identical predictions agree fully (κ = 1)."""
+    """Cohen's κ between two rounds' predictions; identical predictions agree fully (κ = 1).
+
+    ``(p_o - p_e) / (1 - p_e)`` from the two label counts, equal to scikit-learn's
+    ``cohen_kappa_score`` (``tests/test_stopping.py`` checks it against it); computed here so that a
+    verdict (``activeloop status``, the labeling app's first screen) does not import scikit-learn.
+    """
+    a, b = np.asarray(a).ravel(), np.asarray(b).ravel()
     if np.array_equal(a, b):
         return 1.0  # also covers one constant class on both sides, where κ is 0/0
-    from sklearn.metrics import cohen_kappa_score  # here: a query from stored scores never imports scikit-learn
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        value = float(cohen_kappa_score(a, b))
-    return 0.0 if np.isnan(value) else value
+    _, codes = np.unique(np.concatenate([a, b]), return_inverse=True)
+    ca, cb = codes[: len(a)], codes[len(a) :]
+    k = int(codes.max()) + 1
+    observed = float(np.mean(ca == cb))
+    expected = float(np.bincount(ca, minlength=k) @ np.bincount(cb, minlength=k)) / (len(a) * len(b))
+    return 0.0 if expected >= 1.0 else (observed - expected) / (1.0 - expected)
 
 
 class Criterion:
