@@ -7,8 +7,7 @@ the summary table and the PNG. ``activeloop bench`` (:func:`activeloop.bench.cli
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from activeloop.lazy import lazy_exports
 
 _EXPORTS = {
     "Curve": "activeloop.bench.curve",
@@ -27,16 +26,4 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    """Load a public name on first use, so ``activeloop --help`` imports neither torch nor scikit-learn."""
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'activeloop.bench' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -6,8 +6,9 @@ Names load on first use: ``activeloop.model.adapter`` (which a query needs) must
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from activeloop.lazy import lazy_exports
 
 _EXPORTS = {
     "BudgetSizedClassifier": "activeloop.model.capacity",
@@ -30,15 +31,4 @@ if TYPE_CHECKING:  # pragma: no cover
     from activeloop.model.focal import class_alpha, focal_loss  # noqa: F401
     from activeloop.model.metrics import evaluate  # noqa: F401
 
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'activeloop.model' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
