@@ -214,6 +214,36 @@ def test_a_custom_strategy_is_scored_in_memory_but_never_stored(tmp_path):
     pool.close()
 
 
+@pytest.mark.parametrize("name", ["direct", "galaxy", "base"])
+def test_an_order_strategy_is_never_stored_and_rescores_from_a_budget_sized_rounds_checkpoint(tmp_path, name):
+    """DIRECT, GALAXY and BASE read per-class orders and the labeled rows' proba: the full rescoring path."""
+    from activeloop.model import BudgetSizedClassifier
+    from activeloop.store.schema import RoundScores
+
+    X, y = _data()
+    pool = Pool.create(tmp_path / "p.db", "p", CLASSES)
+    labeled = set(range(0, 400, 9)) | {int(i) for i in np.flatnonzero(y == 2)[:3]}
+    pool.add(X, labels=[CLASSES[y[i]] if i in labeled else None for i in range(400)])
+    sized = BudgetSizedClassifier(candidates=(_small_model().set_params(hidden=()), _small_model()), random_state=0)
+    loop = Loop(pool, sized, strategy=name, batch_size=5)
+    loop.retrain()
+    assert loop.engine.score_key is None
+    with db.sa.orm.Session(db.make_engine(pool.url)) as s:
+        assert s.query(RoundScores).count() == 0
+    first = loop.query(5, annotator="ana")
+    assert loop.engine.scores_from_ == "scored" and loop.engine._cache.orders is not None
+
+    own = QueryEngine(loop.model, strategy=name, batch_size=5, random_state=0)  # the round's model, in memory
+    expect = [q.example_id for q in own.query(pool, 5, annotator="bo")]
+    pool.release(expect, annotator="bo")
+    fresh = QueryEngine(strategy=name, batch_size=5, random_state=0)  # another process: follows the rounds
+    picks = [q.example_id for q in fresh.query(pool, 5, annotator="bo")]
+    assert fresh.scores_from_ == "scored" and fresh.model_round == 1
+    assert isinstance(fresh.model, BudgetSizedClassifier)  # restored through load_checkpoint
+    assert picks == expect and set(picks).isdisjoint(q.example_id for q in first)
+    pool.close()
+
+
 # ------------------------------------------------------------------ torch stays off the query path
 _NO_TORCH = r"""
 import json, sys
