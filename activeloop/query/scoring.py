@@ -47,7 +47,7 @@ def score_pool(
     orders: bool = False,
     client: Any = None,
 ) -> Scored:
-    """Score the pool split's unlabeled examples with ``model`` and ``strategy.score`` (on ``client``'s workers if given).
+    """Score the pool split's unlabeled examples with ``model`` and ``strategy.score`` (on ``client`` if given).
 
     With ``orders``, also the per-class margins and orders (:func:`~activeloop.query.orders.class_orders`)
     that DIRECT, GALAXY and BASE read; this keeps every row's probabilities until the end.
