@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from activeloop.model import FocalLossClassifier
-from activeloop.query.scoring import proba_by_class
+from activeloop.model.adapter import proba_by_class
 from activeloop.query.strategies import margin
 from activeloop.store import Pool, db
 from activeloop.store.scores import unpack
