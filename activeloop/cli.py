@@ -94,7 +94,10 @@ def import_(
     files: Annotated[list[Path], typer.Argument(help="CSV, JSONL, .npy or .npz files.", show_default=False)],
     project: ProjectOpt = None,
     features: Annotated[Optional[str], typer.Option(help="Comma-separated numeric feature columns.")] = None,
-    text_column: Annotated[Optional[str], typer.Option(help="Featurize this text column (TF-IDF + SVD).")] = None,
+    text_column: Annotated[Optional[str], typer.Option(help="Featurize this text column (see --featurizer).")] = None,
+    featurizer: Annotated[Optional[str], typer.Option(
+        help="Text featurizer: tfidf (TF-IDF + SVD, the default) or embed[:MODEL] (sentence embeddings, "
+             "offline; needs activeloop[embed]). Default: the project's own.")] = None,
     label_column: Annotated[Optional[str], typer.Option(help="Column of class names (empty = unlabeled).")] = None,
     id_column: Annotated[Optional[str], typer.Option(help="Column of unique external ids.")] = None,
     eval_fraction: Annotated[float, typer.Option(help="Share of rows reserved as the eval split.")] = 0.0,
@@ -122,6 +125,7 @@ def import_(
             report = import_files(
                 pool, files, features=_csv_list(features), text_column=text_column, label_column=label_column,
                 id_column=id_column, eval_fraction=eval_fraction, split=split, seed=seed, progress=progress,
+                featurizer=featurizer,
             )
     finally:
         pool.close()

@@ -97,6 +97,10 @@ class RowError(ActiveloopError):
         super().__init__(f"{where} row {row}, field {field!r}: {message}")
 
 
+class MissingExtraError(ActiveloopError):
+    """An optional part of activeloop whose extra is not installed; the message names the pip command."""
+
+
 class IngestError(ActiveloopError):
     """Bad input file; carries ``path``, ``row`` and ``field`` and names them in the message."""
 
