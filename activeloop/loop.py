@@ -29,7 +29,7 @@ def default_model(random_state: int | None = 0) -> BudgetSizedClassifier:
     3-fold stratified CV macro-F1 on the pool split's labels with the one-standard-error rule.
     Chosen on the whole imbalanced suite (``activeloop bench --suite imbalanced``; 10 tasks, 5-6
     seeds on a 16-core device CPU, ``benchmarks/bench_suite_candidates.py``), with the default
-    strategy, against ``modal:margin_sampling``: mean delta AULC macro-F1 +0.002 (worst -0.046) and
+    strategy, against ``peer:modal-margin``: mean delta AULC macro-F1 +0.002 (worst -0.046) and
     AULC minority recall +0.040 (worst -0.039); the focal MLP alone: +0.007 (worst -0.066) and
     -0.006 (worst -0.167). Its cost: about four times the MLP's fit per round (six CV fits).
 
