@@ -1,4 +1,4 @@
-"""One round of the loop: read the labels, retrain warm, evaluate honestly, record it all at once."""
+"""One round of the loop: read the labels, fit a copy of the model, evaluate honestly, record it all at once."""
 
 from __future__ import annotations
 
@@ -9,8 +9,12 @@ from typing import Any
 
 import numpy as np
 
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+
+from activeloop.defaults import RANDOM_STATE
 from activeloop.errors import ActiveloopError
-from activeloop.model import BudgetSizedClassifier, FocalLossClassifier, evaluate, load_checkpoint, proba_by_class
+from activeloop.model import BudgetSizedClassifier, FocalLossClassifier, classification_metrics, load_checkpoint, proba_by_class
 from activeloop.query import Query, QueryEngine
 from activeloop.stopping import Criterion, Snapshot, Verdict, choose_stop_set, minority_classes, snapshots, stop_set_key
 from activeloop.stopping import to_record as stopping_record
@@ -21,7 +25,7 @@ from activeloop.store.schema import utcnow
 EpochCallback = Callable[[int, int, float], None]
 
 
-def default_model(random_state: int | None = 0) -> BudgetSizedClassifier:
+def default_model(random_state: int | None = RANDOM_STATE) -> BudgetSizedClassifier:
     """activeloop's recommended model: a focal-loss model sized to the label budget, refitted each round.
 
     :class:`~activeloop.model.BudgetSizedClassifier` with its default candidates: a linear model
@@ -45,22 +49,42 @@ def default_model(random_state: int | None = 0) -> BudgetSizedClassifier:
 class Loop:
     """Drives rounds over a :class:`~activeloop.store.Pool`: query, retrain, evaluate, record.
 
+    Follows scikit-learn's meta-estimators (``GridSearchCV.best_estimator_``): the model passed in
+    stays as given, each round fits a copy, and the fitted one is :attr:`model_`, which
+    :attr:`engine` queries with. The copy replaces :attr:`model_` only once its round is recorded.
+
     Parameters
     ----------
     pool : Pool
     model : sklearn-compatible classifier, optional
-        Default: the latest round's checkpoint when there is one, else :func:`default_model`.
+        The template each round fits a copy of; never fitted itself. Default:
+        :func:`default_model`; and when the pool has a recorded round, :attr:`model_` starts as
+        that round's checkpoint (with an unfitted clone of it as the template).
     engine : QueryEngine, optional
-        Default: ``QueryEngine(model, strategy, batch_size)``.
+        Default: ``QueryEngine(model, strategy, batch_size, random_state)``.
     strategy : str, default "default"
     batch_size : int, default 10
+    random_state : int or None, default 0
+        activeloop's one seeding default (:data:`activeloop.defaults.RANDOM_STATE`), for the
+        default model and engine.
     client : distributed.Client, optional
         Score the pool on this dask cluster (see :class:`~activeloop.query.QueryEngine`).
 
     Attributes
     ----------
-    model : the classifier currently in use (replaced only when a round is recorded)
-    engine : QueryEngine
+    model : the template, as given
+    model_ : the fitted classifier, whose ``classes_`` are the project's class names (so
+        ``loop.model_.predict(X)`` returns names); scikit-learn's ``NotFittedError`` before the
+        first round (or restored checkpoint)
+    engine : QueryEngine, using :attr:`model_` once there is one (before: :attr:`model`, which
+        means a cold start unless the model given was fitted already)
+
+    Examples
+    --------
+    >>> loop = Loop(pool, LogisticRegression())          # doctest: +SKIP
+    >>> loop.retrain()                                   # doctest: +SKIP
+    >>> loop.model_.predict(X)                           # doctest: +SKIP
+    array(['ok', 'fraud', ...], dtype='<U5')
     """
 
     def __init__(
@@ -71,28 +95,46 @@ class Loop:
         *,
         strategy: Any = "default",
         batch_size: int = 10,
-        random_state: int | None = 0,
+        random_state: int | None = RANDOM_STATE,
         client: Any = None,
     ):
         self.pool = pool
+        self._fitted: Any = None
         if model is None:
             data = pool.load_checkpoint()
-            model = load_checkpoint(data) if data is not None else default_model(random_state)
+            if data is not None:
+                self._fitted = load_checkpoint(data)
+                model = clone(self._fitted)
+            else:
+                model = default_model(random_state)
         self.model = model
         self.engine = engine if engine is not None else QueryEngine(
             model, strategy=strategy, batch_size=batch_size, random_state=random_state, client=client
         )
-        self.engine.model = model
+        self.engine.model = self._current()
+
+    @property
+    def model_(self) -> Any:
+        """The fitted classifier the engine uses (see the class docstring)."""
+        if self._fitted is None:
+            raise NotFittedError(
+                f"this Loop has no fitted model yet: call retrain() once project {self.pool.name!r} has labels of 2 classes"
+            )
+        return self._fitted
+
+    def _current(self) -> Any:
+        return self._fitted if self._fitted is not None else self.model
 
     def query(self, n: int | None = None, annotator: str = "default") -> list[Query]:
         """The next examples to label, leased to ``annotator``."""
         return self.engine.query(self.pool, n, annotator)
 
     def retrain(self, *, on_epoch: EpochCallback | None = None) -> RoundInfo:
-        """Fit on the pool split's labels, evaluate on the eval split's, and record the round.
+        """Fit a copy on the pool split's labels (as class names), evaluate it on the eval split's, record the round.
 
-        The fit runs on a copy of the model; the copy replaces :attr:`model` only once the round,
-        its checkpoint and its metrics are committed, so a failure keeps the previous model.
+        The copy is of :attr:`model` (of :attr:`model_` for a ``warm_start`` model, to continue its
+        training); it becomes :attr:`model_` only once the round, its checkpoint and its metrics are
+        committed, so a failure keeps the previous one.
         """
         started = utcnow()
         t0 = time.perf_counter()
@@ -103,11 +145,12 @@ class Loop:
             raise ActiveloopError(
                 f"project {self.pool.name!r}: a round needs labels of at least 2 classes in the pool split, have {counts}"
             )
-        candidate = copy.deepcopy(self.model)
+        candidate = copy.deepcopy(self._fit_base())
+        names = np.asarray(self.pool.classes, dtype=str)[y]
         if isinstance(candidate, (FocalLossClassifier, BudgetSizedClassifier)):
-            candidate.fit(X, y, on_epoch=on_epoch)
+            candidate.fit(X, names, on_epoch=on_epoch)
         else:
-            candidate.fit(X, y)
+            candidate.fit(X, names)
         fit_seconds = time.perf_counter() - t0
         metrics = self.evaluate(candidate)
         metrics["fit_seconds"] = round(fit_seconds, 4)
@@ -122,7 +165,7 @@ class Loop:
             config=_config(candidate),
             started_at=started,
         )
-        self.model = candidate
+        self._fitted = candidate
         self.engine.model = candidate
         self.engine.invalidate()
         return info
@@ -159,18 +202,28 @@ class Loop:
             extra["stop_set_ids"] = ids.tolist()
         return stopping_record(snap, snapshots(rounds), **extra)
 
+    def _fit_base(self) -> Any:
+        """What a round copies: the fitted model for a warm start on class names, else the template."""
+        fitted = self._fitted
+        if (fitted is not None and getattr(self.model, "warm_start", False)
+                and np.asarray(getattr(fitted, "classes_", [0])).dtype.kind in "USO"):
+            return fitted
+        return self.model
+
     def evaluate(self, model: Any = None) -> dict[str, Any]:
-        """Metrics of ``model`` (default: the current one) on the eval split's labeled examples.
+        """Metrics of ``model`` (default: :attr:`model_`) on the eval split's labeled examples.
 
         The eval split keeps the pool's real class mix: it is never resampled, reweighted or
         queried. With no eval labels the result says so (``n_eval == 0``) and holds no score.
+        (:func:`activeloop.classification_metrics` computes the same metrics from any labels
+        and probabilities.)
         """
-        model = self.model if model is None else model
+        model = self._current() if model is None else model
         _, X, y = self.pool.labeled_xy("eval")
         if len(y) == 0:
             return {"n_eval": 0}
         proba = proba_by_class(model, X, self.pool.classes)
-        return {"n_eval": int(len(y)), **evaluate(y, proba, self.pool.classes)}
+        return {"n_eval": int(len(y)), **classification_metrics(y, proba, self.pool.classes)}
 
 
 def _config(model: Any) -> dict[str, Any]:
