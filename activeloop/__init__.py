@@ -16,7 +16,8 @@ __version__ = "0.1.0"
 
 _ERRORS = (
     "ActiveloopError", "CheckpointError", "DatabaseError", "DimensionError", "IngestError", "LeaseError",
-    "MissingExtraError", "NotFittedError", "PoolExhaustedError", "SchemaOutdatedError", "SchemaTooNewError", "StrategyError",
+    "MissingExtraError", "NotFittedError", "PoolExhaustedError", "RowError", "SchemaOutdatedError", "SchemaTooNewError",
+    "StrategyError",
     "UnknownClassError", "UnknownProjectError",
 )
 _EXPORTS = {
@@ -41,7 +42,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from activeloop import bench, ingest, loop, model, query, report, session, stopping, store  # noqa: F401
     from activeloop.errors import (  # noqa: F401
         ActiveloopError, CheckpointError, DatabaseError, DimensionError, IngestError, LeaseError, MissingExtraError,
-        NotFittedError, PoolExhaustedError, SchemaOutdatedError, SchemaTooNewError, StrategyError,
+        NotFittedError, PoolExhaustedError, RowError, SchemaOutdatedError, SchemaTooNewError, StrategyError,
         UnknownClassError, UnknownProjectError,
     )
     from activeloop.ingest import import_file  # noqa: F401
