@@ -59,6 +59,28 @@ SchedulerOpt = Annotated[Optional[str], typer.Option(
                         "open the database by its URL (pip install \"activeloop[dask]\").")]
 
 
+JsonOpt = Annotated[bool, typer.Option("--json", help="One JSON object per line (for jq and scripts).")]
+
+
+def _json(obj: dict[str, Any]) -> None:
+    from activeloop.store.db import json_line
+
+    typer.echo(json_line(obj))
+
+
+def _status_json(pool) -> None:
+    """``status --json``: a ``project`` line (splits and labels per class), then one ``round`` line per round."""
+    splits = {}
+    for s in ("pool", "eval"):
+        counts = pool.class_counts(s)
+        n, k = pool.count(s), sum(counts.values())
+        splits[s] = {"examples": n, "labeled": k, "unlabeled": n - k, "labels": counts}
+    _json({"record": "project", "project": pool.name, "classes": pool.classes, "hotkeys": pool.hotkeys, "splits": splits})
+    for r in pool.rounds():
+        _json({"record": "round", "round": r.number, "labels": r.n_labels, "strategy": r.strategy, "metrics": r.metrics,
+               "finished_at": r.finished_at.isoformat()})
+
+
 def _csv_list(text: str | None) -> list[str] | None:
     return None if text is None else [p.strip() for p in text.split(",") if p.strip()]
 
@@ -113,7 +135,7 @@ def import_(
     try:
         with Progress(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            console=err, transient=True,
+            console=err, transient=True, disable=not err.is_terminal,  # no bars into a pipe or a log
         ) as bar:
             tasks: dict[str, int] = {}
 
@@ -130,6 +152,10 @@ def import_(
     finally:
         pool.close()
     for f in report.files:
+        if f.recognised:
+            roles = ", ".join(f"{col!r} as {role}" for role, col in f.recognised.items())
+            err.print(f"{f.path}: recognised columns by name: {roles} (--id-column, --label-column, --text-column, "
+                      "--features override)", markup=False, soft_wrap=True)
         out.print(f"{f.path}: {f.n_rows} rows ({f.n_rows - f.n_eval} pool, {f.n_eval} eval, {f.n_labeled} labeled)")
     fitted = " (fitted now)" if report.fitted_featurizer else ""
     out.print(
@@ -140,12 +166,15 @@ def import_(
 
 # ---------------------------------------------------------------- status / export / upgrade
 @app.command()
-def status(db: DB, project: ProjectOpt = None) -> None:
+def status(db: DB, project: ProjectOpt = None, as_json: JsonOpt = False) -> None:
     """Examples per split, labels per class, and every round's metrics on the eval split and model."""
     from activeloop.loop import model_summary
 
     pool = _open(db, project)
     try:
+        if as_json:
+            _status_json(pool)
+            return
         splits = Table(title=f"project {pool.name!r}: examples")
         for col in ("split", "examples", "labeled", "unlabeled"):
             splits.add_column(col, justify="left" if col == "split" else "right")
@@ -245,6 +274,7 @@ def query(
     strategy: Annotated[str, typer.Option(help="Strategy name, or package.module:function.")] = "default",
     annotator: Annotated[str, typer.Option(help="Who the examples are leased to.")] = "default",
     scheduler: SchedulerOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Ask the query engine for the next examples to label (they are leased to ``--annotator``)."""
     from activeloop.cluster import session
@@ -254,6 +284,11 @@ def query(
     try:
         with session(scheduler) as client:
             batch = Loop(pool, strategy=strategy, batch_size=n, client=client).query(n, annotator)
+        if as_json:
+            for q in batch:
+                _json({"id": q.example_id, "external_id": pool.example(q.example_id)["external_id"], "score": q.score,
+                       "strategy": q.strategy, "predicted": q.predicted, "confidence": q.confidence, "reason": q.reason})
+            return
         table = Table(title=f"next {len(batch)} for {annotator!r}")
         for col in ("id", "external id", "score", "predicted", "reason"):
             table.add_column(col, justify="right" if col in ("id", "score") else "left")
@@ -274,7 +309,7 @@ def train(db: DB, project: ProjectOpt = None) -> None:
 
     pool = _open(db, project)
     try:
-        with Progress(console=err, transient=True) as bar:
+        with Progress(console=err, transient=True, disable=not err.is_terminal) as bar:
             task = bar.add_task("training", total=None)
 
             def on_epoch(epoch: int, max_epochs: int, loss: float) -> None:
@@ -311,13 +346,16 @@ def label(
 
 @app.command()
 def demo(
-    db: DB,
+    db: Annotated[str, typer.Argument(help="Where to write the demo database.")] = "demo.db",
     rounds: Annotated[int, typer.Option(help="Query/label/retrain rounds to run.")] = 5,
     batch: Annotated[int, typer.Option(help="Labels per round.")] = 10,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-    force: Annotated[bool, typer.Option(help="Overwrite an existing database file.")] = False,
+    force: Annotated[bool, typer.Option(help="Overwrite an existing file that is not an earlier demo.")] = False,
 ) -> None:
-    """Build a demo project (imbalanced digits) with a simulated oracle and run a few rounds."""
+    """Build a demo project (imbalanced digits) in demo.db with a simulated oracle and run a few rounds.
+
+    An earlier demo is replaced; any other existing file is left alone unless --force.
+    """
     from activeloop import demo as demo_module
 
     demo_module.run(db, rounds=rounds, batch=batch, seed=seed, force=force, console=out)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,12 +30,13 @@ ARRAY_FIELDS = {"external_id": "ids", "label": "y", "features": "X"}
 
 @dataclass
 class FileReport:
-    """What one file added."""
+    """What one file added; ``recognised`` maps a role (id, label, text) to the column taken by its name."""
 
     path: str
     n_rows: int
     n_eval: int
     n_labeled: int
+    recognised: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -201,6 +202,7 @@ def _import_tabular(pool, path: Path, kind: str, opts: _Options, seen, report: I
     text_col = opts.text_column
     if text_col is None and not opts.features and spec and spec.get("kind") in TEXT_KINDS and spec.get("text_column") in cols:
         text_col = spec["text_column"]
+    opts, text_col, recognised = _by_name(cols, opts, text_col, numeric_project=pool.dim is not None and text_col is None)
     for name in (opts.id_column, opts.label_column, text_col, *(opts.features or [])):
         if name is not None and name not in cols:
             raise IngestError(path, f"no column {name!r} (columns: {', '.join(cols)})", row=header_row, field=name)
@@ -268,7 +270,25 @@ def _import_tabular(pool, path: Path, kind: str, opts: _Options, seen, report: I
         n_labeled += sum(lab is not None for lab in labels) if labels is not None else 0
     if n_rows == 0:
         raise IngestError(path, "no data rows")
-    return FileReport(str(path), n_rows, n_eval, n_labeled)
+    return FileReport(str(path), n_rows, n_eval, n_labeled, recognised)
+
+
+def _by_name(cols: list[str], opts: _Options, text_col: str | None, numeric_project: bool):
+    """Columns named ``id``, ``label`` and ``text`` play those roles unless a flag (or ``--features``) says otherwise.
+
+    ``text`` is taken only where no ``--features`` are given and the project does not hold numeric
+    features already. Returns the options for this file, its text column and ``{role: column}``.
+    """
+    listed = set(opts.features or [])
+    found: dict[str, str] = {}
+    for role, attr in (("id", "id_column"), ("label", "label_column")):
+        if getattr(opts, attr) is None and role in cols and role not in listed:
+            found[role] = role
+    if text_col is None and "text" in cols and not opts.features and not numeric_project:
+        text_col = found["text"] = "text"
+    if not found:
+        return opts, text_col, found
+    return replace(opts, id_column=opts.id_column or found.get("id"), label_column=opts.label_column or found.get("label")), text_col, found
 
 
 def _vector_widths(path: Path, kind: str, cols: list[str]) -> dict[str, int]:
