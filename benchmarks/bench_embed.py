@@ -77,6 +77,7 @@ def main() -> None:
         proc = subprocess.run([sys.executable, __file__, "--child", kind, "--texts", str(args.texts)],
                               stdout=subprocess.PIPE, text=True, check=True)
         runs[kind] = json.loads(proc.stdout.strip().splitlines()[-1])
+        print(f"{kind}: {runs[kind]}", flush=True)
     n = args.texts
     print(f"{n:,} texts, 5-40 words each; torch threads {runs['embed'].get('threads')}, {os.cpu_count()} CPUs")
     print(f"{'':34s} {'dim':>4s} {'wall s':>8s} {'cpu s':>8s} {'texts/s':>9s}")
