@@ -189,3 +189,11 @@ def test_a_modal_peer_without_the_extra_fails_in_one_line_before_running(tmp_pat
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
     assert 'pip install "activeloop[modal]"' in done.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_the_default_strategies_leave_out_the_modal_peers_without_the_extra(tmp_path: Path):
+    done = run_without_modal("from activeloop.cli import app; app()", "bench", "--dataset", TINY, "--seeds", "1",
+                             "--budget", "20", "--model", "logreg", "--quiet", "--out", tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "note: leaving out the default modAL peers" in done.stderr
+    assert [r["strategy"] for r in _rows(tmp_path / "summary.csv")] == ["default", "margin", "peer:random"]

@@ -22,6 +22,19 @@ DEFAULT_STRATEGIES = "default,margin,peer:modal-uncertainty,peer:modal-margin,pe
 SUITE_STRATEGIES = "default,margin,peer:modal-margin,peer:modal-entropy"
 
 
+def _default_strategies(default: str) -> str:
+    """A default list; without the modal extra its modAL peers are left out, with a note saying so."""
+    from activeloop.errors import MissingExtraError
+    from activeloop.extras import require_modal
+
+    try:
+        require_modal("modAL.models", "the bench's modAL peers")
+    except MissingExtraError as exc:
+        typer.echo(f"note: leaving out the default modAL peers: {exc}", err=True)
+        return ",".join(s for s in default.split(",") if not s.startswith("peer:modal-"))
+    return default
+
+
 def run_bench(
     datasets: list[str],
     strategies: list[str],
@@ -131,7 +144,7 @@ def bench(
     else:
         names = [s.strip() for s in (dataset or [str(data)]) if s.strip()]
     if strategies is None:
-        strategies = SUITE_STRATEGIES if suite is not None else DEFAULT_STRATEGIES
+        strategies = _default_strategies(SUITE_STRATEGIES if suite is not None else DEFAULT_STRATEGIES)
 
     for name in names:  # fail before any work on a bad name or file
         load_dataset(name)
