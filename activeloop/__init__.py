@@ -14,11 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-_ERRORS = (
-    "ActiveloopError", "CheckpointError", "DatabaseError", "DimensionError", "IngestError", "LeaseError",
-    "MissingExtraError", "NotFittedError", "PoolExhaustedError", "RowError", "SchemaOutdatedError", "SchemaTooNewError",
-    "StrategyError",
-    "UnknownClassError", "UnknownProjectError",
+from activeloop import errors as _errors  # light: no third-party imports
+
+#: Every exception class defined in activeloop.errors, plus scikit-learn's NotFittedError (re-exported there).
+_ERRORS = sorted(
+    [name for name, obj in vars(_errors).items()
+     if isinstance(obj, type) and issubclass(obj, Exception) and obj.__module__ == "activeloop.errors"]
+    + ["NotFittedError"]
 )
 _EXPORTS = {
     **{name: "activeloop.errors" for name in _ERRORS},
@@ -41,9 +43,10 @@ __all__ = sorted([*_EXPORTS, *_SUBMODULES])
 if TYPE_CHECKING:  # pragma: no cover
     from activeloop import bench, ingest, loop, model, query, report, session, stopping, store  # noqa: F401
     from activeloop.errors import (  # noqa: F401
-        ActiveloopError, CheckpointError, DatabaseError, DimensionError, IngestError, LeaseError, MissingExtraError,
-        NotFittedError, PoolExhaustedError, RowError, SchemaOutdatedError, SchemaTooNewError, StrategyError,
-        UnknownClassError, UnknownProjectError,
+        ActiveloopError, CheckpointError, DatabaseError, DimensionError, DiskFullError, IngestError, LeaseError,
+        LockTimeoutError, MissingExtraError, NotFittedError, PoolExhaustedError, ReadOnlyError, RowError,
+        SchemaOutdatedError, SchemaTooNewError, StrategyError, UnknownClassError, UnknownProjectError,
+        UnreachableError,
     )
     from activeloop.ingest import import_file  # noqa: F401
     from activeloop.loop import Loop  # noqa: F401

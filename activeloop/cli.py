@@ -76,9 +76,11 @@ def _status_json(pool) -> None:
         n, k = pool.count(s), sum(counts.values())
         splits[s] = {"examples": n, "labeled": k, "unlabeled": n - k, "labels": counts}
     _json({"record": "project", "project": pool.name, "classes": pool.classes, "hotkeys": pool.hotkeys, "splits": splits})
+    from activeloop.loop import model_summary
+
     for r in pool.rounds():
-        _json({"record": "round", "round": r.number, "labels": r.n_labels, "strategy": r.strategy, "metrics": r.metrics,
-               "finished_at": r.finished_at.isoformat()})
+        _json({"record": "round", "round": r.number, "labels": r.n_labels, "strategy": r.strategy,
+               "model": model_summary(r.config), "metrics": r.metrics, "finished_at": r.finished_at.isoformat()})
 
 
 def _csv_list(text: str | None) -> list[str] | None:

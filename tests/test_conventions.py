@@ -87,7 +87,7 @@ def test_query_and_status_json_print_one_object_per_line(db, tmp_path):
     status = [json.loads(line) for line in invoke("status", db, "--json").stdout.splitlines()]
     assert [s["record"] for s in status] == ["project", "round"]
     assert status[0]["splits"]["pool"]["examples"] + status[0]["splits"]["eval"]["examples"] == 40
-    assert status[1]["round"] == 1 and "macro_f1" in status[1]["metrics"]
+    assert status[1]["round"] == 1 and "macro_f1" in status[1]["metrics"] and status[1]["model"]
 
 
 @pytest.mark.parametrize("args, message", [
