@@ -14,17 +14,21 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
+from activeloop import errors as _errors  # light: no third-party imports
+
+#: Every exception class defined in activeloop.errors, plus scikit-learn's NotFittedError (re-exported there).
+_ERRORS = sorted(
+    [name for name, obj in vars(_errors).items()
+     if isinstance(obj, type) and issubclass(obj, Exception) and obj.__module__ == "activeloop.errors"]
+    + ["NotFittedError"]
+)
 _EXPORTS = {
-    "ActiveloopError": "activeloop.errors",
-    "IngestError": "activeloop.errors",
-    "LeaseError": "activeloop.errors",
-    "PoolExhaustedError": "activeloop.errors",
-    "StrategyError": "activeloop.errors",
+    **{name: "activeloop.errors" for name in _ERRORS},
     "Pool": "activeloop.store",
     "RoundInfo": "activeloop.store",
     "FocalLossClassifier": "activeloop.model",
     "BudgetSizedClassifier": "activeloop.model",
-    "evaluate": "activeloop.model",
+    "classification_metrics": "activeloop.model",
     "QueryEngine": "activeloop.query",
     "Query": "activeloop.query",
     "resolve_strategy": ("activeloop.query", "resolve"),
@@ -38,10 +42,15 @@ __all__ = sorted([*_EXPORTS, *_SUBMODULES])
 
 if TYPE_CHECKING:  # pragma: no cover
     from activeloop import bench, ingest, loop, model, query, report, session, stopping, store  # noqa: F401
-    from activeloop.errors import ActiveloopError, IngestError, LeaseError, PoolExhaustedError, StrategyError  # noqa: F401
+    from activeloop.errors import (  # noqa: F401
+        ActiveloopError, CheckpointError, DatabaseError, DimensionError, DiskFullError, IngestError, LeaseError,
+        LockTimeoutError, MissingExtraError, NotFittedError, PoolExhaustedError, ReadOnlyError, RowError,
+        SchemaOutdatedError, SchemaTooNewError, StrategyError, UnknownClassError, UnknownProjectError,
+        UnreachableError,
+    )
     from activeloop.ingest import import_file  # noqa: F401
     from activeloop.loop import Loop  # noqa: F401
-    from activeloop.model import BudgetSizedClassifier, FocalLossClassifier, evaluate  # noqa: F401
+    from activeloop.model import BudgetSizedClassifier, FocalLossClassifier, classification_metrics  # noqa: F401
     from activeloop.query import Query, QueryEngine  # noqa: F401
     from activeloop.query import resolve as resolve_strategy  # noqa: F401
     from activeloop.session import LabelingSession  # noqa: F401
@@ -49,6 +58,11 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 def __getattr__(name: str) -> Any:
+    if name == "evaluate":  # renamed: Loop.evaluate scores the eval split, this scores any labels and probabilities
+        import warnings
+
+        warnings.warn("activeloop.evaluate is now activeloop.classification_metrics", FutureWarning, stacklevel=2)
+        name = "classification_metrics"
     if name in _SUBMODULES:
         return importlib.import_module(f"activeloop.{name}")
     target = _EXPORTS.get(name)

@@ -59,6 +59,30 @@ SchedulerOpt = Annotated[Optional[str], typer.Option(
                         "open the database by its URL (pip install \"activeloop[dask]\").")]
 
 
+JsonOpt = Annotated[bool, typer.Option("--json", help="One JSON object per line (for jq and scripts).")]
+
+
+def _json(obj: dict[str, Any]) -> None:
+    from activeloop.store.db import json_line
+
+    typer.echo(json_line(obj))
+
+
+def _status_json(pool) -> None:
+    """``status --json``: a ``project`` line (splits and labels per class), then one ``round`` line per round."""
+    splits = {}
+    for s in ("pool", "eval"):
+        counts = pool.class_counts(s)
+        n, k = pool.count(s), sum(counts.values())
+        splits[s] = {"examples": n, "labeled": k, "unlabeled": n - k, "labels": counts}
+    _json({"record": "project", "project": pool.name, "classes": pool.classes, "hotkeys": pool.hotkeys, "splits": splits})
+    from activeloop.loop import model_summary
+
+    for r in pool.rounds():
+        _json({"record": "round", "round": r.number, "labels": r.n_labels, "strategy": r.strategy,
+               "model": model_summary(r.config), "metrics": r.metrics, "finished_at": r.finished_at.isoformat()})
+
+
 def _csv_list(text: str | None) -> list[str] | None:
     return None if text is None else [p.strip() for p in text.split(",") if p.strip()]
 
@@ -94,7 +118,10 @@ def import_(
     files: Annotated[list[Path], typer.Argument(help="CSV, JSONL, .npy or .npz files.", show_default=False)],
     project: ProjectOpt = None,
     features: Annotated[Optional[str], typer.Option(help="Comma-separated numeric feature columns.")] = None,
-    text_column: Annotated[Optional[str], typer.Option(help="Featurize this text column (TF-IDF + SVD).")] = None,
+    text_column: Annotated[Optional[str], typer.Option(help="Featurize this text column (see --featurizer).")] = None,
+    featurizer: Annotated[Optional[str], typer.Option(
+        help="Text featurizer: tfidf (TF-IDF + SVD, the default) or embed[:MODEL] (sentence embeddings, "
+             "offline; needs activeloop[embed]). Default: the project's own.")] = None,
     label_column: Annotated[Optional[str], typer.Option(help="Column of class names (empty = unlabeled).")] = None,
     id_column: Annotated[Optional[str], typer.Option(help="Column of unique external ids.")] = None,
     eval_fraction: Annotated[float, typer.Option(help="Share of rows reserved as the eval split.")] = 0.0,
@@ -110,7 +137,7 @@ def import_(
     try:
         with Progress(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            console=err, transient=True,
+            console=err, transient=True, disable=not err.is_terminal,  # no bars into a pipe or a log
         ) as bar:
             tasks: dict[str, int] = {}
 
@@ -122,10 +149,15 @@ def import_(
             report = import_files(
                 pool, files, features=_csv_list(features), text_column=text_column, label_column=label_column,
                 id_column=id_column, eval_fraction=eval_fraction, split=split, seed=seed, progress=progress,
+                featurizer=featurizer,
             )
     finally:
         pool.close()
     for f in report.files:
+        if f.recognised:
+            roles = ", ".join(f"{col!r} as {role}" for role, col in f.recognised.items())
+            err.print(f"{f.path}: recognised columns by name: {roles} (--id-column, --label-column, --text-column, "
+                      "--features override)", markup=False, soft_wrap=True)
         out.print(f"{f.path}: {f.n_rows} rows ({f.n_rows - f.n_eval} pool, {f.n_eval} eval, {f.n_labeled} labeled)")
     fitted = " (fitted now)" if report.fitted_featurizer else ""
     out.print(
@@ -136,12 +168,15 @@ def import_(
 
 # ---------------------------------------------------------------- status / export / upgrade
 @app.command()
-def status(db: DB, project: ProjectOpt = None) -> None:
+def status(db: DB, project: ProjectOpt = None, as_json: JsonOpt = False) -> None:
     """Examples per split, labels per class, and every round's metrics on the eval split and model."""
     from activeloop.loop import model_summary
 
     pool = _open(db, project)
     try:
+        if as_json:
+            _status_json(pool)
+            return
         splits = Table(title=f"project {pool.name!r}: examples")
         for col in ("split", "examples", "labeled", "unlabeled"):
             splits.add_column(col, justify="left" if col == "split" else "right")
@@ -241,6 +276,7 @@ def query(
     strategy: Annotated[str, typer.Option(help="Strategy name, or package.module:function.")] = "default",
     annotator: Annotated[str, typer.Option(help="Who the examples are leased to.")] = "default",
     scheduler: SchedulerOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Ask the query engine for the next examples to label (they are leased to ``--annotator``)."""
     from activeloop.cluster import session
@@ -250,6 +286,11 @@ def query(
     try:
         with session(scheduler) as client:
             batch = Loop(pool, strategy=strategy, batch_size=n, client=client).query(n, annotator)
+        if as_json:
+            for q in batch:
+                _json({"id": q.example_id, "external_id": pool.example(q.example_id)["external_id"], "score": q.score,
+                       "strategy": q.strategy, "predicted": q.predicted, "confidence": q.confidence, "reason": q.reason})
+            return
         table = Table(title=f"next {len(batch)} for {annotator!r}")
         for col in ("id", "external id", "score", "predicted", "reason"):
             table.add_column(col, justify="right" if col in ("id", "score") else "left")
@@ -270,7 +311,7 @@ def train(db: DB, project: ProjectOpt = None) -> None:
 
     pool = _open(db, project)
     try:
-        with Progress(console=err, transient=True) as bar:
+        with Progress(console=err, transient=True, disable=not err.is_terminal) as bar:
             task = bar.add_task("training", total=None)
 
             def on_epoch(epoch: int, max_epochs: int, loss: float) -> None:
@@ -307,13 +348,16 @@ def label(
 
 @app.command()
 def demo(
-    db: DB,
+    db: Annotated[str, typer.Argument(help="Where to write the demo database.")] = "demo.db",
     rounds: Annotated[int, typer.Option(help="Query/label/retrain rounds to run.")] = 5,
     batch: Annotated[int, typer.Option(help="Labels per round.")] = 10,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-    force: Annotated[bool, typer.Option(help="Overwrite an existing database file.")] = False,
+    force: Annotated[bool, typer.Option(help="Overwrite an existing file that is not an earlier demo.")] = False,
 ) -> None:
-    """Build a demo project (imbalanced digits) with a simulated oracle and run a few rounds."""
+    """Build a demo project (imbalanced digits) in demo.db with a simulated oracle and run a few rounds.
+
+    An earlier demo is replaced; any other existing file is left alone unless --force.
+    """
     from activeloop import demo as demo_module
 
     demo_module.run(db, rounds=rounds, batch=batch, seed=seed, force=force, console=out)

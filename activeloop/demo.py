@@ -14,10 +14,21 @@ from activeloop.loop import Loop
 from activeloop.store import Pool
 
 ANNOTATOR = "oracle"
+DEFAULT_PATH = "demo.db"
+PROJECT = "digits"
+
+
+def is_demo(path: str | Path) -> bool:
+    """Whether ``path`` holds an activeloop demo: one project ``digits`` with the classes 0-9 (opened read-only, never upgraded)."""
+    try:
+        with Pool.open(path, auto_upgrade=False) as pool:  # the only project, or an error
+            return pool.name == PROJECT and pool.classes == [str(d) for d in range(10)]
+    except ActiveloopError:
+        return False
 
 
 def run(
-    db: str | Path,
+    db: str | Path = DEFAULT_PATH,
     *,
     rounds: int = 5,
     batch: int = 10,
@@ -28,14 +39,17 @@ def run(
 ) -> Pool:
     """Build ``db`` from digits-imbalanced and run ``rounds`` query → oracle label → retrain rounds.
 
+    An earlier demo at ``db`` is replaced; any other existing file is refused unless ``force``.
     The eval split is a stratified random slice whose labels are imported (the data set has them),
     so every round's metrics are measured on the real, imbalanced distribution.
     """
     console = console or Console()
     path = Path(db)
     if path.exists():
-        if not force:
-            raise ActiveloopError(f"{path}: already exists (pass --force to replace it)")
+        if not force and not is_demo(path):
+            raise ActiveloopError(
+                f"{path}: exists and is not an activeloop demo; not overwriting it (choose another path, or pass --force)"
+            )
         for suffix in ("", "-wal", "-shm"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
     ds = load_dataset("digits-imbalanced")
@@ -44,7 +58,7 @@ def run(
     pool_idx, eval_idx = train_test_split(
         np.arange(len(ds.y)), test_size=eval_fraction, stratify=ds.y, random_state=seed
     )
-    pool = Pool.create(path, "digits", ds.classes, hotkeys=ds.classes)
+    pool = Pool.create(path, PROJECT, ds.classes, hotkeys=ds.classes)
     truth: dict[int, str] = {}
     for split, idx in (("pool", pool_idx), ("eval", eval_idx)):
         ids = pool.add(

@@ -1,6 +1,12 @@
-"""activeloop's own exceptions: every error a user can cause is one of these."""
+"""activeloop's own exceptions: every error a user can cause is one of these.
+
+``NotFittedError`` is scikit-learn's own (``sklearn.exceptions.NotFittedError``), re-exported here
+and loaded on first use so that importing this module stays light.
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 
 class ActiveloopError(Exception):
@@ -75,10 +81,6 @@ class PoolExhaustedError(ActiveloopError):
         return err
 
 
-class NotFittedError(ActiveloopError):
-    """The model has not been trained yet."""
-
-
 class CheckpointError(ActiveloopError):
     """A checkpoint that is truncated, tampered with, or not an activeloop checkpoint."""
 
@@ -95,6 +97,10 @@ class RowError(ActiveloopError):
         self.field = field
         self.reason = message
         super().__init__(f"{where} row {row}, field {field!r}: {message}")
+
+
+class MissingExtraError(ActiveloopError):
+    """An optional part of activeloop whose extra is not installed; the message names the pip command."""
 
 
 class IngestError(ActiveloopError):
@@ -115,3 +121,11 @@ class IngestError(ActiveloopError):
 
 class ClusterError(ActiveloopError):
     """A dask cluster that cannot be used: the extra is missing, the scheduler is unreachable, or a worker cannot open the store."""
+
+
+def __getattr__(name: str) -> Any:
+    if name == "NotFittedError":
+        from sklearn.exceptions import NotFittedError
+
+        return NotFittedError
+    raise AttributeError(f"module 'activeloop.errors' has no attribute {name!r}")

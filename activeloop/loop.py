@@ -1,4 +1,4 @@
-"""One round of the loop: read the labels, retrain, evaluate honestly, score the pool, record it all at once.
+"""One round of the loop: read the labels, fit a copy of the model, evaluate honestly, score the pool, record it all at once.
 
 torch and scikit-learn load only when a model is fitted, evaluated or restored from a checkpoint:
 a process that queries from a round's stored scores never imports them.
@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from activeloop.defaults import RANDOM_STATE
 from activeloop.errors import ActiveloopError
 from activeloop.model.adapter import proba_by_class
 from activeloop.query import Query, QueryEngine
@@ -28,7 +29,7 @@ if TYPE_CHECKING:  # pragma: no cover
 EpochCallback = Callable[[int, int, float], None]
 
 
-def default_model(random_state: int | None = 0) -> BudgetSizedClassifier:
+def default_model(random_state: int | None = RANDOM_STATE) -> BudgetSizedClassifier:
     """activeloop's recommended model: a focal-loss model sized to the label budget, refitted each round.
 
     :class:`~activeloop.model.BudgetSizedClassifier` with its default candidates: a linear model
@@ -36,7 +37,7 @@ def default_model(random_state: int | None = 0) -> BudgetSizedClassifier:
     3-fold stratified CV macro-F1 on the pool split's labels with the one-standard-error rule.
     Chosen on the whole imbalanced suite (``activeloop bench --suite imbalanced``; 10 tasks, 5-6
     seeds on a 16-core device CPU, ``benchmarks/bench_suite_candidates.py``), with the default
-    strategy, against ``modal:margin_sampling``: mean delta AULC macro-F1 +0.002 (worst -0.046) and
+    strategy, against ``peer:modal-margin``: mean delta AULC macro-F1 +0.002 (worst -0.046) and
     AULC minority recall +0.040 (worst -0.039); the focal MLP alone: +0.007 (worst -0.066) and
     -0.006 (worst -0.167). Its cost: about four times the MLP's fit per round (six CV fits).
 
@@ -54,25 +55,44 @@ def default_model(random_state: int | None = 0) -> BudgetSizedClassifier:
 class Loop:
     """Drives rounds over a :class:`~activeloop.store.Pool`: query, retrain, evaluate, record.
 
+    Follows scikit-learn's meta-estimators (``GridSearchCV.best_estimator_``): the model passed in
+    stays as given, each round fits a copy, and the fitted one is :attr:`model_`, which
+    :attr:`engine` queries with. The copy replaces :attr:`model_` only once its round is recorded.
+
     Parameters
     ----------
     pool : Pool
     model : sklearn-compatible classifier, optional
-        Default: the latest round's checkpoint when there is one, else :func:`default_model`.
+        The template each round fits a copy of; never fitted itself. Default:
+        :func:`default_model`; and when the pool has a recorded round, :attr:`model_` starts as
+        that round's checkpoint (with an unfitted clone of it as the template).
     engine : QueryEngine, optional
-        Default: ``QueryEngine(model, strategy, batch_size)``.
+        Default: ``QueryEngine(model, strategy, batch_size, random_state)``.
     strategy : str, default "default"
     batch_size : int, default 10
+    random_state : int or None, default 0
+        activeloop's one seeding default (:data:`activeloop.defaults.RANDOM_STATE`), for the
+        default model and engine.
     client : distributed.Client, optional
         Score the pool on this dask cluster (see :class:`~activeloop.query.QueryEngine`).
 
     Attributes
     ----------
-    model : the classifier currently in use (replaced only when a round is recorded); without a
-        ``model`` argument it is loaded on first use (the latest round's checkpoint, else
-        :func:`default_model`), so querying from stored scores never loads it
-    engine : QueryEngine
-        Follows the pool's rounds when no ``model`` was given, and after every :meth:`retrain`.
+    model : the template, as given
+    model_ : the fitted classifier, whose ``classes_`` are the project's class names (so
+        ``loop.model_.predict(X)`` returns names); scikit-learn's ``NotFittedError`` before the
+        first round (or restored checkpoint)
+    engine : QueryEngine, using :attr:`model_` once there is one (before: :attr:`model`, which
+        means a cold start unless the model given was fitted already). Without a ``model``
+        argument it follows the pool's rounds: their stored scores, so the round's checkpoint (and
+        torch) is loaded only when :attr:`model`, :attr:`model_` or a retrain needs it.
+
+    Examples
+    --------
+    >>> loop = Loop(pool, LogisticRegression())          # doctest: +SKIP
+    >>> loop.retrain()                                   # doctest: +SKIP
+    >>> loop.model_.predict(X)                           # doctest: +SKIP
+    array(['ok', 'fraud', ...], dtype='<U5')
     """
 
     def __init__(
@@ -83,48 +103,79 @@ class Loop:
         *,
         strategy: Any = "default",
         batch_size: int = 10,
-        random_state: int | None = 0,
+        random_state: int | None = RANDOM_STATE,
         client: Any = None,
     ):
         self.pool = pool
-        self._model = model
         self.random_state = random_state
+        self._fitted: Any = None
+        self._template = model  # None: restored from the latest round (or the default) on first use
         self.engine = engine if engine is not None else QueryEngine(
             model, strategy=strategy, batch_size=batch_size, random_state=random_state, client=client
         )
-        self.engine.model, self.engine.model_round = model, None
+        self.engine.model, self.engine.model_round = model, None  # None: the engine follows the rounds
 
     @property
     def model(self) -> Any:
-        if self._model is None and self.engine.model is not None and self.engine.model_round is not None:
-            self._model = self.engine.model  # the round's model, which the engine had to load
-        if self._model is None:
-            from activeloop.model.capacity import load_checkpoint
-
-            number = self.pool.latest_round_number()
-            latest = self.pool.load_checkpoint(number) if number is not None else None
-            data = latest if latest is not None else self.pool.load_checkpoint()  # else an older round's
-            self._model = default_model(self.random_state) if data is None else load_checkpoint(data)
-            if latest is not None:
-                self.engine.adopt(self.pool, number, self._model)
-        return self._model
+        """The template each round fits a copy of (restored on first use when none was given)."""
+        if self._template is None:
+            self._restore()
+        return self._template
 
     @model.setter
     def model(self, value: Any) -> None:
-        self._model = value
+        self._template = value
+
+    @property
+    def model_(self) -> Any:
+        """The fitted classifier the engine uses (see the class docstring)."""
+        if self._fitted is None and self._template is None:
+            self._restore()
+        if self._fitted is None:
+            from sklearn.exceptions import NotFittedError
+
+            raise NotFittedError(
+                f"this Loop has no fitted model yet: call retrain() once project {self.pool.name!r} has labels of 2 classes"
+            )
+        return self._fitted
+
+    def _restore(self) -> None:
+        """The latest round's model (the engine's, when it loaded it already; else the checkpoint), else the default."""
+        from sklearn.base import clone
+
+        from activeloop.model.capacity import load_checkpoint
+
+        number = self.pool.latest_round_number()
+        if self.engine.model is not None and number is not None and self.engine.model_round == number:
+            self._fitted = self.engine.model
+        else:
+            latest = self.pool.load_checkpoint(number) if number is not None else None
+            data = latest if latest is not None else self.pool.load_checkpoint()  # else an older round's
+            if data is not None:
+                self._fitted = load_checkpoint(data)
+                if latest is not None:
+                    self.engine.adopt(self.pool, number, self._fitted)
+        self._template = clone(self._fitted) if self._fitted is not None else default_model(self.random_state)
+        if self.engine.model is None and self._fitted is not None and self.engine.model_round is None:
+            self.engine.model = self._fitted  # an older round's checkpoint: the engine scores with it
+
+    def _current(self) -> Any:
+        if self._fitted is None and self._template is None:
+            self._restore()
+        return self._fitted if self._fitted is not None else self._template
 
     def query(self, n: int | None = None, annotator: str = "default") -> list[Query]:
         """The next examples to label, leased to ``annotator``."""
         return self.engine.query(self.pool, n, annotator)
 
     def retrain(self, *, on_epoch: EpochCallback | None = None) -> RoundInfo:
-        """Fit on the pool split's labels, evaluate on the eval split's, score the pool, and record the round.
+        """Fit a copy on the pool split's labels (as class names), evaluate it, score the pool, record the round.
 
-        The fit runs on a copy of the model; the copy replaces :attr:`model` only once the round,
-        its checkpoint, its metrics and its scores of the pool (for the engine's strategy, when
-        they can be stored) are committed in one transaction, so a failure keeps the previous
-        model and a crash never leaves scores that disagree with their round. The engine then
-        queries from those scores without rescoring.
+        The copy is of :attr:`model` (of :attr:`model_` for a ``warm_start`` model, to continue its
+        training); it becomes :attr:`model_` only once the round, its checkpoint, its metrics and its
+        scores of the pool (for the engine's strategy, when they can be stored) are committed in one
+        transaction, so a failure keeps the previous one and a crash never leaves scores that
+        disagree with their round. The engine then queries from those scores without rescoring.
         """
         from activeloop.model.capacity import BudgetSizedClassifier
         from activeloop.model.classifier import FocalLossClassifier
@@ -138,11 +189,12 @@ class Loop:
             raise ActiveloopError(
                 f"project {self.pool.name!r}: a round needs labels of at least 2 classes in the pool split, have {counts}"
             )
-        candidate = copy.deepcopy(self.model)
+        candidate = copy.deepcopy(self._fit_base())
+        names = np.asarray(self.pool.classes, dtype=str)[y]
         if isinstance(candidate, (FocalLossClassifier, BudgetSizedClassifier)):
-            candidate.fit(X, y, on_epoch=on_epoch)
+            candidate.fit(X, names, on_epoch=on_epoch)
         else:
-            candidate.fit(X, y)
+            candidate.fit(X, names)
         fit_seconds = time.perf_counter() - t0
         metrics = self.evaluate(candidate)
         metrics["fit_seconds"] = round(fit_seconds, 4)
@@ -164,7 +216,7 @@ class Loop:
             started_at=started,
             scores=scores if self.engine.score_key is not None else None,
         )
-        self.model = candidate
+        self._fitted = candidate
         self.engine.adopt(self.pool, info.number, candidate, scores)
         return info
 
@@ -200,20 +252,31 @@ class Loop:
             extra["stop_set_ids"] = ids.tolist()
         return stopping_record(snap, snapshots(rounds), **extra)
 
+    def _fit_base(self) -> Any:
+        """What a round copies: the fitted model for a warm start on class names, else the template."""
+        self._current()  # restores the latest round's model first when no model was given
+        fitted = self._fitted
+        if (fitted is not None and getattr(self.model, "warm_start", False)
+                and np.asarray(getattr(fitted, "classes_", [0])).dtype.kind in "USO"):
+            return fitted
+        return self.model
+
     def evaluate(self, model: Any = None) -> dict[str, Any]:
-        """Metrics of ``model`` (default: the current one) on the eval split's labeled examples.
+        """Metrics of ``model`` (default: :attr:`model_`) on the eval split's labeled examples.
 
         The eval split keeps the pool's real class mix: it is never resampled, reweighted or
         queried. With no eval labels the result says so (``n_eval == 0``) and holds no score.
+        (:func:`activeloop.classification_metrics` computes the same metrics from any labels
+        and probabilities.)
         """
-        model = self.model if model is None else model
+        model = self._current() if model is None else model
         _, X, y = self.pool.labeled_xy("eval")
         if len(y) == 0:
             return {"n_eval": 0}
-        from activeloop.model.metrics import evaluate
+        from activeloop.model.metrics import classification_metrics
 
         proba = proba_by_class(model, X, self.pool.classes)
-        return {"n_eval": int(len(y)), **evaluate(y, proba, self.pool.classes)}
+        return {"n_eval": int(len(y)), **classification_metrics(y, proba, self.pool.classes)}
 
 
 def _config(model: Any) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from activeloop.model import FocalLossClassifier, evaluate
+from activeloop.model import FocalLossClassifier, classification_metrics
 
 MINORITY = 8
 MINORITY_SHARE = 0.03
@@ -67,7 +67,7 @@ def main() -> None:
             model.fit(X_tr, y_tr)
             fit_s = time.process_time() - t0
             classes = list(model.classes_)
-            m = evaluate(y_test, model.predict_proba(X_test), classes)
+            m = classification_metrics(y_test, model.predict_proba(X_test), classes)
             recall8 = m["per_class"][str(MINORITY)]["recall"] if MINORITY in classes else 0.0
             rows.setdefault(name, []).append((m["macro_f1"], recall8, m["ece"], fit_s))
         print(f"seed {seed}: {int((y_tr == MINORITY).sum())} of {args.labels} training labels are class {MINORITY}; "

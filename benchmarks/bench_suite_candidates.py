@@ -3,7 +3,7 @@
 Runs each candidate pair and the modAL peers (LogisticRegression(class_weight="balanced") in a real
 ``modAL.ActiveLearner``) on every task of ``activeloop.bench.tasks.SUITES["imbalanced"]``, same
 splits, seed sets and budgets, and prints per candidate: mean and worst paired delta against
-``modal:margin_sampling`` in AULC macro-F1 and AULC minority recall, and on how many tasks it beats
+``peer:modal-margin`` in AULC macro-F1 and AULC minority recall, and on how many tasks it beats
 the peer on both. This is how the default was chosen (on the suite's average and worst case, not on
 one data set).
 
@@ -37,7 +37,7 @@ CANDIDATES = [
     ("sized", "margin"), ("sized", "direct"), ("sized", "bench_suite_candidates:DIRECT_MIDDLE"), ("sized", "galaxy"),
     ("sized", "base"), ("sized", "default"), ("mlp", "margin"), ("mlp", "default"), ("linear", "margin"),
 ]
-PEERS = ["modal:margin_sampling", "modal:entropy_sampling"]
+PEERS = ["peer:modal-margin", "peer:modal-entropy"]
 
 
 def _one(task_index: int, seed: int, model_key: str | None, strategy: str, scale: float):
@@ -102,11 +102,11 @@ def main() -> None:
 
 
 def report(rows: list[dict]) -> None:
-    """Per candidate: paired deltas against modal:margin_sampling over tasks (mean over seeds first)."""
+    """Per candidate: paired deltas against peer:modal-margin over tasks (mean over seeds first)."""
     by = {}
     for r in rows:
         by.setdefault((r["model"], r["strategy"]), {}).setdefault(r["task"], {})[int(r["seed"])] = r
-    peer = by.get(("logreg", "modal:margin_sampling"), {})
+    peer = by.get(("logreg", "peer:modal-margin"), {})
     print(f"{'model/strategy':<28} {'dF1 mean':>9} {'dF1 worst':>9} {'dRec mean':>9} {'dRec worst':>10} "
           f"{'wins both':>9} {'F1':>6} {'rec':>6}")
     for key, per_task in by.items():

@@ -33,7 +33,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("bench-custom"))
     args = ap.parse_args()
 
-    strategies = [rare_first_margin, "default", "margin", "modal:margin_sampling", "peer:random"]
+    strategies = [rare_first_margin, "default", "margin", "peer:modal-margin", "peer:random"]  # peer:modal-*: activeloop[modal]
     # jobs=1: a function defined in __main__ runs in this process (workers could not import it).
     curves = run_suite([args.dataset], strategies, args.seeds, model="logreg", budget=args.budget, jobs=1,
                        on_done=lambda c: print(f"  {c.strategy:<24} seed {c.seed}  AULC macro-F1 {c.aulc():.3f}"))

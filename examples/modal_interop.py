@@ -1,7 +1,7 @@
 """modAL interop, both ways: activeloop's strategy and model inside a modAL ActiveLearner,
 and a modAL query function inside activeloop's engine.
 
-Run: ``python examples/modal_interop.py``.
+Run: ``pip install "activeloop[modal]" && python examples/modal_interop.py``.
 """
 
 from __future__ import annotations

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from optional import needs_modal
+from test_extras import run_without_modal
 from typer.testing import CliRunner
 
 from activeloop.bench import Curve, load_dataset, run_curve, run_suite, split_dataset
@@ -15,7 +17,7 @@ from activeloop.cli import app
 from activeloop.errors import ActiveloopError, IngestError
 
 TINY = "synthetic:n=240,features=6,weights=0.9,class_sep=1.5"
-ARGS = ["bench", "--dataset", TINY, "--strategies", "default,modal:margin_sampling,peer:random", "--seeds", "2",
+ARGS = ["bench", "--dataset", TINY, "--strategies", "default,margin,peer:random", "--seeds", "2",
         "--budget", "20", "--batch", "10", "--model", "logreg", "--quiet"]
 
 
@@ -44,7 +46,7 @@ def test_bench_cli_writes_curves_summary_and_plot(tiny_run: Path):
     assert {r["labels"] for r in curves} == {"10", "20"}
     summary = _rows(tiny_run / "summary.csv")
     assert list(summary[0]) == SUMMARY_COLUMNS
-    assert [r["strategy"] for r in summary] == ["default", "modal:margin_sampling", "peer:random"]
+    assert [r["strategy"] for r in summary] == ["default", "margin", "peer:random"]
     assert all(r["seeds"] == "2" for r in summary)
     assert (tiny_run / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -154,3 +156,44 @@ def test_a_dataset_file_is_held_to_ingests_rules_for_numbers(tmp_path: Path, cel
     np.savez(tmp_path / "d.npz", X=X, y=np.array(["a", "b", "a"]))
     with pytest.raises(IngestError, match=r"row 1, field 'X\[:, 1\]'"):
         load_dataset(tmp_path / "d.npz")
+
+
+@needs_modal
+def test_modal_peer_and_in_engine_modal_measure_are_two_named_runs(tmp_path: Path):
+    """peer:modal-margin is modAL's ActiveLearner with logistic regression (seed set start, outside
+    activeloop); modal:classifier_margin is modAL's measure inside activeloop's engine (honours --init)."""
+    res = CliRunner().invoke(app, ["bench", "--dataset", TINY, "--strategies", "peer:modal-margin,modal:classifier_margin",
+                                   "--seeds", "1", "--budget", "20", "--model", "logreg", "--init", "cold-start",
+                                   "--quiet", "--out", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    rows = {r["strategy"]: r for r in _rows(tmp_path / "summary.csv")}
+    assert set(rows) == {"peer:modal-margin", "modal:classifier_margin"}
+    assert rows["peer:modal-margin"]["init"] == "random"
+    assert rows["modal:classifier_margin"]["init"] == "cold-start"
+
+
+@needs_modal
+def test_the_old_peer_spelling_still_runs_the_peer_with_a_deprecation_note(tmp_path: Path):
+    res = CliRunner().invoke(app, ["bench", "--dataset", TINY, "--strategies", "modal:margin_sampling", "--seeds", "1",
+                                   "--budget", "20", "--quiet", "--out", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    assert "note: bench strategy 'modal:margin_sampling' is deprecated" in res.stderr
+    assert "write 'peer:modal-margin'" in res.stderr
+    assert [r["strategy"] for r in _rows(tmp_path / "summary.csv")] == ["peer:modal-margin"]
+
+
+def test_a_modal_peer_without_the_extra_fails_in_one_line_before_running(tmp_path: Path):
+    done = run_without_modal("from activeloop.cli import app; app()", "bench", "--dataset", TINY, "--strategies",
+                             "peer:random,peer:modal-margin", "--quiet", "--out", tmp_path / "out")
+    assert done.returncode == 1
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+    assert 'pip install "activeloop[modal]"' in done.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_default_strategies_leave_out_the_modal_peers_without_the_extra(tmp_path: Path):
+    done = run_without_modal("from activeloop.cli import app; app()", "bench", "--dataset", TINY, "--seeds", "1",
+                             "--budget", "20", "--model", "logreg", "--quiet", "--out", tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "note: leaving out the default modAL peers" in done.stderr
+    assert [r["strategy"] for r in _rows(tmp_path / "summary.csv")] == ["default", "margin", "peer:random"]

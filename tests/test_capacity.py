@@ -107,6 +107,6 @@ def test_a_loop_round_records_the_capacity_choice_and_restores_the_model(tmp_pat
     assert model_summary(rnd.config).startswith(f"BudgetSizedClassifier: {rnd.config['capacity']['chosen']} (3-fold CV ")
     assert model_summary({"model": "LogisticRegression", "params": {}}) == "LogisticRegression"
     again = Loop(pool)  # restored from the round's checkpoint
-    assert isinstance(again.model, BudgetSizedClassifier)
-    np.testing.assert_allclose(again.model.predict_proba(X[:5]), loop.model.predict_proba(X[:5]))
+    assert isinstance(again.model_, BudgetSizedClassifier)
+    np.testing.assert_allclose(again.model_.predict_proba(X[:5]), loop.model_.predict_proba(X[:5]))
     pool.close()

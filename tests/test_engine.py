@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from optional import needs_modal
 from sklearn.linear_model import LogisticRegression
 
 from activeloop.errors import PoolExhaustedError, StrategyError
@@ -17,7 +18,8 @@ from activeloop.query import Query, QueryEngine, available
 from activeloop.store import Pool
 
 CLASSES = ["ok", "spam", "fraud"]
-MODAL_NAMES = ["modal:margin_sampling", "modal:entropy_sampling", "modal:uncertainty_batch_sampling"]
+MODAL_NAMES = [pytest.param(n, marks=needs_modal) for n in
+               ("modal:margin_sampling", "modal:entropy_sampling", "modal:uncertainty_batch_sampling")]
 
 
 def _data(n=240, seed=0):

@@ -315,7 +315,7 @@ def test_a_poisoned_checkpoint_in_the_store_is_refused_when_the_loop_restores_it
                       started_at=datetime(2026, 1, 1))
     assert pool.load_checkpoint() == blob  # its sha256 matches: the store hands it over as bytes only
     with pytest.raises(CheckpointError):
-        loop_module.Loop(pool).model  # noqa: B018
+        loop_module.Loop(pool).model_  # noqa: B018
     assert not marker.exists()
     pool.close()
     assert not os.path.exists(marker)

@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 from tui_helpers import digits_file, truth
 
+from sklearn.exceptions import NotFittedError
+
 from activeloop.errors import ActiveloopError
 from activeloop.loop import Loop
 from activeloop.model import FocalLossClassifier
@@ -45,15 +47,15 @@ def test_a_round_fits_a_copy_and_leaves_the_model_given_untouched(pool):
     label_pool(pool, 20)
     info = loop.retrain()
     assert info.number == 1
-    assert loop.model is not given and loop.engine.model is loop.model
+    assert loop.model is given and loop.model_ is not given and loop.engine.model is loop.model_
     assert not hasattr(given, "classes_")  # never fitted
     assert given.get_params() == small_model().get_params()
-    first = loop.model
+    first = loop.model_
     X = pool_features(pool)
     before = first.predict_proba(X)
     label_pool(pool, 10)
     loop.retrain()
-    assert loop.model is not first
+    assert loop.model_ is not first and loop.model is given
     np.testing.assert_array_equal(first.predict_proba(X), before)  # the previous round's model is not refitted in place
 
 
@@ -61,14 +63,14 @@ def test_a_failing_fit_keeps_the_previous_model_and_records_nothing(pool):
     loop = Loop(pool, model=small_model())
     label_pool(pool, 20)
     loop.retrain()
-    kept = loop.model
+    kept = loop.model_
     X = pool_features(pool)
     before = kept.predict_proba(X)
     label_pool(pool, 10)
-    kept.set_params(hidden=(0,))  # the next fit (of a copy) fails on its parameters
+    loop.model.set_params(hidden=(0,))  # the next fit (of a copy of the template) fails on its parameters
     with pytest.raises(ValueError, match="hidden layer widths"):
         loop.retrain()
-    assert loop.model is kept and loop.engine.model is kept
+    assert loop.model_ is kept and loop.engine.model is kept
     np.testing.assert_array_equal(kept.predict_proba(X), before)
     assert pool.latest_round().number == 1
 
@@ -80,7 +82,9 @@ def test_a_round_needs_two_classes_and_then_keeps_the_model(pool):
     pool.label(eid, "3", annotator="ana")
     with pytest.raises(ActiveloopError, match="at least 2 classes"):
         loop.retrain()
-    assert loop.model is given and pool.latest_round() is None
+    assert loop.model is given and loop.engine.model is given and pool.latest_round() is None
+    with pytest.raises(NotFittedError, match="no fitted model yet"):
+        loop.model_  # noqa: B018
 
 
 def test_a_new_loop_restores_the_latest_rounds_checkpoint(path):
@@ -89,19 +93,21 @@ def test_a_new_loop_restores_the_latest_rounds_checkpoint(path):
     label_pool(pool, 20)
     loop.retrain()
     X = pool_features(pool)
-    round1 = loop.model.predict_proba(X)
+    round1 = loop.model_.predict_proba(X)
     label_pool(pool, 20)
     loop.retrain()
-    round2 = loop.model.predict_proba(X)
+    round2 = loop.model_.predict_proba(X)
     assert not np.allclose(round1, round2)  # the two rounds' models differ, so the restore can tell them apart
     pool.close()
 
     pool = Pool.open(path)
     try:
         restored = Loop(pool)
-        assert isinstance(restored.model, FocalLossClassifier) and restored.engine.model is restored.model
-        np.testing.assert_allclose(restored.model.predict_proba(X), round2, rtol=1e-6, atol=1e-7)
-        np.testing.assert_array_equal(restored.model.classes_, loop.model.classes_)
+        assert isinstance(restored.model_, FocalLossClassifier) and restored.engine.model is restored.model_
+        assert not hasattr(restored.model, "classes_")  # the template: an unfitted clone of the checkpoint
+        assert restored.model.get_params() == restored.model_.get_params()
+        np.testing.assert_allclose(restored.model_.predict_proba(X), round2, rtol=1e-6, atol=1e-7)
+        np.testing.assert_array_equal(restored.model_.classes_, loop.model_.classes_)
     finally:
         pool.close()
 
@@ -116,9 +122,10 @@ def test_the_engine_queries_with_the_new_model_after_a_round(pool):
     warm = loop.query(5, annotator="ana")
     assert "cold-start" not in {q.strategy for q in warm}
     ids = [q.example_id for q in warm]
-    proba = loop.model.predict_proba(pool.features(ids))
-    expected = [pool.classes[int(loop.model.classes_[k])] for k in proba.argmax(axis=1)]
-    assert [q.predicted for q in warm] == expected
+    X = pool.features(ids)
+    proba = loop.model_.predict_proba(X)
+    assert [q.predicted for q in warm] == loop.model_.predict(X).tolist()
+    assert [q.predicted for q in warm] == [loop.model_.classes_[k] for k in proba.argmax(axis=1)]
     np.testing.assert_allclose([q.confidence for q in warm], proba.max(axis=1), rtol=1e-5)
 
 

@@ -1,4 +1,4 @@
-"""evaluate(): imbalance-aware metrics as plain JSON-serialisable numbers."""
+"""classification_metrics(): imbalance-aware metrics as plain JSON-serialisable numbers."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score, f1_score
 
-from activeloop.model import evaluate
+from activeloop.model import classification_metrics
 
 CLASSES = ["ok", "spam", "fraud"]
 
@@ -36,7 +36,7 @@ def case():
 
 def test_values_match_hand_counts(case):
     y, proba = case
-    m = evaluate(y, proba, CLASSES)
+    m = classification_metrics(y, proba, CLASSES)
     assert m["n"] == 10
     assert m["accuracy"] == pytest.approx(0.8)
     # ok: 5 of 6 right, precision 5/6; spam: 2 of 3, precision 2/3; fraud 1 of 1.
@@ -50,7 +50,7 @@ def test_values_match_hand_counts(case):
 
 def test_minority_classes_and_their_pr_auc(case):
     y, proba = case
-    m = evaluate(y, proba, CLASSES)
+    m = classification_metrics(y, proba, CLASSES)
     # 1/C = 1/3, half of it = 1/6: fraud (0.1) is a minority, spam (0.3) is not.
     assert m["minority"] == ["fraud"]
     assert m["minority_recall"] == 1.0
@@ -61,28 +61,28 @@ def test_minority_classes_and_their_pr_auc(case):
 def test_rarest_class_is_listed_even_when_none_is_below_the_threshold():
     y = np.array([0, 0, 0, 1, 1])
     proba = np.array([[0.9, 0.1], [0.8, 0.2], [0.4, 0.6], [0.3, 0.7], [0.6, 0.4]])
-    m = evaluate(y, proba, ["a", "b"])
+    m = classification_metrics(y, proba, ["a", "b"])
     assert m["minority"] == ["b"]
     assert m["minority_recall"] == pytest.approx(0.5)
 
 
 def test_labels_and_indices_give_the_same_result(case):
     y, proba = case
-    by_index = evaluate(y, proba, CLASSES)
-    by_name = evaluate([CLASSES[i] for i in y], proba, CLASSES)
+    by_index = classification_metrics(y, proba, CLASSES)
+    by_name = classification_metrics([CLASSES[i] for i in y], proba, CLASSES)
     assert by_index == by_name
 
 
 def test_integer_labels_are_read_as_labels_when_they_are_the_classes():
     y = np.array([3, 3, 7])
     proba = np.array([[0.9, 0.1], [0.8, 0.2], [0.3, 0.7]])
-    m = evaluate(y, proba, [3, 7])
+    m = classification_metrics(y, proba, [3, 7])
     assert m["accuracy"] == 1.0 and m["minority"] == ["7"]
 
 
 def test_everything_is_plain_json(case):
     y, proba = case
-    m = evaluate(y, proba, CLASSES)
+    m = classification_metrics(y, proba, CLASSES)
     assert json.loads(json.dumps(m)) == m
 
     def walk(v):
@@ -103,16 +103,16 @@ def test_ece_is_zero_when_confidence_equals_accuracy_and_large_when_overconfiden
     y = np.array([0, 1] * 50)
     half = np.full((100, 2), 0.5)
     half[:, 0] += 1e-9  # always predicts 0: right half of the time at confidence 0.5
-    assert evaluate(y, half, ["a", "b"])["ece"] == pytest.approx(0.0, abs=1e-6)
+    assert classification_metrics(y, half, ["a", "b"])["ece"] == pytest.approx(0.0, abs=1e-6)
     sure = np.tile([0.99, 0.01], (100, 1))
-    assert evaluate(y, sure, ["a", "b"])["ece"] == pytest.approx(0.49, abs=1e-6)
+    assert classification_metrics(y, sure, ["a", "b"])["ece"] == pytest.approx(0.49, abs=1e-6)
 
 
 def test_absent_class_gets_zero_scores_without_warnings(case):
     y, proba = case
     y = np.where(y == 2, 1, y)  # no fraud left in y_true
     with np_warnings_as_errors():
-        m = evaluate(y, proba, CLASSES)
+        m = classification_metrics(y, proba, CLASSES)
     assert m["per_class"]["fraud"]["support"] == 0
     assert "fraud" not in m["pr_auc"]
 
@@ -120,11 +120,11 @@ def test_absent_class_gets_zero_scores_without_warnings(case):
 def test_bad_inputs_raise(case):
     y, proba = case
     with pytest.raises(ValueError, match="shape"):
-        evaluate(y, proba[:, :2], CLASSES)
+        classification_metrics(y, proba[:, :2], CLASSES)
     with pytest.raises(ValueError, match="rows"):
-        evaluate(y[:3], proba, CLASSES)
+        classification_metrics(y[:3], proba, CLASSES)
     with pytest.raises(ValueError, match="neither"):
-        evaluate(["ok"] * 9 + ["unknown"], proba, CLASSES)
+        classification_metrics(["ok"] * 9 + ["unknown"], proba, CLASSES)
 
 
 class np_warnings_as_errors:

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from modAL.disagreement import vote_entropy_sampling
-from modAL.models import ActiveLearner, Committee
-from modAL.uncertainty import entropy_sampling, margin_sampling, uncertainty_sampling
-from sklearn.datasets import load_wine
-from sklearn.linear_model import LogisticRegression
-from sklearn.preprocessing import StandardScaler
+from optional import skip_module_without_modal
 
-from activeloop.errors import StrategyError
-from activeloop.query import ModalMeasure, ModalSelector, QueryEngine, as_modal, available, margin, resolve
-from activeloop.query.strategies import top_n
-from activeloop.store import Pool
+skip_module_without_modal()
+
+from modAL.disagreement import vote_entropy_sampling  # noqa: E402
+from modAL.models import ActiveLearner, Committee  # noqa: E402
+from modAL.uncertainty import entropy_sampling, margin_sampling, uncertainty_sampling  # noqa: E402
+from sklearn.datasets import load_wine  # noqa: E402
+from sklearn.linear_model import LogisticRegression  # noqa: E402
+from sklearn.preprocessing import StandardScaler  # noqa: E402
+
+from activeloop.errors import StrategyError  # noqa: E402
+from activeloop.query import ModalMeasure, ModalSelector, QueryEngine, as_modal, available, margin, resolve  # noqa: E402
+from activeloop.query.strategies import top_n  # noqa: E402
+from activeloop.store import Pool  # noqa: E402
 
 
 @pytest.fixture(scope="module")

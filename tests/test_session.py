@@ -78,13 +78,13 @@ def test_without_auto_retrain_no_retrain_is_ever_due(pool):
 def test_a_failed_round_keeps_the_model_and_waits_for_another_batch(pool):
     s = session(pool, batch=2)
     s.extend("pool", s.next_batch("pool", 4))
-    model = s.loop.model
+    model = s.loop.engine.model
     for _ in range(2):
         s.label(s.take("pool").query.example_id, "0")  # one class only: the round cannot train
     assert s.retrain_due
     with pytest.raises(ActiveloopError, match="at least 2 classes"):
         s.retrain()
-    assert not s.retraining and s.loop.model is model and pool.latest_round() is None
+    assert not s.retraining and s.loop.engine.model is model and pool.latest_round() is None
     assert s.since_retrain == 0 and not s.retrain_due
     for _ in range(2):
         s.label(s.take("pool").query.example_id, "1")

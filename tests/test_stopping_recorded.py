@@ -62,7 +62,8 @@ def test_every_round_predicts_the_same_stored_stop_set_and_records_each_criterio
     assert all(set(r["criteria"]) == {"kappa", "change", "uncertainty", "minority_plateau"} for r in records)
     assert records[0]["criteria"]["kappa"]["value"] is None and records[1]["criteria"]["kappa"]["value"] is not None
     # the recorded predictions are the round's model on those examples
-    assert records[-1]["predictions"] == loop.model.predict(pool.features(ids)).tolist()  # fitted on class indices
+    predicted = loop.model_.predict(pool.features(ids))  # class names; the record keeps pool class indices
+    assert records[-1]["predictions"] == [pool.classes.index(c) for c in predicted]
     # minority found counts the rare labels each round trained on
     assert [r["minority_found"] for r in records] == [
         r.metrics["train_counts"]["rare"] for r in rounds

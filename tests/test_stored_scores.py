@@ -151,7 +151,8 @@ def test_a_round_stores_its_scores_and_another_process_uses_them_without_rescori
     assert again.scores_from_ == "stored" and again.n_scored_ == 0
     pool.release([q.example_id for q in picks], annotator="ana")
 
-    model = _small_model().fit(*pool.labeled_xy("pool")[1:])  # the same fit as the round's: same seed, data
+    _, X_lab, y_lab = pool.labeled_xy("pool")
+    model = _small_model().fit(X_lab, np.asarray(CLASSES)[y_lab])  # the round's fit: same seed, data, class names
     rescored = QueryEngine(model, strategy="default", batch_size=10, random_state=0)
     picks_again = rescored.query(pool, 10, annotator="ana")
     assert rescored.scores_from_ == "scored" and rescored.n_scored_ > 0
@@ -233,7 +234,7 @@ def test_an_order_strategy_is_never_stored_and_rescores_from_a_budget_sized_roun
     first = loop.query(5, annotator="ana")
     assert loop.engine.scores_from_ == "scored" and loop.engine._cache.orders is not None
 
-    own = QueryEngine(loop.model, strategy=name, batch_size=5, random_state=0)  # the round's model, in memory
+    own = QueryEngine(loop.model_, strategy=name, batch_size=5, random_state=0)  # the round's model, in memory
     expect = [q.example_id for q in own.query(pool, 5, annotator="bo")]
     pool.release(expect, annotator="bo")
     fresh = QueryEngine(strategy=name, batch_size=5, random_state=0)  # another process: follows the rounds

@@ -7,6 +7,7 @@ import textwrap
 
 import numpy as np
 import pytest
+from optional import needs_modal
 
 from activeloop.errors import StrategyError
 from activeloop.query import (
@@ -233,7 +234,7 @@ def test_every_registered_name_resolves_and_underscores_work():
     "name, message",
     [
         ("nope", "unknown strategy 'nope'"),
-        ("modal:not_a_function", "modAL has no query function"),
+        pytest.param("modal:not_a_function", "modAL has no query function", marks=needs_modal),
         ("no_such_pkg.mod:fn", "cannot import module"),
         ("numpy:no_such_function", "has no attribute"),
     ],

@@ -24,15 +24,15 @@ def _curve(ds: str, strategy: str, seed: int, f1: float, rec: float) -> Curve:
 CURVES = [
     # task a: default better on both by 0.1 in every seed
     *[_curve("a", "default", s, 0.8, 0.6) for s in range(3)],
-    *[_curve("a", "modal:margin_sampling", s, 0.7, 0.5) for s in range(3)],
+    *[_curve("a", "peer:modal-margin", s, 0.7, 0.5) for s in range(3)],
     # task b: default worse on F1 by 0.02 +- noise, recall equal
     _curve("b", "default", 0, 0.68, 0.5), _curve("b", "default", 1, 0.70, 0.5), _curve("b", "default", 2, 0.72, 0.5),
-    *[_curve("b", "modal:margin_sampling", s, 0.72, 0.5) for s in range(3)],
+    *[_curve("b", "peer:modal-margin", s, 0.72, 0.5) for s in range(3)],
 ]
 
 
 def test_paired_deltas_are_per_seed_differences_per_task():
-    d = paired_deltas(CURVES, "default", "modal:margin_sampling", "macro_f1")
+    d = paired_deltas(CURVES, "default", "peer:modal-margin", "macro_f1")
     np.testing.assert_allclose(d["a"], [0.1, 0.1, 0.1])
     np.testing.assert_allclose(d["b"], [-0.04, -0.02, 0.0], atol=1e-12)
 
@@ -45,7 +45,7 @@ def test_verdict_is_a_tie_within_one_standard_error():
 
 
 def test_suite_table_counts_wins_and_reports_mean_and_worst_delta():
-    rows = suite_table(CURVES, peers=("modal:margin_sampling",))
+    rows = suite_table(CURVES, peers=("peer:modal-margin",))
     f1 = next(r for r in rows if r["strategy"] == "default" and r["metric"] == "macro_f1")
     assert (f1["wins"], f1["ties"], f1["losses"], f1["beats"], f1["tasks"]) == (1, 0, 1, 1, 2)
     assert f1["mean_delta"] == pytest.approx((0.1 - 0.02) / 2)
@@ -53,9 +53,9 @@ def test_suite_table_counts_wins_and_reports_mean_and_worst_delta():
     rec = next(r for r in rows if r["strategy"] == "default" and r["metric"] == "minority_recall")
     assert (rec["wins"], rec["ties"], rec["losses"]) == (1, 1, 0)
     assert not [r for r in rows if r["strategy"] == "margin"]  # no curves of the same-model reference here
-    text = suite_markdown(CURVES, peers=("modal:margin_sampling",))
+    text = suite_markdown(CURVES, peers=("peer:modal-margin",))
     assert "| a | 0.800 / 0.600 | 0.700 / 0.500 |" in text
-    assert "| default | modal:margin_sampling | AULC macro-F1 | 1 / 0 / 1 | 1/2 | +0.0400 | -0.0200 (b) |" in text
+    assert "| default | peer:modal-margin | AULC macro-F1 | 1 / 0 / 1 | 1/2 | +0.0400 | -0.0200 (b) |" in text
 
 
 def test_the_imbalanced_suite_has_at_least_eight_loadable_imbalanced_tasks():
@@ -81,7 +81,7 @@ def test_two_minorities_are_both_cut_and_the_first_is_tracked():
 def test_run_suite_gives_each_data_set_its_own_budget():
     a = "synthetic:n=200,features=4,weights=0.9,class_sep=2.0,seed=1"
     b = "synthetic:n=200,features=4,weights=0.9,class_sep=2.0,seed=2"
-    curves = run_suite([a, b], ["modal:margin_sampling"], 1, budget={a: 20, b: 30}, ceiling=False)
+    curves = run_suite([a, b], ["peer:random"], 1, budget={a: 20, b: 30}, ceiling=False)
     assert [int(c.labels[-1]) for c in curves] == [20, 30]
     assert all(c.ceiling is None for c in curves)
 

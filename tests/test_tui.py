@@ -210,11 +210,11 @@ def test_a_failing_retrain_is_shown_and_the_previous_model_kept(pool):
         assert app.is_running
         assert pool.latest_round() is None
         assert "retrain failed" in status_text(app)
-        assert app.session.loop.model is model_before
+        assert app.session.loop.engine.model is model_before
         await pilot.press(truth(pool, app.current.query.example_id))  # labeling goes on
         assert pool.label_count(annotator="ana") == 3
 
-    model_before = app.session.loop.model
+    model_before = app.session.loop.engine.model
     drive(app, scenario)
 
 

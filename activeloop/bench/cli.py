@@ -17,9 +17,22 @@ from activeloop.errors import ActiveloopError
 
 __all__ = ["bench", "run_bench"]
 
-DEFAULT_STRATEGIES = "default,margin,modal:uncertainty_sampling,modal:margin_sampling,modal:entropy_sampling,peer:random"
+DEFAULT_STRATEGIES = "default,margin,peer:modal-uncertainty,peer:modal-margin,peer:modal-entropy,peer:random"
 #: With ``--suite``: the default, its same-model reference and the two modAL peers of the suite table.
-SUITE_STRATEGIES = "default,margin,modal:margin_sampling,modal:entropy_sampling"
+SUITE_STRATEGIES = "default,margin,peer:modal-margin,peer:modal-entropy"
+
+
+def _default_strategies(default: str) -> str:
+    """A default list; without the modal extra its modAL peers are left out, with a note saying so."""
+    from activeloop.errors import MissingExtraError
+    from activeloop.extras import require_modal
+
+    try:
+        require_modal("modAL.models", "the bench's modAL peers")
+    except MissingExtraError as exc:
+        typer.echo(f"note: leaving out the default modAL peers: {exc}", err=True)
+        return ",".join(s for s in default.split(",") if not s.startswith("peer:modal-"))
+    return default
 
 
 def run_bench(
@@ -94,13 +107,16 @@ def bench(
         "--data", help="A labeled .csv (label/y/class/target or last column) or .npz (X, y) file.")] = None,
     suite: Annotated[Optional[str], typer.Option(
         "--suite", help="A named suite of tasks, each with its own budget: imbalanced. Adds the suite table "
-                        "(the default against modal:margin_sampling and modal:entropy_sampling); "
+                        "(the default against peer:modal-margin and peer:modal-entropy); "
                         "skips the full-pool ceilings.")] = None,
     strategies: Annotated[Optional[str], typer.Option(
         "--strategies", "-s",
-        help="Comma-separated: activeloop names (default, margin, ..., package.module:function), "
-             "modal:uncertainty_sampling|margin_sampling|entropy_sampling, peer:random. "
-             f"Default: {DEFAULT_STRATEGIES} ({SUITE_STRATEGIES} with --suite).")] = None,
+        help="Comma-separated: activeloop strategies (default, margin, ..., modal:NAME = a modAL measure in "
+             "activeloop's engine, package.module:function) and peers run outside activeloop: "
+             "peer:modal-uncertainty|margin|entropy (modAL ActiveLearner + logistic regression; needs "
+             "activeloop[modal]), peer:random. "
+             f"Default: {DEFAULT_STRATEGIES} ({SUITE_STRATEGIES} with --suite); without the modal extra, "
+             "less the modAL peers.")] = None,
     seeds: Annotated[int, typer.Option(help="Seeds 0..N-1 (each its own split, seed set and model seed).")] = 5,
     budget: Annotated[int, typer.Option(help="Labels in total per run (with --suite each task has its own).")] = 300,
     batch: Annotated[int, typer.Option(help="Labels per round.")] = 10,
@@ -128,7 +144,7 @@ def bench(
     else:
         names = [s.strip() for s in (dataset or [str(data)]) if s.strip()]
     if strategies is None:
-        strategies = SUITE_STRATEGIES if suite is not None else DEFAULT_STRATEGIES
+        strategies = _default_strategies(SUITE_STRATEGIES if suite is not None else DEFAULT_STRATEGIES)
 
     for name in names:  # fail before any work on a bad name or file
         load_dataset(name)
@@ -138,11 +154,14 @@ def bench(
         raise ActiveloopError("--strategies is empty")
     if seeds < 1 or jobs < 1:
         raise ActiveloopError(f"--seeds and --jobs must be >= 1, got {seeds} and {jobs}")
+    from activeloop.bench.peers import check_peer, peer_name
     from activeloop.query import resolve
-    from activeloop.bench.runner import is_peer
 
-    for s in strats:  # fail before any work on an unknown name
-        if not is_peer(s):
+    strats = [peer_name(s, warn=lambda msg: typer.echo(f"note: {msg}", err=True)) or s for s in strats]
+    for s in strats:  # fail before any work on an unknown name or a missing extra
+        if s.startswith("peer:"):
+            check_peer(s)
+        else:
             resolve(s)
     command = "activeloop bench " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if len(sys.argv) > 2 else None
     rows = run_bench(names, strats, seeds=seeds, budget=budgets, batch=batch, init_size=init_size, inits=inits,

@@ -63,14 +63,14 @@ def model_name(model: Any) -> str:
 
 
 def test_metrics(y_true: np.ndarray, proba: np.ndarray, classes: Sequence[str], minority: int) -> dict[str, float]:
-    """The curve metrics from :func:`activeloop.model.evaluate` (minority = the tracked class)."""
-    from activeloop.model import evaluate
+    """The curve metrics from :func:`activeloop.model.classification_metrics` (minority = the tracked class)."""
+    from activeloop.model import classification_metrics
 
-    return pick_metrics(evaluate(y_true, proba, list(classes)), classes[minority])
+    return pick_metrics(classification_metrics(y_true, proba, list(classes)), classes[minority])
 
 
 def pick_metrics(ev: dict[str, Any], minority_name: str) -> dict[str, float]:
-    """The curve metrics out of an :func:`activeloop.model.evaluate` result, for the class ``minority_name``."""
+    """The curve metrics out of an :func:`activeloop.model.classification_metrics` result, for the class ``minority_name``."""
     pc = ev.get("per_class", {}).get(minority_name, {})
     pr = ev.get("pr_auc", {})
     return {

@@ -19,7 +19,7 @@ import numpy as np
 from activeloop.bench.curve import Curve, Recorder
 from activeloop.bench.models import ceiling_score, make_model, model_name, pick_metrics, test_metrics
 from activeloop.bench.oracle import SimulatedOracle
-from activeloop.bench.peers import run_peer
+from activeloop.bench.peers import peer_name, run_peer
 from activeloop.errors import ActiveloopError
 from activeloop.stopping import snapshots
 
@@ -50,8 +50,8 @@ def _first(hist_classes: np.ndarray, minority_name: str) -> int | None:
 
 
 def is_peer(strategy: Any) -> bool:
-    """Whether a strategy name runs as a peer (modAL ActiveLearner / plain random) instead of through the pool."""
-    return isinstance(strategy, str) and (strategy.startswith("modal:") or strategy.startswith("peer:"))
+    """Whether a strategy name runs as a peer (``peer:modal-*`` / ``peer:random``) instead of through the pool."""
+    return peer_name(strategy, warn=lambda msg: None) is not None
 
 
 def strategy_name(strategy: Any) -> str:
@@ -92,9 +92,10 @@ def run_curve(
     X_test, y_test : array-like
         Held-out test set with the real class mix; never queried.
     strategy : str, Strategy or callable, default "default"
-        An activeloop strategy (anything :func:`activeloop.query.resolve` takes), or a peer:
-        ``"modal:uncertainty_sampling"`` / ``"modal:margin_sampling"`` / ``"modal:entropy_sampling"``
-        (a real ``modAL.ActiveLearner``) or ``"peer:random"`` (plain random sampling).
+        An activeloop strategy (anything :func:`activeloop.query.resolve` takes, ``modal:NAME``
+        included: a modAL measure inside activeloop's engine), or a peer: ``"peer:modal-margin"`` /
+        ``"peer:modal-uncertainty"`` / ``"peer:modal-entropy"`` (a real ``modAL.ActiveLearner`` with
+        logistic regression; needs the ``modal`` extra) or ``"peer:random"`` (plain random sampling).
     model : None, "focal", "logreg" or estimator
         The activeloop run's model (see :func:`make_model`); None is the Loop's default.
     init : int, default 10
@@ -131,6 +132,7 @@ def run_curve(
         raise ActiveloopError(f"budget {budget} exceeds the pool's {len(y_pool)} examples")
     if init < 1 or batch < 1 or init > budget:
         raise ActiveloopError(f"need 1 <= init <= budget and batch >= 1, got init={init}, batch={batch}, budget={budget}")
+    strategy = peer_name(strategy) or strategy
     peer = is_peer(strategy)
     if peer:
         rec, hist = run_peer(strategy, X_pool, y_pool, X_test, y_test, classes, minority,

@@ -9,6 +9,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 from activeloop.bench.curve import Curve
 from activeloop.bench.datasets import Dataset, load_dataset, split_dataset
 from activeloop.bench.models import ceiling_score
+from activeloop.bench.peers import peer_name
 from activeloop.bench.runner import INITS, is_peer, run_curve
 from activeloop.errors import ActiveloopError
 
@@ -70,7 +71,7 @@ def _run_tasks(fn, tasks, jobs, on_done, client=None):
 
 def run_suite(
     datasets: Iterable[str | Dataset] = ("digits-imbalanced",),
-    strategies: Sequence[Any] = ("default", "margin", "modal:margin_sampling", "peer:random"),
+    strategies: Sequence[Any] = ("default", "margin", "peer:modal-margin", "peer:random"),
     seeds: int | Sequence[int] = 5,
     *,
     model: Any = None,
@@ -93,7 +94,7 @@ def run_suite(
     datasets : iterable of str or Dataset
         Names/paths for :func:`~activeloop.bench.datasets.load_dataset`, or Dataset objects.
     strategies : sequence
-        As in :func:`run_curve`. Peers (``modal:*``, ``peer:random``) run once per seed whatever ``inits``.
+        As in :func:`run_curve`. Peers (``peer:modal-*``, ``peer:random``) run once per seed whatever ``inits``.
     seeds : int or sequence of int
         ``5`` means seeds 0..4.
     inits : sequence of {"random", "cold-start"}
@@ -117,6 +118,7 @@ def run_suite(
         Ordered by data set, strategy, init, seed, whatever ``jobs`` is.
     """
     seed_list = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
+    strategies = [peer_name(s) or s for s in strategies]  # old peer spellings: warned once, renamed
     specs = list(datasets)
     for s in inits:
         if s not in INITS:

@@ -173,7 +173,7 @@ def write_summary(curves: Sequence[Curve], out: str | Path, *, command: str | No
         "- **init**: `random` = the same 10 random seed labels for every strategy of a seed (redrawn only if "
         "< 2 classes); `cold-start` = activeloop's k-means cold start picks the first batch.",
         "- **vs random** = AULC macro-F1 / that of random sampling in the same run.",
-        "- Peers (`modal:*`, `peer:random`) run a real `modAL.ActiveLearner` / plain random sampling with "
+        "- Peers (`peer:modal-*`, `peer:random`) run a real `modAL.ActiveLearner` / plain random sampling with "
         "`LogisticRegression(class_weight=\"balanced\")` on standardised features, same splits and seed sets.",
     ]
     if notes:
@@ -186,7 +186,7 @@ def write_summary(curves: Sequence[Curve], out: str | Path, *, command: str | No
 # suite table: a reference strategy against peers, task by task
 # --------------------------------------------------------------------------------------------
 
-SUITE_PEERS = ("modal:margin_sampling", "modal:entropy_sampling")
+SUITE_PEERS = ("peer:modal-margin", "peer:modal-entropy")
 SUITE_METRICS = ("macro_f1", "minority_recall")
 
 

@@ -73,13 +73,17 @@ class TextFeaturizer:
         svd = TruncatedSVD(n_components=k, algorithm="randomized", random_state=seed).fit(Xt)
         return cls(tfidf.get_feature_names_out(), tfidf.idf_, svd.components_, text_column=text_column)
 
-    def transform(self, texts: Sequence[str]) -> np.ndarray:
+    def transform(self, texts: Sequence[str], on_batch: Any = None) -> np.ndarray:
         """Feature vectors of shape (len(texts), dim), float32.
 
         scikit-learn's own ``TfidfVectorizer``, rebuilt from the stored vocabulary and idf, then
         the stored SVD components: the same vector for the same text in every import and process.
+        ``on_batch(done, total)`` is called once at the end (the embedder calls it per batch).
         """
-        return np.asarray(self._vectorizer().transform(texts) @ self._projection, dtype=np.float32)
+        X = np.asarray(self._vectorizer().transform(texts) @ self._projection, dtype=np.float32)
+        if on_batch is not None:
+            on_batch(len(X), len(X))
+        return X
 
     def _vectorizer(self):
         if self._tfidf is None:

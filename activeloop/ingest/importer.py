@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,8 @@ import numpy as np
 
 from activeloop.errors import ActiveloopError, IngestError, RowError
 from activeloop.ingest import readers, validate
-from activeloop.ingest.featurize import DEFAULT_DIM, KIND as TEXT_KIND, TextFeaturizer
+from activeloop.ingest.featurize import DEFAULT_DIM, TextFeaturizer
+from activeloop.ingest.text import TEXT_KINDS, check_same, parse_featurizer, stored_featurizer
 
 Progress = Callable[[str, int, "int | None"], None]
 """``progress(path, rows_done, rows_total_or_None)``, called as rows are written."""
@@ -29,12 +30,13 @@ ARRAY_FIELDS = {"external_id": "ids", "label": "y", "features": "X"}
 
 @dataclass
 class FileReport:
-    """What one file added."""
+    """What one file added; ``recognised`` maps a role (id, label, text) to the column taken by its name."""
 
     path: str
     n_rows: int
     n_eval: int
     n_labeled: int
+    recognised: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -47,7 +49,7 @@ class ImportReport:
     dim : int or None
         The project's feature dimension after the import.
     featurizer : str or None
-        The featurizer kind used (``tfidf-svd``, ``numeric`` or ``array``).
+        The featurizer kind used (``tfidf-svd``, ``embed``, ``numeric`` or ``array``).
     fitted_featurizer : bool
         True when this import fitted (and saved) the text featurizer.
     seconds : float
@@ -88,6 +90,7 @@ class _Options:
     text_dim: int
     chunk_rows: int
     progress: Progress | None
+    featurizer: tuple[str | None, str | None] = (None, None)
 
 
 def import_file(pool: Any, path: str | Path, **options: Any) -> ImportReport:
@@ -109,6 +112,7 @@ def import_files(
     text_dim: int = DEFAULT_DIM,
     chunk_rows: int = CHUNK_ROWS,
     progress: Progress | None = None,
+    featurizer: str | None = None,
 ) -> ImportReport:
     """Import files into ``pool`` in one transaction.
 
@@ -122,9 +126,13 @@ def import_files(
     features : sequence of str, optional
         Numeric feature columns (CSV/JSONL); default every column but the id, label and text ones.
     text_column : str, optional
-        Featurize this column with TF-IDF + SVD (fitted on the project's first text import and
-        stored with it; later imports reuse it). Used automatically when the project already has
-        a text featurizer and the file has its column.
+        Featurize this column (with ``featurizer``; the project stores it on its first text
+        import and later imports reuse it). Used automatically when the project already has a
+        text featurizer and the file has its column.
+    featurizer : {"tfidf", "embed", "embed:MODEL"}, optional
+        ``tfidf`` (default): TF-IDF + SVD fitted on the first text import. ``embed``: sentence
+        embeddings (the ``embed`` extra; default model all-MiniLM-L6-v2, 384 dimensions, offline).
+        Default: the project's own, else ``tfidf``; another one than the project's is an error.
     label_column, id_column : str, optional
         Class names (empty = unlabeled; recorded with ``source='import'``) and unique external ids
         (default ``<file name>:<row>``; for ``.npz`` an ``ids`` array).
@@ -166,7 +174,7 @@ def import_files(
         raise ActiveloopError("no files to import")
     opts = _Options(
         list(features) if features else None, text_column, label_column, id_column, eval_fraction, split, seed,
-        text_dim, chunk_rows, progress,
+        text_dim, chunk_rows, progress, parse_featurizer(featurizer),
     )
     started = time.perf_counter()
     report = ImportReport()
@@ -192,17 +200,20 @@ def _import_tabular(pool, path: Path, kind: str, opts: _Options, seen, report: I
     header_row = 1 if kind == "csv" else None
     spec, _ = pool.featurizer
     text_col = opts.text_column
-    if text_col is None and not opts.features and spec and spec.get("kind") == TEXT_KIND and spec.get("text_column") in cols:
+    if text_col is None and not opts.features and spec and spec.get("kind") in TEXT_KINDS and spec.get("text_column") in cols:
         text_col = spec["text_column"]
+    opts, text_col, recognised = _by_name(cols, opts, text_col, numeric_project=pool.dim is not None and text_col is None)
     for name in (opts.id_column, opts.label_column, text_col, *(opts.features or [])):
         if name is not None and name not in cols:
             raise IngestError(path, f"no column {name!r} (columns: {', '.join(cols)})", row=header_row, field=name)
-    featurizer: TextFeaturizer | None = None
+    featurizer = None
     feat_cols: list[str] = []
     widths: dict[str, int] = {}
     if text_col is not None:
-        featurizer = _text_featurizer(pool, path)
+        featurizer = _text_featurizer(pool, path, text_col, opts)
     else:
+        if opts.featurizer[0] is not None:
+            raise IngestError(path, "--featurizer applies to a text column; name it with --text-column", row=header_row)
         _refuse_text_project(pool, path)
         skip = {opts.id_column, opts.label_column}
         feat_cols = opts.features or [c for c in cols if c not in skip]
@@ -238,7 +249,7 @@ def _import_tabular(pool, path: Path, kind: str, opts: _Options, seen, report: I
         rows = np.fromiter((r for r, _ in chunk), dtype=np.int64, count=len(chunk))
         recs = [rec for _, rec in chunk]
         if featurizer is not None:
-            X = featurizer.transform([_text(rec.get(text_col)) for rec in recs])
+            X = featurizer.transform([_text(rec.get(text_col)) for rec in recs], on_batch=_embed_progress(path, n_rows, opts))
         else:
             X = _numeric(path, rows, recs, feat_cols, widths)
         labels = [_label(rec.get(opts.label_column)) for rec in recs] if opts.label_column else None
@@ -259,7 +270,25 @@ def _import_tabular(pool, path: Path, kind: str, opts: _Options, seen, report: I
         n_labeled += sum(lab is not None for lab in labels) if labels is not None else 0
     if n_rows == 0:
         raise IngestError(path, "no data rows")
-    return FileReport(str(path), n_rows, n_eval, n_labeled)
+    return FileReport(str(path), n_rows, n_eval, n_labeled, recognised)
+
+
+def _by_name(cols: list[str], opts: _Options, text_col: str | None, numeric_project: bool):
+    """Columns named ``id``, ``label`` and ``text`` play those roles unless a flag (or ``--features``) says otherwise.
+
+    ``text`` is taken only where no ``--features`` are given and the project does not hold numeric
+    features already. Returns the options for this file, its text column and ``{role: column}``.
+    """
+    listed = set(opts.features or [])
+    found: dict[str, str] = {}
+    for role, attr in (("id", "id_column"), ("label", "label_column")):
+        if getattr(opts, attr) is None and role in cols and role not in listed:
+            found[role] = role
+    if text_col is None and "text" in cols and not opts.features and not numeric_project:
+        text_col = found["text"] = "text"
+    if not found:
+        return opts, text_col, found
+    return replace(opts, id_column=opts.id_column or found.get("id"), label_column=opts.label_column or found.get("label")), text_col, found
 
 
 def _vector_widths(path: Path, kind: str, cols: list[str]) -> dict[str, int]:
@@ -356,21 +385,37 @@ def _check_seen(path: Path, rows: np.ndarray, ext: list[str], seen: dict[str, tu
 
 
 # ---------------------------------------------------------------- text featurizer
-def _text_featurizer(pool, path: Path) -> TextFeaturizer | None:
-    """The project's saved text featurizer, None when there is none yet (to be fitted)."""
+def _text_featurizer(pool, path: Path, column: str, opts: _Options):
+    """The project's saved text featurizer; a new embedder (saved now); None for TF-IDF still to be fitted."""
     spec, state = pool.featurizer
-    if spec and spec.get("kind") == TEXT_KIND:
-        return TextFeaturizer.from_state(spec, state)
+    kind, model = opts.featurizer
+    stored = stored_featurizer(spec, state)
+    if stored is not None:
+        check_same(pool.name, spec, kind, model)
+        return stored
     if pool.dim is not None:
         raise IngestError(
             path, f"project {pool.name!r} already holds numeric features ({pool.dim} per example); it cannot take text"
         )
+    if kind == "embed":
+        from activeloop.ingest.embed import SentenceEmbedder
+
+        embedder = SentenceEmbedder(model, text_column=column)
+        pool.set_featurizer(embedder.spec(), None)  # inside the import's transaction
+        return embedder
     return None
+
+
+def _embed_progress(path: Path, rows_before: int, opts: _Options):
+    """``on_batch`` for a featurizer: reports ``<path> (featurizing)`` texts done in this chunk."""
+    if opts.progress is None:
+        return None
+    return lambda done, total: opts.progress(f"{path} (featurizing)", rows_before + done, rows_before + total)
 
 
 def _refuse_text_project(pool, path: Path) -> None:
     spec, _ = pool.featurizer
-    if spec and spec.get("kind") == TEXT_KIND:
+    if spec and spec.get("kind") in TEXT_KINDS:
         raise IngestError(
             path, f"project {pool.name!r} featurizes the text column {spec.get('text_column')!r}; "
             "the file needs a text column (--text-column)"
@@ -388,8 +433,8 @@ def _fit_text(pool, path: Path, texts: list[str], column: str, opts: _Options) -
 
 # ---------------------------------------------------------------- NumPy files
 def _import_arrays(pool, path: Path, kind: str, opts: _Options, seen, report: ImportReport) -> FileReport:
-    if opts.text_column or opts.features:
-        raise IngestError(path, "--text-column and --features apply to CSV/JSONL files, not NumPy arrays")
+    if opts.text_column or opts.features or opts.featurizer[0] is not None:
+        raise IngestError(path, "--text-column, --featurizer and --features apply to CSV/JSONL files, not NumPy arrays")
     _refuse_text_project(pool, path)
     X, y, ids = readers.load_arrays(path, kind)
     row_shape = list(X.shape[1:])

@@ -16,7 +16,7 @@ _EXPORTS = {
     "FocalLossClassifier": "activeloop.model.classifier",
     "class_alpha": "activeloop.model.focal",
     "focal_loss": "activeloop.model.focal",
-    "evaluate": "activeloop.model.metrics",
+    "classification_metrics": "activeloop.model.metrics",
     "class_columns": "activeloop.model.adapter",
     "is_fitted": "activeloop.model.adapter",
     "proba_by_class": "activeloop.model.adapter",
@@ -29,6 +29,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from activeloop.model.capacity import BudgetSizedClassifier, load_checkpoint  # noqa: F401
     from activeloop.model.classifier import FocalLossClassifier  # noqa: F401
     from activeloop.model.focal import class_alpha, focal_loss  # noqa: F401
-    from activeloop.model.metrics import evaluate  # noqa: F401
+    from activeloop.model.metrics import classification_metrics  # noqa: F401
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -25,8 +25,9 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
+from activeloop.defaults import RANDOM_STATE
 from activeloop.errors import CheckpointError
-from activeloop.model.classifier import FocalLossClassifier, _not_fitted
+from activeloop.model.classifier import FocalLossClassifier
 
 __all__ = ["BudgetSizedClassifier", "default_candidates", "one_standard_error_choice", "load_checkpoint"]
 
@@ -71,8 +72,9 @@ class BudgetSizedClassifier(ClassifierMixin, BaseEstimator):
     cv : int, default=3
         Folds of the stratified cross-validation (fewer when the largest class has fewer rows;
         with fewer than two rows per fold the simplest candidate is taken without CV).
-    random_state : int or None, default=None
-        Seeds the folds and every candidate.
+    random_state : int or None, default=0
+        Seeds the folds and every candidate; activeloop's one seeding default
+        (:data:`activeloop.defaults.RANDOM_STATE`).
 
     Attributes
     ----------
@@ -97,7 +99,7 @@ class BudgetSizedClassifier(ClassifierMixin, BaseEstimator):
         "random_state": ["random_state"],
     }
 
-    def __init__(self, *, candidates=None, cv=3, random_state=None):
+    def __init__(self, *, candidates=None, cv=3, random_state=RANDOM_STATE):
         self.candidates = candidates
         self.cv = cv
         self.random_state = random_state
@@ -173,10 +175,8 @@ class BudgetSizedClassifier(ClassifierMixin, BaseEstimator):
         return self.estimator_.predict(X)
 
     def _check(self) -> None:
-        try:
-            check_is_fitted(self, "estimator_")
-        except Exception:  # noqa: BLE001 - sklearn's NotFittedError, re-raised as ours
-            raise _not_fitted(f"This {type(self).__name__} instance is not fitted yet; call fit first") from None
+        """scikit-learn's ``check_is_fitted``: raises ``sklearn.exceptions.NotFittedError``."""
+        check_is_fitted(self, "estimator_")
 
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "estimator_")

@@ -9,13 +9,12 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
-from sklearn.exceptions import NotFittedError as _SkNotFittedError
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from activeloop.errors import NotFittedError
+from activeloop.defaults import RANDOM_STATE
 from activeloop.model import checkpoint
 from activeloop.model.focal import class_alpha
 from activeloop.model.training import (
@@ -96,8 +95,11 @@ class FocalLossClassifier(ClassifierMixin, BaseEstimator):
         keeps the scaler.
     device : str, default="cpu"
         Torch device; "cuda" falls back to "cpu" with a warning when CUDA is missing.
-    random_state : int, RandomState instance or None, default=None
-        Seeds weight initialisation, batching, MixUp and the validation split.
+    random_state : int, RandomState instance or None, default=0
+        Seeds weight initialisation, batching, MixUp and the validation split. The default is
+        activeloop's one seeding default (:data:`activeloop.defaults.RANDOM_STATE`), shared with
+        :class:`~activeloop.loop.Loop` and :class:`~activeloop.query.QueryEngine`; None draws
+        fresh entropy on every fit.
 
     Attributes
     ----------
@@ -176,7 +178,7 @@ class FocalLossClassifier(ClassifierMixin, BaseEstimator):
         calibrate=False,
         warm_start=False,
         device="cpu",
-        random_state=None,
+        random_state=RANDOM_STATE,
     ):
         self.hidden = hidden
         self.gamma = gamma
@@ -399,13 +401,8 @@ class FocalLossClassifier(ClassifierMixin, BaseEstimator):
         return hasattr(self, "net_")
 
     def _check_fitted(self) -> None:
-        """check_is_fitted, raising activeloop's NotFittedError (a sklearn NotFittedError too)."""
-        try:
-            check_is_fitted(self)
-        except _SkNotFittedError as exc:
-            if isinstance(exc, NotFittedError):
-                raise
-            raise _not_fitted(str(exc)) from None
+        """scikit-learn's ``check_is_fitted``: raises ``sklearn.exceptions.NotFittedError``."""
+        check_is_fitted(self)
 
     def _torch_device(self) -> torch.device:
         dev = torch.device(self.device)
@@ -466,13 +463,3 @@ class FocalLossClassifier(ClassifierMixin, BaseEstimator):
             new.bias[fresh] = old.bias.mean() - 1.0
         self.net_[last_i] = new
 
-
-def _not_fitted(msg: str) -> Exception:
-    """An activeloop NotFittedError that is also caught by sklearn's NotFittedError."""
-    if issubclass(NotFittedError, _SkNotFittedError):
-        return NotFittedError(msg)
-    return _CompatNotFittedError(msg)
-
-
-class _CompatNotFittedError(NotFittedError, _SkNotFittedError):
-    """Fallback that is both activeloop's and scikit-learn's NotFittedError."""

@@ -15,7 +15,7 @@ from sklearn.metrics import (
     precision_recall_fscore_support,
 )
 
-__all__ = ["evaluate", "expected_calibration_error"]
+__all__ = ["classification_metrics", "expected_calibration_error"]
 
 
 def expected_calibration_error(y_true_idx: np.ndarray, proba: np.ndarray, n_bins: int = 10) -> float:
@@ -32,7 +32,7 @@ def expected_calibration_error(y_true_idx: np.ndarray, proba: np.ndarray, n_bins
     return float(ece)
 
 
-def evaluate(y_true: Sequence[Any] | np.ndarray, proba: np.ndarray, classes: Sequence[Any]) -> dict[str, Any]:
+def classification_metrics(y_true: Sequence[Any] | np.ndarray, proba: np.ndarray, classes: Sequence[Any]) -> dict[str, Any]:
     """Metrics that stay honest on imbalanced data.
 
     Parameters
@@ -72,7 +72,7 @@ def evaluate(y_true: Sequence[Any] | np.ndarray, proba: np.ndarray, classes: Seq
     prec, rec, f1, _ = precision_recall_fscore_support(y_idx, pred, labels=labels, zero_division=0)
     present = np.flatnonzero(support > 0)
     if n == 0:
-        raise ValueError("evaluate needs at least one example")
+        raise ValueError("classification_metrics needs at least one example")
     prevalence = support / n
     minority = [int(i) for i in present if prevalence[i] < 0.5 / c]
     rarest = int(present[np.argmin(support[present])])

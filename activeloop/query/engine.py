@@ -16,6 +16,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from activeloop.defaults import RANDOM_STATE
 from activeloop.errors import ActiveloopError, PoolExhaustedError, StrategyError
 from activeloop.query.coldstart import ColdStartSampler, cold_start_clusters
 from activeloop.query.diversity import DIVERSITY_METHODS, Diverse
@@ -92,8 +93,10 @@ class QueryEngine:
         Seconds a queried example stays reserved for its annotator.
     chunk_size : int, default 50_000
         Rows per scoring chunk; memory is about one chunk of features and probabilities.
-    random_state : int or None
-        Seed for the random and k-means++ parts; None draws one at construction.
+    random_state : int or None, default 0
+        Seed for the random and k-means++ parts; None draws one at construction. The default is
+        activeloop's one seeding default (:data:`activeloop.defaults.RANDOM_STATE`), shared with
+        :class:`~activeloop.loop.Loop` and :class:`~activeloop.model.FocalLossClassifier`.
     client : distributed.Client, optional
         Score the pool on this dask cluster (the ``dask`` extra): each worker opens the store by its
         URL and scores a range of ids with the model sent to it once; the picks equal a local query.
@@ -103,6 +106,8 @@ class QueryEngine:
     strategy_ : Strategy or Selector
         The resolved strategy (with the diversity step applied); a
         :class:`~activeloop.query.selector.Selector` picks its own batch once the model is fitted.
+        Assigning ``strategy``, ``diversity`` or ``candidates`` rebuilds it (an unknown name raises
+        at once and keeps the old one) and drops the cached scores.
     n_scored_ : int
         Rows passed through ``predict_proba`` so far (for checking the cache).
     scores_from_ : str or None
@@ -134,14 +139,12 @@ class QueryEngine:
         candidates: int = 4,
         lease_ttl: float = 1800.0,
         chunk_size: int = 50_000,
-        random_state: int | None = None,
+        random_state: int | None = RANDOM_STATE,
         client: Any = None,
     ):
         self.model = model
-        self.strategy = strategy
+        self._strategy, self._diversity, self._candidates = strategy, diversity, candidates
         self.batch_size = batch_size
-        self.diversity = diversity
-        self.candidates = candidates
         self.lease_ttl = lease_ttl
         self.chunk_size = chunk_size
         self.random_state = random_state
@@ -150,7 +153,7 @@ class QueryEngine:
             raise ActiveloopError(f"batch_size must be >= 1, got {batch_size}")
         if int(chunk_size) < 1:
             raise ActiveloopError(f"chunk_size must be >= 1, got {chunk_size}")
-        self.strategy_ = self._build_strategy()
+        self.strategy_ = self._build_strategy(strategy, diversity, candidates)
         self._seed = (
             int(random_state) if random_state is not None else int(np.random.SeedSequence().generate_state(1)[0])
         )
@@ -160,20 +163,53 @@ class QueryEngine:
         self.n_scored_ = 0
         self.scores_from_: str | None = None
 
-    def _build_strategy(self) -> Strategy | Selector:
-        strat = resolve(self.strategy)
-        if self.diversity is None:
+    @property
+    def strategy(self) -> Any:
+        """The strategy as given; assigning one rebuilds :attr:`strategy_` and drops cached scores."""
+        return self._strategy
+
+    @strategy.setter
+    def strategy(self, value: Any) -> None:
+        self._rebuild(value, self._diversity, self._candidates)
+
+    @property
+    def diversity(self) -> str | None:
+        """The diversity step as given; assigning one rebuilds :attr:`strategy_`."""
+        return self._diversity
+
+    @diversity.setter
+    def diversity(self, value: str | None) -> None:
+        self._rebuild(self._strategy, value, self._candidates)
+
+    @property
+    def candidates(self) -> int:
+        """Top candidates per slot for a diversity step; assigning rebuilds :attr:`strategy_`."""
+        return self._candidates
+
+    @candidates.setter
+    def candidates(self, value: int) -> None:
+        self._rebuild(self._strategy, self._diversity, value)
+
+    def _rebuild(self, strategy: Any, diversity: str | None, candidates: int) -> None:
+        built = self._build_strategy(strategy, diversity, candidates)  # raises before anything changes
+        self._strategy, self._diversity, self._candidates, self.strategy_ = strategy, diversity, candidates, built
+        self.invalidate()
+
+    @staticmethod
+    def _build_strategy(strategy: Any, diversity: str | None, candidates: int) -> Strategy | Selector:
+        strat = resolve(strategy)
+        if diversity is None:
             return strat
-        if self.diversity == "none":
+        if diversity == "none":
             return strat.base if isinstance(strat, Diverse) else strat
-        if self.diversity not in DIVERSITY_METHODS:
+        if diversity not in DIVERSITY_METHODS:
             raise StrategyError(
-                f"unknown diversity {self.diversity!r}; choose None, 'none', {', '.join(map(repr, DIVERSITY_METHODS))}"
+                f"unknown diversity {diversity!r}; choose None, 'none', {', '.join(map(repr, DIVERSITY_METHODS))}"
             )
         if isinstance(strat, Selector):
             raise StrategyError(f"{strat!r} selects its own batch; it cannot take a diversity step")
         base = strat.base if isinstance(strat, Diverse) else strat
-        return Diverse(base, method=self.diversity, factor=self.candidates)
+        return Diverse(base, method=diversity, factor=candidates)
 
     def __repr__(self) -> str:
         return f"QueryEngine(strategy={self.strategy_!r}, batch_size={self.batch_size})"

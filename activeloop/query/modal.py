@@ -18,6 +18,7 @@ from typing import Any, Callable
 import numpy as np
 
 from activeloop.errors import StrategyError
+from activeloop.extras import require_modal
 from activeloop.query.strategies import Context, Strategy, top_n
 
 __all__ = ["from_modal", "modal_function", "ModalMeasure", "ModalSelector", "MODAL_MODULES"]
@@ -114,8 +115,8 @@ class ModalSelector(Strategy):
         A bare estimator is wrapped in a minimal learner view (``estimator``, ``X_training``,
         ``y_training``, ``on_transformed``) because modAL's batch functions read those attributes.
         """
-        from modAL.models.base import BaseCommittee, BaseLearner
-
+        base = require_modal("modAL.models.base", "modAL strategies")
+        BaseCommittee, BaseLearner = base.BaseCommittee, base.BaseLearner
         if not isinstance(classifier, (BaseLearner, BaseCommittee)):
             classifier = _LearnerView(classifier, X_training, y_training)
         result = self.fn(classifier, X, n_instances=n)
@@ -171,8 +172,7 @@ def from_modal(fn_or_name: Callable | str) -> Strategy:
     StrategyError
         If the name is not a modAL function, or the callable cannot be called as a modAL strategy.
     """
-    import modAL.uncertainty as unc
-
+    unc = require_modal("modAL.uncertainty", "modal:* strategies")
     if isinstance(fn_or_name, str):
         name = fn_or_name
         fn = modal_function(name)

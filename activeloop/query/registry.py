@@ -15,7 +15,10 @@ Built-in names (``available()`` lists them):
 ``galaxy``                      GALAXY: bisect the shortest unlabeled run between disagreeing labels
 ``base``                        BASE: equal per-class quotas nearest each class's boundary
 ``default``                     ``diverse(minority_leaning(margin), method='kmeans++', factor=4)``
-``modal:NAME``                  a function of modAL.uncertainty / disagreement / batch / ...
+``modal:NAME``                  a function of modAL.uncertainty / disagreement / batch / ...,
+                                run inside activeloop's engine on activeloop's model (the
+                                ``modal`` extra). Not the bench's peers ``peer:modal-margin`` ...,
+                                which run modAL's own ActiveLearner with logistic regression
 ``package.module:function``     your own: ``f(proba) -> scores``, ``f(proba, ctx) -> scores``,
                                 or a modAL-style ``f(classifier, X, n_instances)``
 ==============================  ===============================================================

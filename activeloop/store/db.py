@@ -88,6 +88,11 @@ def _json_dumps_finite(obj) -> str:
     return json.dumps(_finite(obj), default=_json_default, allow_nan=False)
 
 
+def json_line(obj) -> str:
+    """``obj`` as one line of strict JSON: NaN and infinities become null, numpy values plain ones."""
+    return _json_dumps_finite(obj)
+
+
 def _sqlite_connect(dbapi_connection, _record, *, lock_ms: int) -> None:
     dbapi_connection.isolation_level = None  # transactions are begun by _sqlite_begin, not by pysqlite
     cursor = dbapi_connection.cursor()

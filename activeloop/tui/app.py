@@ -166,7 +166,8 @@ class LabelApp(App[int]):
         view = self.query_one(ExampleView)
         height = view.scrollable_content_region.height or None
         img = image_array(payload, features)
-        size_key = None if img is None else (img.shape, height, tuple(k for k in payload if k not in ("image", "pixels")))
+        rest = tuple(k for k in payload if k not in ("image", "pixels")) if isinstance(payload, dict) else ()
+        size_key = None if img is None else (img.shape, height, rest)
         view.show(f"example {eid} · {item.split}", render_payload(
             payload, features=features, vocabulary=self._vocabulary, max_height=height, text_key=self._text_key),
             size_key)

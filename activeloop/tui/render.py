@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,6 +24,8 @@ __all__ = ["HalfBlockImage", "image_array", "render_payload", "vocabulary_from_f
 _WORD = re.compile(r"\w+", re.UNICODE)
 TEXT_KEYS = ("text", "body", "message", "content", "description")
 IMAGE_KEYS = ("image", "pixels")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+MAX_IMAGE_SIDE = 64  # pixels: a larger image file is shrunk (aspect kept) before it is drawn
 HIGHLIGHT = "bold reverse"
 
 
@@ -75,16 +78,50 @@ class HalfBlockImage:
             yield Segment.line()
 
 
+def load_image(path: Any) -> np.ndarray | None:
+    """A PNG/JPEG file as a grayscale 2-D array (at most ``MAX_IMAGE_SIDE`` pixels a side); None if it is not one."""
+    if not isinstance(path, str) or not path.lower().endswith(IMAGE_SUFFIXES) or "\n" in path:
+        return None
+    file = Path(path).expanduser()
+    if not file.is_file():
+        return None
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(file) as im:
+            gray = im.convert("L")
+            gray.thumbnail((MAX_IMAGE_SIDE, MAX_IMAGE_SIDE))
+            return np.asarray(gray, dtype=np.float64)
+    except (OSError, UnidentifiedImageError, ValueError):
+        return None
+
+
+def _pixels(value: Any) -> np.ndarray | None:
+    """A non-empty 2-D numeric array from nested lists / an array, or None."""
+    try:
+        a = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+    return a if a.ndim == 2 and a.size else None
+
+
 def image_array(payload: Any, features: Any = None) -> np.ndarray | None:
     """The 2-D pixel array a payload describes, or None when it is not an image.
 
-    Accepts ``{"image": [[...], ...]}`` (or ``"pixels"``), and ``{"kind": "image", "shape": [h, w]}``
-    whose pixels are the example's feature vector (passed as ``features``).
+    Accepts a path to a PNG/JPEG file, a 2-D array (nested lists), ``{"image": ...}`` (or
+    ``"pixels"``) holding either, and ``{"kind": "image", "shape": [h, w]}`` whose pixels are the
+    example's feature vector (passed as ``features``).
     """
+    if isinstance(payload, str):
+        return load_image(payload)
+    if isinstance(payload, (list, tuple, np.ndarray)):
+        return _pixels(payload)
     if not isinstance(payload, Mapping):
         return None
     for key in IMAGE_KEYS:
         value = payload.get(key)
+        if isinstance(value, str):
+            return load_image(value)
         if value is not None:
             try:
                 a = np.asarray(value, dtype=np.float64)
@@ -143,7 +180,8 @@ def render_payload(
     Parameters
     ----------
     payload : str, dict, list or None
-        Text is wrapped with known terms highlighted; a dict with an image (see :func:`image_array`)
+        A path to a PNG/JPEG file or a 2-D array is drawn as an image; other text is wrapped with
+        known terms highlighted; a dict with an image (see :func:`image_array`)
         is drawn in half blocks with its other fields below; a dict with a text field shows the text
         then the rest as a table; any other dict is a field/value table.
     features : array-like of shape (n_features,), optional
@@ -162,6 +200,10 @@ def render_payload(
             head = ", ".join(f"{x:.3g}" for x in f[:32]) + (" …" if f.size > 32 else "")
             return Text(f"(no payload) features: [{head}]", style="dim")
         return Text("(no payload)", style="dim")
+    if isinstance(payload, (str, list, tuple)):
+        img = image_array(payload)
+        if img is not None:
+            return HalfBlockImage(img, max_height=max_height)
     if isinstance(payload, str):
         return highlight_text(payload, vocabulary)
     if isinstance(payload, Mapping):
