@@ -234,10 +234,11 @@ class QueryEngine:
     def score(self, pool: Any, model: Any, *, round: int | None = None) -> Scores | None:
         """Score the pool split's unlabeled examples with ``model`` (what a round stores).
 
-        None for a selector and for a strategy that reads per-class orders: those score at their
-        first query of the round, with the orders.
+        None when the strategy's scores are not stored (:attr:`score_key` is None: a selector, a
+        custom function, a strategy over per-class orders): those score at their first query of the
+        round, as before stored scores.
         """
-        if isinstance(self.strategy_, Selector) or self.strategy_.needs_orders:
+        if self.score_key is None:
             return None
         classes = list(pool.classes)
         counts = np.array([pool.class_counts("pool").get(c, 0) for c in classes], dtype=np.int64)
