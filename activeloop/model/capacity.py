@@ -7,6 +7,13 @@ on the training labels only (never an eval split): stratified k-fold cross-valid
 each candidate capacity, then the *one-standard-error rule* (Breiman et al., 1984; Hastie,
 Tibshirani & Friedman, *Elements of Statistical Learning*, 7.10): the simplest candidate whose
 mean score is within one standard error of the best. Ties therefore go to the simpler model.
+
+A more complex candidate enters that comparison only once the labels number at least the parameters
+of the candidate before it (``floor="parameters"``). Below that, the simpler model is itself
+under-determined (it can fit every label in many ways), and more capacity only adds ways; the CV
+would be choosing between two interpolators on a few dozen rows, at the cost of k extra fits of the
+bigger model per round. For the default pair this is the linear model's ``(d + 1) * K`` weights:
+digits (64 features, 10 classes) tries the MLP from 650 labels, a 20-feature binary task from 42.
 """
 
 from __future__ import annotations
@@ -22,14 +29,14 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.metrics import f1_score
 from sklearn.model_selection import StratifiedKFold
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from activeloop.defaults import RANDOM_STATE
 from activeloop.errors import CheckpointError
 from activeloop.model.classifier import FocalLossClassifier
 
-__all__ = ["BudgetSizedClassifier", "default_candidates", "one_standard_error_choice", "load_checkpoint"]
+__all__ = ["BudgetSizedClassifier", "default_candidates", "load_checkpoint", "n_parameters", "one_standard_error_choice"]
 
 _MAGIC = b"ACTIVELOOP-SIZED-1\n"
 
@@ -49,16 +56,24 @@ def one_standard_error_choice(scores: np.ndarray) -> int:
     return int(np.flatnonzero(mean >= mean[best] - se[best])[0])
 
 
+def n_parameters(model: FocalLossClassifier, n_features: int, n_classes: int) -> int:
+    """Weights and biases of ``model``'s network for ``n_features`` inputs and ``n_classes`` outputs."""
+    widths = [int(n_features), *(int(h) for h in model.hidden), int(n_classes)]
+    return sum((a + 1) * b for a, b in zip(widths[:-1], widths[1:]))
+
+
 def default_candidates() -> tuple[FocalLossClassifier, FocalLossClassifier]:
     """The two capacities tried by default, simplest first.
 
     * linear (no hidden layer), weighted cross-entropy (``gamma=0``) with inverse-frequency
-      ("balanced") class weights: the loss of ``LogisticRegression(class_weight="balanced")``,
-      the standard choice while labels are few;
-    * the focal MLP (one hidden layer of 64, ``gamma=2``, effective-number alpha), which catches up
-      and passes it as labels accumulate.
+      ("balanced") class weights, solved to convergence by L-BFGS with scikit-learn's ``C=1`` L2
+      penalty: ``LogisticRegression(class_weight="balanced")`` on the standardised inputs, the
+      standard choice while labels are few;
+    * the focal MLP (one hidden layer of 64, ``gamma=2``, effective-number alpha, AdamW), which
+      catches up and passes it as labels accumulate.
     """
-    return FocalLossClassifier(hidden=(), gamma=0.0, alpha="balanced"), FocalLossClassifier()
+    return (FocalLossClassifier(hidden=(), gamma=0.0, alpha="balanced", solver="lbfgs", max_epochs=500),
+            FocalLossClassifier())
 
 
 class BudgetSizedClassifier(ClassifierMixin, BaseEstimator):
@@ -69,6 +84,10 @@ class BudgetSizedClassifier(ClassifierMixin, BaseEstimator):
     candidates : tuple of FocalLossClassifier or None, default=None
         Candidate models, simplest first (cloned; ``random_state`` is set on each). None means
         :func:`default_candidates` (linear weighted cross-entropy, then the focal MLP).
+    floor : {"parameters"} or None, default="parameters"
+        ``"parameters"``: candidate i > 0 is cross-validated only when the labels number at least
+        :func:`n_parameters` of candidate i - 1 (see the module text); when only the simplest is
+        left it is fitted without CV. None: every candidate is always cross-validated.
     cv : int, default=3
         Folds of the stratified cross-validation (fewer when the largest class has fewer rows;
         with fewer than two rows per fold the simplest candidate is taken without CV).
@@ -95,12 +114,14 @@ class BudgetSizedClassifier(ClassifierMixin, BaseEstimator):
 
     _parameter_constraints: dict = {
         "candidates": [tuple, list, None],
+        "floor": [StrOptions({"parameters"}), None],
         "cv": [Interval(Integral, 2, None, closed="left")],
         "random_state": ["random_state"],
     }
 
-    def __init__(self, *, candidates=None, cv=3, random_state=RANDOM_STATE):
+    def __init__(self, *, candidates=None, floor="parameters", cv=3, random_state=RANDOM_STATE):
         self.candidates = candidates
+        self.floor = floor
         self.cv = cv
         self.random_state = random_state
 
@@ -110,7 +131,17 @@ class BudgetSizedClassifier(ClassifierMixin, BaseEstimator):
     def _candidate(self, i: int) -> FocalLossClassifier:
         return clone(self._candidates()[i]).set_params(random_state=self.random_state)
 
-    def _cv_scores(self, X: np.ndarray, y: np.ndarray) -> np.ndarray | None:
+    def _eligible(self, n_rows: int, n_features: int, n_classes: int) -> int:
+        """How many candidates, simplest first, the labels can support (see ``floor``)."""
+        cands = self._candidates()
+        if self.floor is None:
+            return len(cands)
+        m = 1
+        while m < len(cands) and n_rows >= n_parameters(cands[m - 1], n_features, n_classes):
+            m += 1
+        return m
+
+    def _cv_scores(self, X: np.ndarray, y: np.ndarray, m: int) -> np.ndarray | None:
         _, counts = np.unique(y, return_counts=True)
         k = int(min(self.cv, counts.max()))
         if len(counts) < 2 or k < 2 or len(y) < 2 * k:
@@ -119,7 +150,7 @@ class BudgetSizedClassifier(ClassifierMixin, BaseEstimator):
         with warnings.catch_warnings():  # a rare class with fewer rows than folds is expected here
             warnings.simplefilter("ignore", UserWarning)
             folds = list(StratifiedKFold(n_splits=k, shuffle=True, random_state=int(seed)).split(X, y))
-        scores = np.zeros((len(self._candidates()), k))
+        scores = np.zeros((m, k))
         labels = np.unique(y)
         for c in range(len(scores)):
             for f, (tr, te) in enumerate(folds):
@@ -148,15 +179,17 @@ class BudgetSizedClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError("candidates must name at least one model")
         X = np.asarray(X, dtype=np.float32)
         y = np.asarray(y)
-        scores = self._cv_scores(X, y) if len(cands) > 1 else None
+        m = self._eligible(len(y), X.shape[1], len(np.unique(y)))
+        scores = self._cv_scores(X, y, m) if m > 1 else None
         self.choice_ = 0 if scores is None else one_standard_error_choice(scores)
         self.cv_scores_ = scores
         self.estimator_ = self._candidate(self.choice_).fit(X, y, sample_weight, on_epoch=on_epoch)
         self._copy_fitted()
         names = [_name(c) for c in cands]
-        means = None if scores is None else {n: round(float(m), 4) for n, m in zip(names, scores.mean(axis=1))}
+        means = None if scores is None else {n: round(float(v), 4) for n, v in zip(names, scores.mean(axis=1))}
         self.capacity_ = {"chosen": names[self.choice_], "hidden": list(self.hidden_), "cv_macro_f1": means,
-                          "folds": 0 if scores is None else int(scores.shape[1]), "rule": "one-standard-error"}
+                          "folds": 0 if scores is None else int(scores.shape[1]), "rule": "one-standard-error",
+                          "tried": names[:m]}
         return self
 
     def _copy_fitted(self) -> None:
@@ -186,7 +219,7 @@ class BudgetSizedClassifier(ClassifierMixin, BaseEstimator):
     def to_checkpoint(self) -> bytes:
         """A header line of JSON (parameters and the choice), then the chosen model's own checkpoint."""
         self._check()
-        head = {"format": 1, "cv": int(self.cv), "choice": int(self.choice_),
+        head = {"format": 1, "cv": int(self.cv), "floor": self.floor, "choice": int(self.choice_),
                 "candidates": [{k: _plain(v) for k, v in c.get_params(deep=False).items() if k != "random_state"}
                                for c in self._candidates()],
                 "random_state": self.random_state if isinstance(self.random_state, (int, type(None))) else None,
@@ -210,7 +243,7 @@ class BudgetSizedClassifier(ClassifierMixin, BaseEstimator):
             est = FocalLossClassifier.from_checkpoint(inner)
             cands = tuple(FocalLossClassifier(**{k: (tuple(v) if k == "hidden" else v) for k, v in c.items()})
                           for c in head["candidates"])
-            model = cls(candidates=cands, cv=head["cv"], random_state=head["random_state"])
+            model = cls(candidates=cands, floor=head.get("floor"), cv=head["cv"], random_state=head["random_state"])
             model.estimator_ = est
             model.choice_ = int(head["choice"])
             model.capacity_ = head["capacity"]

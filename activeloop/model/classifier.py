@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Callable
 from numbers import Integral, Real
@@ -19,6 +20,7 @@ from activeloop.model import checkpoint
 from activeloop.model.focal import class_alpha
 from activeloop.model.training import (
     build_mlp,
+    fit_lbfgs,
     fit_temperature,
     init_linear,
     one_cpu_thread,
@@ -49,12 +51,22 @@ class FocalLossClassifier(ClassifierMixin, BaseEstimator):
         Per-class loss weights; see :func:`activeloop.model.class_alpha`.
     beta : float, default=0.999
         Effective-number hyper-parameter.
+    solver : {"adam", "lbfgs"}, default="adam"
+        ``"adam"``: AdamW mini-batches (``lr``, ``weight_decay``, batching, MixUp, early stopping
+        apply). ``"lbfgs"``: full-batch L-BFGS with a strong-Wolfe line search on the loss plus the
+        L2 penalty of ``LogisticRegression(C=C)`` (weights only, not biases), run to convergence
+        or ``max_epochs`` iterations. With ``hidden=()`` and ``gamma=0`` the problem is convex and
+        this is scikit-learn's logistic regression on the standardised (clipped) inputs; with few
+        labels Adam's one mini-batch per epoch leaves such a model under-trained.
+    C : float, default=1.0
+        Inverse L2 strength for ``solver="lbfgs"``, on scikit-learn's scale (see
+        :func:`activeloop.model.training.l2_strength`).
     lr : float, default=3e-3
         AdamW learning rate.
     weight_decay : float, default=0.1
         AdamW (decoupled) weight decay.
     max_epochs : int, default=200
-        Most passes over the training rows per fit.
+        Most passes over the training rows per fit (L-BFGS iterations for ``solver="lbfgs"``).
     batch_size : int or "auto", default="auto"
         Rows per mini-batch; "auto" is ``clip(n_samples // 8, 32, 1024)``.
     balanced_sampler : bool, default=True
@@ -138,6 +150,8 @@ class FocalLossClassifier(ClassifierMixin, BaseEstimator):
         "gamma": [Interval(Real, 0, None, closed="left")],
         "alpha": [StrOptions({"effective_number", "balanced"}), "array-like", None],
         "beta": [Interval(Real, 0, 1, closed="left")],
+        "solver": [StrOptions({"adam", "lbfgs"})],
+        "C": [Interval(Real, 0, None, closed="neither")],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
@@ -163,6 +177,8 @@ class FocalLossClassifier(ClassifierMixin, BaseEstimator):
         gamma=2.0,
         alpha="effective_number",
         beta=0.999,
+        solver="adam",
+        C=1.0,
         lr=3e-3,
         weight_decay=0.1,
         max_epochs=200,
@@ -184,6 +200,8 @@ class FocalLossClassifier(ClassifierMixin, BaseEstimator):
         self.gamma = gamma
         self.alpha = alpha
         self.beta = beta
+        self.solver = solver
+        self.C = C
         self.lr = lr
         self.weight_decay = weight_decay
         self.max_epochs = max_epochs
@@ -299,26 +317,39 @@ class FocalLossClassifier(ClassifierMixin, BaseEstimator):
         self.alpha_ = class_alpha(counts, alpha_arg, beta=self.beta)
         self.class_prior_ = (counts + 1e-12) / (counts + 1e-12).sum()
 
+        lbfgs = self.solver == "lbfgs"
         train_idx, val_idx = np.arange(len(y_idx)), np.empty(0, dtype=np.int64)
-        if allow_validation and (self.early_stopping or self.calibrate):
+        if allow_validation and (self.calibrate or (self.early_stopping and not lbfgs)):
             train_idx, val_idx = stratified_holdout(y_idx, self.validation_fraction, row_keys(X, split_seed))
         t = lambda a, dt=torch.float32: torch.as_tensor(a, dtype=dt, device=dev)  # noqa: E731
         train = t(Xs[train_idx]), t(y_idx[train_idx], torch.int64), t(sw[train_idx])
         val = (t(Xs[val_idx]), t(y_idx[val_idx], torch.int64), t(sw[val_idx])) if val_idx.size else None
-        opt = torch.optim.AdamW(self.net_.parameters(), lr=self.lr, weight_decay=self.weight_decay,
-                                fused=dev.type in ("cpu", "cuda"))
-        hist = train_epochs(
-            self.net_, opt, train, val, n_classes=n_classes, batch_size=self._batch_size(len(train_idx)),
-            balanced=self.balanced_sampler, alpha=None if self.alpha_ is None else t(self.alpha_), gamma=self.gamma,
-            mixup=self.mixup, max_epochs=max_epochs, patience=self.patience, tol=self.tol,
-            early_stopping=self.early_stopping, rng=np_rng, on_epoch=on_epoch,
-        )
+        alpha_t = None if self.alpha_ is None else t(self.alpha_)
+        if lbfgs:
+            hist = fit_lbfgs(self.net_, train, alpha=alpha_t, gamma=self.gamma, C=self.C,
+                             max_iter=max_epochs, n_classes=n_classes)
+            if on_epoch is not None:  # one solve: report it as the whole run
+                on_epoch(max_epochs, max_epochs, hist.loss_curve[-1] if hist.loss_curve else math.nan)
+        else:
+            hist = self._fit_adam(train, val, alpha_t, max_epochs, np_rng, on_epoch)
         self.loss_curve_, self.validation_loss_ = hist.loss_curve, hist.validation_loss
         self.n_epochs_, self.best_epoch_ = hist.n_epochs, hist.best_epoch
         self.temperature_ = 1.0
         if self.calibrate and val is not None:
             self.temperature_ = fit_temperature(self.net_, *val)
         return self
+
+    def _fit_adam(self, train, val, alpha_t, max_epochs, np_rng, on_epoch):
+        """AdamW mini-batch epochs (``solver="adam"``)."""
+        dev = train[0].device
+        opt = torch.optim.AdamW(self.net_.parameters(), lr=self.lr, weight_decay=self.weight_decay,
+                                fused=dev.type in ("cpu", "cuda"))
+        return train_epochs(
+            self.net_, opt, train, val, n_classes=self.classes_.size, batch_size=self._batch_size(len(train[1])),
+            balanced=self.balanced_sampler, alpha=alpha_t, gamma=self.gamma,
+            mixup=self.mixup, max_epochs=max_epochs, patience=self.patience, tol=self.tol,
+            early_stopping=self.early_stopping, rng=np_rng, on_epoch=on_epoch,
+        )
 
     # ---------------------------------------------------------------- prediction
 

@@ -16,7 +16,9 @@ from activeloop.model.focal import focal_loss
 __all__ = [
     "TrainHistory",
     "build_mlp",
+    "fit_lbfgs",
     "fit_temperature",
+    "l2_strength",
     "init_linear",
     "one_cpu_thread",
     "plain_batches",
@@ -245,3 +247,60 @@ def train_epochs(
     net.eval()
     hist.n_epochs = epoch
     return hist
+
+
+def l2_strength(sample_weight: torch.Tensor, row_alpha: torch.Tensor, C: float, n_classes: int) -> float:
+    """Coefficient ``lam`` of ``lam * ||W||^2`` that makes our objective scikit-learn's ``LogisticRegression(C)``.
+
+    scikit-learn minimises ``C * sum_i s_i a_i l_i + ||W||^2 / 2`` (``a_i``: class weight of row i,
+    intercept unpenalised). Our loss is ``sum_i s_i a_i l_i / sum_i s_i`` (focal loss, mean
+    reduction). Dividing scikit-learn's objective by ``C * sum_i s_i a'_i``, with the class weights
+    rescaled to ``a'`` so they average 1 over the rows as its "balanced" weights do, gives
+    ``lam = sum_i s_i a_i / (2 C (sum_i s_i)^2)`` on our scale. With two classes scikit-learn fits one
+    weight vector ``w`` where softmax has two rows; at the optimum they are ``+-w/2``, so ``lam``
+    doubles to penalise ``||w||^2`` alike.
+    """
+    s = float(sample_weight.sum())
+    lam = float((sample_weight * row_alpha).sum()) / (2.0 * C * s * s) if s > 0 else 0.0
+    return 2.0 * lam if n_classes == 2 else lam
+
+
+def fit_lbfgs(
+    net: torch.nn.Module,
+    train: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+    *,
+    alpha: torch.Tensor | None,
+    gamma: float,
+    C: float,
+    max_iter: int,
+    n_classes: int,
+) -> TrainHistory:
+    """Full-batch L-BFGS with a strong-Wolfe line search on the L2-penalised focal loss, in float64.
+
+    With ``gamma=0`` and no hidden layer the problem is convex (weighted multinomial logistic
+    regression), so this solves it to convergence as scikit-learn's ``lbfgs`` solver does, with the
+    penalty of ``LogisticRegression(C=C)`` (see :func:`l2_strength`; biases are not penalised).
+    ``net`` is trained in float64, then returned to float32 in eval mode.
+    """
+    Xt, yt, wt = (train[0].double(), train[1], train[2].double())
+    net.double().train()
+    a = None if alpha is None else alpha.double()
+    row_alpha = torch.ones_like(wt) if a is None else a[yt]
+    lam = l2_strength(wt, row_alpha, C, n_classes)
+    weights = [m.weight for m in net if isinstance(m, torch.nn.Linear)]
+    opt = torch.optim.LBFGS(net.parameters(), lr=1.0, max_iter=max_iter, history_size=10,
+                            tolerance_grad=1e-7, tolerance_change=1e-12, line_search_fn="strong_wolfe")
+    losses: list[float] = []
+
+    def closure():
+        opt.zero_grad(set_to_none=True)
+        loss = focal_loss(net(Xt), yt, alpha=a, gamma=gamma, sample_weight=wt)
+        loss = loss + lam * sum((w * w).sum() for w in weights)
+        loss.backward()
+        losses.append(float(loss.detach()))
+        return loss
+
+    opt.step(closure)
+    net.float().eval()
+    n_iter = int(opt.state[opt._params[0]].get("n_iter", 0))
+    return TrainHistory(n_iter, n_iter, loss_curve=[losses[-1]] if losses else [])
