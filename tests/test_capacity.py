@@ -9,7 +9,7 @@ from sklearn.base import clone
 from activeloop.errors import CheckpointError, NotFittedError
 from activeloop.loop import Loop, model_summary
 from activeloop.model import BudgetSizedClassifier, FocalLossClassifier, load_checkpoint
-from activeloop.model.capacity import one_standard_error_choice
+from activeloop.model.capacity import n_parameters, one_standard_error_choice
 from activeloop.store import Pool
 
 
@@ -61,6 +61,29 @@ def test_too_few_rows_for_cv_take_the_simplest_without_cv():
     assert m.hidden_ == () and m.cv_scores_ is None and m.capacity_["folds"] == 0
 
 
+def test_parameter_counts_are_weights_and_biases():
+    assert n_parameters(FocalLossClassifier(hidden=()), 4, 3) == 5 * 3
+    assert n_parameters(FocalLossClassifier(hidden=(64,)), 4, 3) == 5 * 64 + 65 * 3
+    assert n_parameters(FocalLossClassifier(hidden=(8, 2)), 4, 2) == 5 * 8 + 9 * 2 + 3 * 2
+
+
+def test_below_the_linear_models_parameter_count_the_mlp_is_not_tried():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(30, 20)).astype(np.float32)  # linear model: 21 * 2 = 42 parameters > 30 labels
+    y = (X[:, 0] > 0).astype(int)
+    m = BudgetSizedClassifier(random_state=0).fit(X, y)
+    assert m.capacity_["tried"] == ["linear(gamma=0)"] and m.cv_scores_ is None and m.hidden_ == ()
+    both = BudgetSizedClassifier(floor=None, random_state=0).fit(X, y)
+    assert both.capacity_["tried"] == ["linear(gamma=0)", "mlp(64)"] and both.cv_scores_.shape == (2, 3)
+    more = BudgetSizedClassifier(random_state=0).fit(np.vstack([X, X[:12] + 0.01]), np.concatenate([y, y[:12]]))
+    assert more.capacity_["tried"] == ["linear(gamma=0)", "mlp(64)"]  # 42 labels reach the floor
+
+
+def test_the_default_linear_candidate_is_solved_by_lbfgs():
+    lin = BudgetSizedClassifier(random_state=0)._candidate(0)
+    assert lin.solver == "lbfgs" and lin.hidden == () and lin.gamma == 0.0 and lin.C == 1.0
+
+
 def test_clone_is_unfitted_with_equal_params_and_predict_before_fit_fails():
     m = BudgetSizedClassifier(cv=4, random_state=3)
     c = clone(m)
@@ -86,6 +109,8 @@ def test_checkpoint_round_trip_keeps_predictions_and_the_choice():
     assert isinstance(back, BudgetSizedClassifier)
     np.testing.assert_allclose(back.predict_proba(X), m.predict_proba(X))
     assert back.capacity_ == m.capacity_ and back.hidden_ == m.hidden_
+    assert back.get_params()["floor"] == "parameters"
+    assert back.estimator_.get_params() == m.estimator_.get_params()
     np.testing.assert_array_equal(back.classes_, m.classes_)
     assert isinstance(load_checkpoint(m.estimator_.to_checkpoint()), FocalLossClassifier)
     with pytest.raises(CheckpointError, match="corrupt"):

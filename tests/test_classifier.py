@@ -16,6 +16,9 @@ from activeloop.model import FocalLossClassifier
 # Small and quick for the contract checks; the defaults are exercised by the tests below.
 _FAST = FocalLossClassifier(hidden=(16,), max_epochs=20, lr=1e-2, random_state=0)
 
+# Full-batch L-BFGS in float64: weight k and k repeats give the same iterates, so no expected failure.
+_LBFGS = FocalLossClassifier(hidden=(), gamma=0.0, alpha="balanced", solver="lbfgs", random_state=0)
+
 _EXPECTED_FAILED = {
     # Mini-batch Adam in float32 gives weight-k and k-repeats the same objective but not
     # bit-identical iterates; test_sample_weight_k_equals_row_repeated_k checks it with
@@ -24,7 +27,8 @@ _EXPECTED_FAILED = {
 }
 
 
-@parametrize_with_checks([_FAST], expected_failed_checks=lambda est: _EXPECTED_FAILED)
+@parametrize_with_checks([_FAST, _LBFGS],
+                         expected_failed_checks=lambda est: _EXPECTED_FAILED if est.solver == "adam" else {})
 def test_sklearn_estimator_contract(estimator, check):
     check(estimator)
 
@@ -331,3 +335,39 @@ def test_a_warm_fit_restandardises_on_the_new_labels_without_changing_the_functi
     # ... and a warm fit on more labels uses the scaler of those labels, not of the first 40.
     model.fit(X[:300], y[:300])
     np.testing.assert_allclose(model.scaler_mean_, X[:300].mean(axis=0))
+
+
+# ----------------------------------------------------------------- L-BFGS solver
+
+@pytest.mark.parametrize("n_labels", [40, 120])
+@pytest.mark.parametrize("data", ["breast_cancer", "wine"])
+def test_lbfgs_linear_model_is_balanced_logistic_regression(data, n_labels):
+    """Same labels, same standardisation: the L2 mapping gives scikit-learn's C=1 solution (binary and multinomial)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = {"breast_cancer": load_breast_cancer, "wine": load_wine}[data](return_X_y=True)
+    rng = np.random.default_rng(0)
+    idx = rng.choice(len(y), n_labels, replace=False)
+    ours = FocalLossClassifier(hidden=(), gamma=0.0, alpha="balanced", solver="lbfgs", C=1.0,
+                               input_clip=None, max_epochs=500, random_state=0).fit(X[idx], y[idx])
+    peer = make_pipeline(StandardScaler(), LogisticRegression(class_weight="balanced", C=1.0, tol=1e-8,
+                                                              max_iter=5000)).fit(X[idx], y[idx])
+    np.testing.assert_allclose(ours.predict_proba(X), peer.predict_proba(X), atol=2e-3)
+    weaker = FocalLossClassifier(hidden=(), gamma=0.0, alpha="balanced", solver="lbfgs", C=0.01,
+                                 input_clip=None, random_state=0).fit(X[idx], y[idx])
+    assert weaker.net_[0].weight.detach().abs().sum() < ours.net_[0].weight.detach().abs().sum()
+
+
+def test_lbfgs_fit_is_deterministic_and_reports_one_solve():
+    X, y = load_breast_cancer(return_X_y=True)
+    seen = []
+    a = FocalLossClassifier(hidden=(), gamma=0.0, solver="lbfgs", random_state=1).fit(
+        X[:80], y[:80], on_epoch=lambda e, n, loss: seen.append((e, n)))
+    b = FocalLossClassifier(hidden=(), gamma=0.0, solver="lbfgs", random_state=1).fit(X[:80], y[:80])
+    np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
+    assert seen == [(200, 200)] and 0 < a.n_epochs_ <= 200
+    back = FocalLossClassifier.from_checkpoint(a.to_checkpoint())
+    assert back.solver == "lbfgs" and back.C == 1.0
+    np.testing.assert_allclose(back.predict_proba(X), a.predict_proba(X))
