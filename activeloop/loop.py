@@ -299,7 +299,7 @@ def model_summary(config: dict[str, Any]) -> str:
         return name
     scores = cap.get("cv_macro_f1")
     why = (f"{cap['folds']}-fold CV macro-F1 " + ", ".join(f"{k} {v:.2f}" for k, v in scores.items())
-           + f"; {cap['rule']} rule") if scores else "too few labels for CV: the simplest"
+           + f"; {cap['rule']} rule") if scores else "too few labels to compare capacities: the simplest"
     return f"{name}: {cap['chosen']} ({why})"
 
 

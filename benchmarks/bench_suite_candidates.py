@@ -24,13 +24,18 @@ import numpy as np
 
 
 def _model(key: str):
-    """sized: linear weighted CE or focal MLP, chosen per round by CV; mlp: the focal MLP; linear: focal, no
-    hidden layer; lin0: no hidden layer, weighted cross-entropy with balanced class weights (gamma 0)."""
+    """sized: the default (L-BFGS linear weighted CE or focal MLP, chosen per round by CV above the parameter
+    floor); sized0: the previous default (Adam linear, CV every round); mlp: the focal MLP; linear: focal, no
+    hidden layer; lin0: no hidden layer, weighted cross-entropy with balanced class weights (gamma 0), Adam;
+    lin: the same solved by L-BFGS (the default's linear candidate alone)."""
     from activeloop.model import BudgetSizedClassifier, FocalLossClassifier
 
+    lin0 = lambda: FocalLossClassifier(hidden=(), gamma=0.0, alpha="balanced")  # noqa: E731
     return {"sized": BudgetSizedClassifier, "mlp": FocalLossClassifier,
-            "linear": lambda: FocalLossClassifier(hidden=()),
-            "lin0": lambda: FocalLossClassifier(hidden=(), gamma=0.0, alpha="balanced")}[key]()
+            "sized0": lambda: BudgetSizedClassifier(candidates=(lin0(), FocalLossClassifier()), floor=None),
+            "linear": lambda: FocalLossClassifier(hidden=()), "lin0": lin0,
+            "lin": lambda: FocalLossClassifier(hidden=(), gamma=0.0, alpha="balanced", solver="lbfgs",
+                                               max_epochs=500)}[key]()
 
 
 CANDIDATES = [
@@ -71,13 +76,14 @@ def main() -> None:
     ap.add_argument("--tasks", default="", help="Comma-separated task indices (default: all).")
     ap.add_argument("--candidates", default="", help="model/strategy pairs, e.g. sized/direct,mlp/margin.")
     ap.add_argument("--half", default="", help="Pairs run on the first half of the seeds only.")
+    ap.add_argument("--no-peers", action="store_true", help="Skip the modAL peers (merge their rows from another run).")
     ap.add_argument("--out", type=Path, default=Path("bench-candidates"))
     a = ap.parse_args()
     from activeloop.bench.tasks import suite_tasks
 
     tasks = range(len(suite_tasks("imbalanced"))) if not a.tasks else [int(i) for i in a.tasks.split(",")]
     cands = CANDIDATES if not a.candidates else [tuple(c.split("/")) for c in a.candidates.split(",")]
-    jobs = [(ti, s, None, p) for ti in tasks for s in range(a.seeds) for p in PEERS]
+    jobs = [] if a.no_peers else [(ti, s, None, p) for ti in tasks for s in range(a.seeds) for p in PEERS]
     half = [tuple(c.split("/")) for c in a.half.split(",") if c]
     jobs += [(ti, s, m, st) for ti in tasks for s in range(a.seeds) for m, st in cands]
     jobs += [(ti, s, m, st) for ti in tasks for s in range((a.seeds + 1) // 2) for m, st in half]
