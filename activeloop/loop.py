@@ -33,13 +33,15 @@ def default_model(random_state: int | None = RANDOM_STATE) -> BudgetSizedClassif
     """activeloop's recommended model: a focal-loss model sized to the label budget, refitted each round.
 
     :class:`~activeloop.model.BudgetSizedClassifier` with its default candidates: a linear model
-    (weighted cross-entropy, balanced class weights) and the focal MLP, chosen at every fit by
-    3-fold stratified CV macro-F1 on the pool split's labels with the one-standard-error rule.
-    Chosen on the whole imbalanced suite (``activeloop bench --suite imbalanced``; 10 tasks, 5-6
-    seeds on a 16-core device CPU, ``benchmarks/bench_suite_candidates.py``), with the default
-    strategy, against ``peer:modal-margin``: mean delta AULC macro-F1 +0.002 (worst -0.046) and
-    AULC minority recall +0.040 (worst -0.039); the focal MLP alone: +0.007 (worst -0.066) and
-    -0.006 (worst -0.167). Its cost: about four times the MLP's fit per round (six CV fits).
+    (weighted cross-entropy, balanced class weights, solved by L-BFGS with ``LogisticRegression``'s
+    C=1 penalty) and the focal MLP, chosen at every fit by 3-fold stratified CV macro-F1 on the pool
+    split's labels with the one-standard-error rule; the MLP enters the CV only once the labels
+    number at least the linear model's parameters. Chosen on the whole imbalanced suite
+    (``activeloop bench --suite imbalanced``, 10 tasks, 3 seeds; ``benchmarks/README.md``) with the
+    default strategy, against ``peer:modal-margin``: mean delta AULC macro-F1 +0.010 (worst
+    -0.008) and AULC minority recall +0.021 (worst -0.046); the previous default (Adam-trained
+    linear candidate, CV every round): +0.002 (worst -0.046) and +0.040 (worst -0.039); the L-BFGS
+    linear model alone: +0.008 (worst -0.020) and +0.025 (worst -0.046).
 
     Not warm-started. Warm-starting a network on a growing label set tends to end in a worse
     optimum than a fresh fit (Ash & Adams, "On Warm-Starting Neural Network Training", 2020);

@@ -109,7 +109,7 @@ class BudgetSizedClassifier(ClassifierMixin, BaseEstimator):
         Per-fold macro-F1 of each candidate (None when the CV was skipped).
     capacity_ : dict
         JSON-safe record of the choice (for the round's config): chosen name, hidden widths, mean
-        CV macro-F1 per candidate and the rule.
+        CV macro-F1 per candidate, the candidates tried (see ``floor``) and the rule.
     """
 
     _parameter_constraints: dict = {
