@@ -111,7 +111,9 @@ def test_annotators_labeling_at_once_lose_and_double_nothing(store_url, tmp_path
     assert len(rows) == sum(len(v) for v in logged.values()) == N_EXAMPLES  # everything labeled, once
     assert {(eid, who) for eid, who, _ in rows} == {(eid, n) for n in names for eid in logged[n]}
     assert all(summaries[n]["labels"] == len(logged[n]) for n in names)
-    assert all(len(logged[n]) > 0 for n in names), {n: len(v) for n, v in logged.items()}
+    # Labeling really overlapped: at least two processes wrote labels. (How the 600 split between them
+    # is the scheduler's choice; on a loaded host one process can start after the others emptied the pool.)
+    assert sum(len(logged[n]) > 0 for n in names) >= 2, {n: len(v) for n, v in logged.items()}
     with Pool.open(store_url) as pool:
         assert pool.unlabeled_ids().size == 0 and pool.active_leases() == []
         assert sum(pool.class_counts().values()) == N_EXAMPLES
