@@ -10,20 +10,16 @@ from contextlib import contextmanager
 from typing import Any, Iterator
 
 from activeloop.errors import ClusterError
+from activeloop.extras import require
 
-__all__ = ["INSTALL_HINT", "connect", "distributed", "n_workers", "session"]
+__all__ = ["connect", "distributed", "n_workers", "session"]
 
-INSTALL_HINT = 'pip install "activeloop[dask]"'
 CONNECT_TIMEOUT = 5.0
 
 
 def distributed() -> Any:
-    """The ``distributed`` module, or a :class:`ClusterError` naming the extra to install."""
-    try:
-        import distributed as d
-    except ImportError:
-        raise ClusterError(f"a dask cluster needs the dask extra: {INSTALL_HINT}") from None
-    return d
+    """The ``distributed`` module, or the one-line :class:`MissingExtraError` naming the dask extra."""
+    return require("distributed", "dask", "a dask cluster")
 
 
 def connect(address: str, *, timeout: float | None = None) -> Any:

@@ -120,7 +120,7 @@ class IngestError(ActiveloopError):
 
 
 class ClusterError(ActiveloopError):
-    """A dask cluster that cannot be used: the extra is missing, the scheduler is unreachable, or a worker cannot open the store."""
+    """A dask cluster that cannot be used: the scheduler is unreachable or a worker cannot open the store (a missing extra is MissingExtraError)."""
 
 
 def __getattr__(name: str) -> Any:

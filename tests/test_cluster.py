@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 from activeloop import cluster as cluster_mod
 from activeloop.bench import run_suite, write_curves_csv
 from activeloop.cli import app
-from activeloop.errors import ClusterError
+from activeloop.errors import ClusterError, MissingExtraError
 from activeloop.query import QueryEngine
 from activeloop.store import Pool
 
@@ -219,6 +219,7 @@ def test_without_the_dask_extra_the_scheduler_option_names_the_pip_command(monke
     monkeypatch.setitem(sys.modules, "distributed", None)  # what Python does for a package that is not installed
     res = CliRunner().invoke(app, [*BENCH, "--out", str(tmp_path), "--scheduler", "tcp://127.0.0.1:8786"])
     assert res.exit_code == 1
-    assert res.stderr.strip() == 'error: a dask cluster needs the dask extra: pip install "activeloop[dask]"'
-    with pytest.raises(ClusterError, match=r'pip install "activeloop\[dask\]"'):
+    assert res.stderr.strip() == ("error: a dask cluster needs the 'dask' extra, which is not installed (import of "
+                                  'distributed halted; None in sys.modules): pip install "activeloop[dask]"')
+    with pytest.raises(MissingExtraError, match=r'pip install "activeloop\[dask\]"'):
         cluster_mod.connect("tcp://127.0.0.1:8786")
