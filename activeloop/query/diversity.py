@@ -64,7 +64,8 @@ def kmeanspp_select(
             rest = [i for i in top_n(s, m) if i not in set(picked)]
             picked.extend(rest[: k - len(picked)])
             break
-        nxt = int(rng.choice(m, p=w / total))
+        cdf = (w / total).cumsum()  # what rng.choice(m, p=w / total) draws, without its checks of p
+        nxt = int(cdf.searchsorted(rng.random() * cdf[-1], side="right"))
         picked.append(nxt)
         d2 = np.minimum(d2, _sq_dist(X, X[nxt]))
     return np.asarray(picked, dtype=np.int64)

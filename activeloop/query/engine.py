@@ -11,7 +11,7 @@ annotator, re-weighted with the current labeled counts.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 import numpy as np
@@ -29,6 +29,8 @@ from activeloop.query.strategies import Context, Strategy, top_n
 from activeloop.store.scores import Scores
 
 __all__ = ["Query", "QueryEngine", "sample_eval"]
+
+ROW_CACHE = 8192  # feature rows of head candidates kept per round (2 MiB at 64 float32 features)
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,16 @@ class _Cache:
     margins: np.ndarray | None = None  # (n, C) per-class margins, kept when the strategy reads orders
     orders: np.ndarray | None = None  # (C, n) per-class orders over the cached rows
     queries: int = 0
+    rows: dict = field(default_factory=dict)  # id -> feature row, of the candidates a diversity step read
+
+    def features(self, pool: Any, ids: np.ndarray) -> np.ndarray:
+        """Feature rows of ``ids``: the head candidates recur from query to query, so each is read once."""
+        missing = [int(i) for i in ids if int(i) not in self.rows]
+        if missing:
+            if len(self.rows) + len(missing) > ROW_CACHE:
+                self.rows.clear()
+            self.rows.update(zip(missing, pool.features(missing)))
+        return np.stack([self.rows[int(i)] for i in ids]) if len(ids) else pool.features(ids)
 
 
 class QueryEngine:
@@ -327,7 +339,7 @@ class QueryEngine:
                 pos = top_n(scores, want)
             else:
                 scores = self.strategy_.rescore(S.base[avail], pred, ctx)
-                fetch: Callable[[np.ndarray], np.ndarray] = lambda p, ids=ids: pool.features(ids[p])
+                fetch: Callable[[np.ndarray], np.ndarray] = lambda p, ids=ids: cache.features(pool, ids[p])
                 rows = ctx.with_rows(ids=ids, fetch_features=fetch)
                 if cache.orders is not None:
                     rows = replace(rows, margins=cache.margins[avail],

@@ -123,13 +123,16 @@ def insert(
     return ids
 
 
+_FEATURES = sa.select(EX.c.id, EX.c.project_id, EX.c.features).where(EX.c.id.in_(sa.bindparam("ids", expanding=True)))
+
+
 def feature_blobs(conn: Connection, project_id: int, ids: Sequence[int]) -> dict[int, bytes]:
     """``{id: float32 bytes}`` of those ``ids`` that belong to the project."""
     got: dict[int, bytes] = {}
     for lo in range(0, len(ids), LOOKUP_CHUNK):
         chunk = [int(i) for i in ids[lo : lo + LOOKUP_CHUNK]]
         # By primary key alone (SQLite would otherwise walk the (project, split) index).
-        for i, project, blob in conn.execute(sa.select(EX.c.id, EX.c.project_id, EX.c.features).where(EX.c.id.in_(chunk))):
+        for i, project, blob in conn.execute(_FEATURES, {"ids": chunk}):
             if project == project_id:
                 got[i] = blob
     return got

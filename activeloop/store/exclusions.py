@@ -22,7 +22,6 @@ from datetime import datetime
 import numpy as np
 import sqlalchemy as sa
 
-from activeloop.store.rounds import latest_number
 from activeloop.store.rows import LOOKUP_CHUNK
 from activeloop.store.schema import ClassDef, Example, Label, Lease
 
@@ -40,18 +39,30 @@ _NEW_LABELS = sa.text(
 ).columns(sa.column("id"), sa.column("example_id"), sa.column("position"), LB.c.retracted_at)
 _RETRACTED = sa.text(
     "SELECT l.example_id FROM labels l WHERE l.retracted_at IS NOT NULL AND " + _IN_SPLIT.format(t="l"))
-_OPEN_LEASES = sa.text(
-    "SELECT s.example_id, s.annotator, s.expires_at FROM leases s "
+_OPEN = "SELECT s.example_id, s.annotator, s.expires_at, NULL FROM leases s " \
     "WHERE s.released_at IS NULL AND s.expires_at > :now AND " + _IN_SPLIT.format(t="s")
-).bindparams(sa.bindparam("now", type_=LS.c.expires_at.type)).columns(
-    sa.column("example_id"), sa.column("annotator"), LS.c.expires_at)
+_OPEN_LEASES_4 = sa.text(_OPEN).bindparams(sa.bindparam("now", type_=LS.c.expires_at.type)).columns(
+    sa.column("example_id"), sa.column("annotator"), LS.c.expires_at, sa.column("outcome"))
 _NEW_SKIPS = sa.text(
     "SELECT s.example_id FROM leases s WHERE s.id > :after AND s.annotator = :me AND s.outcome = 'skipped' AND "
     + _IN_SPLIT.format(t="s")
 )
-# Leases are only inserted and released (never extended), so (newest id, open count) changes
-# whenever the set of open leases does; expiry is applied in memory.
-_LEASE_SIG = sa.text("SELECT max(id), (SELECT count(*) FROM leases WHERE released_at IS NULL) FROM leases")
+_LEASES = sa.text(  # both at once, when both are due: open leases (outcome NULL) and this annotator's new skips
+    _OPEN + " UNION ALL "
+    "SELECT s.example_id, NULL, NULL, 'skipped' FROM leases s "
+    "WHERE s.id > :after AND s.annotator = :me AND s.outcome = 'skipped' AND " + _IN_SPLIT.format(t="s")
+).bindparams(sa.bindparam("now", type_=LS.c.expires_at.type)).columns(
+    sa.column("example_id"), sa.column("annotator"), LS.c.expires_at, sa.column("outcome"))
+# What changed, in one statement (each part an index lookup): the latest round; the newest label
+# id and the count of retracted labels (labels are inserted and retracted, never un-retracted);
+# the newest lease id and the count of unreleased leases (leases are inserted and released, never
+# extended or reopened), so the set of open leases changed exactly when that pair did. Expiry is
+# applied in memory.
+_SIGNATURE = sa.text(
+    "SELECT (SELECT max(number) FROM rounds WHERE project_id = :p), (SELECT max(id) FROM labels), "
+    "(SELECT count(*) FROM labels WHERE retracted_at IS NOT NULL), (SELECT max(id) FROM leases), "
+    "(SELECT count(*) FROM leases WHERE released_at IS NULL)"
+)
 
 
 class ExclusionTracker:
@@ -77,31 +88,47 @@ class ExclusionTracker:
         self._lease_sig: tuple | None = None
         self._skips: dict[str, _Skips] = {}
 
-    def refresh(self, conn, now: datetime, annotator: str) -> None:
-        """Apply what changed in the logs since the last refresh (and in ``annotator``'s skips)."""
-        overlap = 0 if conn.dialect.name == "sqlite" else OVERLAP_ROWS  # SQLite commits ids in order
+    def refresh(self, conn, now: datetime, annotator: str, signature: tuple | None = None) -> None:
+        """Apply what changed in the logs since the last refresh (and in ``annotator``'s skips).
+
+        ``signature``: the row of ``_SIGNATURE`` read on ``conn`` just before (read here when None).
+        On SQLite (ids commit in order) a log whose newest id and count did not change is not read.
+        """
+        if signature is None:
+            signature = tuple(conn.execute(_SIGNATURE, {"p": self.project_id}).one())
+        _, newest_label, n_retracted, newest, n_open = signature
+        newest_label, newest = newest_label or 0, newest or 0
+        in_order = conn.dialect.name == "sqlite"  # SQLite commits ids in order
+        overlap = 0 if in_order else OVERLAP_ROWS
         args = {"p": self.project_id, "split": self.split, "me": annotator, "now": now}
-        for lid, eid, pos, retracted in conn.execute(_NEW_LABELS, {**args, "after": self._label_id - overlap}):
-            if retracted is None:
-                self.labeled[eid] = pos
-            self._label_id = max(self._label_id, lid)
-        retracted = conn.execute(_RETRACTED, args).scalars().all()
-        if len(retracted) != self._retracted:  # an undo since: re-read those examples' current labels
+        if not in_order or newest_label > self._label_id:
+            for lid, eid, pos, retracted in conn.execute(_NEW_LABELS, {**args, "after": self._label_id - overlap}):
+                if retracted is None:
+                    self.labeled[eid] = pos
+                self._label_id = max(self._label_id, lid)
+        if n_retracted != self._retracted:  # an undo since: re-read those examples' current labels
+            retracted = conn.execute(_RETRACTED, args).scalars().all()
             self._relabel(conn, set(retracted) & self.labeled.keys())
-            self._retracted = len(retracted)
-        newest, n_open = conn.execute(_LEASE_SIG).one()  # first: a row added meanwhile is read next time
-        newest = newest or 0
+            self._retracted = n_retracted
+        skips = self._skips.setdefault(annotator, _Skips())
+        new_skips = not in_order or newest > skips.lease_id
+        after = {"after": skips.lease_id - overlap}
         if (newest, n_open) != self._lease_sig:
-            self._open_rows = conn.execute(_OPEN_LEASES, args).all()
+            self._open_rows = []
+            for eid, who, expires, outcome in conn.execute(_LEASES if new_skips else _OPEN_LEASES_4, {**args, **after}):
+                if outcome is None:
+                    self._open_rows.append((eid, who, expires))
+                else:
+                    skips.skipped.add(eid)
             self._lease_sig = (newest, n_open)
+        elif new_skips:
+            skips.skipped.update(conn.execute(_NEW_SKIPS, {**args, **after}).scalars())
         self._open_rows = [r for r in self._open_rows if r[2] > now]
         self.leased, self._open = {}, {}
         for eid, who, expires in self._open_rows:
             self.leased[eid] = max(expires, self.leased.get(eid, expires))
             self._open.setdefault(who, set()).add(eid)
         mine = self._open.get(annotator, set())
-        skips = self._skips.setdefault(annotator, _Skips())
-        skips.skipped.update(conn.execute(_NEW_SKIPS, {**args, "after": skips.lease_id - overlap}).scalars())
         closed = sorted(skips.mine - mine)  # this annotator's leases closed since: skipped, or released?
         for lo in range(0, len(closed), LOOKUP_CHUNK):
             skips.skipped.update(conn.scalars(
@@ -163,6 +190,7 @@ class QueryStates:
             if tracker is None:
                 tracker = self._trackers[split] = ExclusionTracker(self.project_id, split, self.n_classes)
             with engine.connect() as conn:
-                number = latest_number(conn, self.project_id)
-                tracker.refresh(conn, now, annotator)
+                signature = tuple(conn.execute(_SIGNATURE, {"p": self.project_id}).one())
+                number = signature[0]
+                tracker.refresh(conn, now, annotator, signature)
             return number, tracker.excluded(annotator), tracker.counts()

@@ -12,17 +12,36 @@ from datetime import datetime, timedelta
 
 import numpy as np
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from activeloop.errors import LeaseError
 from activeloop.store.labels import has_label
-from activeloop.store.rounds import latest_number
 from activeloop.store.rows import LOOKUP_CHUNK
-from activeloop.store.schema import Example, Label, Lease, Project
+from activeloop.store.schema import Example, Label, Lease, Project, Round
 
 EX = Example.__table__
 LB = Label.__table__
 LS = Lease.__table__
+PJ = Project.__table__
+# Built once (the lease runs on every query): expanding IN parameters, so nothing is coerced per call.
+_LATEST_ROUND = sa.select(sa.func.max(Round.number)).where(Round.project_id == sa.bindparam("project")).scalar_subquery()
+_INSERT = sa.insert(LS).values(round=_LATEST_ROUND)
+_HELD = sa.union_all(  # one round trip: open leases (with their holder) and current labels (holder NULL)
+    sa.select(LS.c.example_id, LS.c.annotator).where(
+        LS.c.example_id.in_(sa.bindparam("ids", expanding=True)), LS.c.released_at.is_(None),
+        LS.c.expires_at > sa.bindparam("now", type_=LS.c.expires_at.type)),
+    sa.select(LB.c.example_id, sa.cast(sa.null(), LS.c.annotator.type))
+    .where(LB.c.example_id.in_(sa.bindparam("ids2", expanding=True)), LB.c.retracted_at.is_(None)),
+)
+_CLOSE = (sa.update(LS).where(LS.c.example_id.in_(sa.bindparam("ids", expanding=True)),
+                              LS.c.annotator == sa.bindparam("who"), LS.c.released_at.is_(None))
+          .values(released_at=sa.bindparam("at", type_=LS.c.released_at.type), outcome=sa.bindparam("outcome")))
+
+
+def _dialect(s) -> str:
+    """The back end's name, for a ``Session`` or a ``Connection``."""
+    return (s.get_bind() if isinstance(s, Session) else s).dialect.name
 
 
 @dataclass(frozen=True)
@@ -40,7 +59,7 @@ def is_active(now: datetime) -> sa.ColumnElement[bool]:
 
 
 def lease(
-    s: Session,
+    s: Session | Connection,
     project_id: int,
     ids: Sequence[int],
     *,
@@ -56,35 +75,28 @@ def lease(
     retried after an ambiguous commit hands back what the first attempt took.
     """
     ids = [int(i) for i in ids]
-    if s.get_bind().dialect.name != "sqlite":  # serialises leasing per project; SQLite's BEGIN IMMEDIATE already does
-        s.get(Project, project_id, with_for_update=True)
+    if _dialect(s) != "sqlite":  # serialises leasing per project; SQLite's BEGIN IMMEDIATE already does
+        s.execute(sa.select(PJ.c.id).where(PJ.c.id == project_id).with_for_update())
     taken, mine = set(), set()
     for lo in range(0, len(ids), LOOKUP_CHUNK):
         chunk = ids[lo : lo + LOOKUP_CHUNK]
         lock_examples(s, chunk)
-        held = sa.union_all(  # one round trip: open leases (with their holder) and current labels (holder NULL)
-            sa.select(LS.c.example_id, LS.c.annotator).where(LS.c.example_id.in_(chunk), is_active(now)),
-            sa.select(LB.c.example_id, sa.cast(sa.null(), LS.c.annotator.type))
-            .where(LB.c.example_id.in_(chunk), LB.c.retracted_at.is_(None)),
-        )
-        for eid, holder in s.execute(held):
+        for eid, holder in s.execute(_HELD, {"ids": chunk, "ids2": chunk, "now": now}):
             (mine if holder == annotator else taken).add(eid)
-    rnd = latest_number(s, project_id)
     rows = [
         {
             "example_id": i,
             "annotator": annotator,
             "strategy": strategy,
             "score": None if scores is None else float(scores[k]),
-            "round": rnd,
             "created_at": now,
             "expires_at": now + timedelta(seconds=ttl),
         }
         for k, i in enumerate(ids)
         if i not in taken and i not in mine
     ]
-    if rows:
-        s.execute(sa.insert(LS), rows)
+    if rows:  # one executemany; the round is read by the insert itself (no statement of its own)
+        s.execute(_INSERT, [{**r, "project": project_id} for r in rows])
     return [i for i in ids if i not in taken]
 
 
@@ -94,7 +106,7 @@ def lock_examples(s: Session, ids: Sequence[int]) -> None:
     A label and a lease of the same example take this lock first, so a label never slips in
     between a lease's check and its insert, nor a lease between a label's check and its insert.
     """
-    if s.get_bind().dialect.name != "sqlite":
+    if _dialect(s) != "sqlite":
         s.execute(sa.select(EX.c.id).where(EX.c.id.in_([int(i) for i in ids])).with_for_update())
 
 
@@ -125,11 +137,7 @@ def claim(s: Session, example_id: int, annotator: str, now: datetime) -> None:
 
 def close(s: Session, ids: Sequence[int], annotator: str, outcome: str, now: datetime) -> int:
     """End ``annotator``'s open leases on ``ids`` with ``outcome``; returns how many were open."""
-    return s.execute(
-        sa.update(LS)
-        .where(LS.c.example_id.in_([int(i) for i in ids]), LS.c.annotator == annotator, LS.c.released_at.is_(None))
-        .values(released_at=now, outcome=outcome)
-    ).rowcount
+    return s.execute(_CLOSE, {"ids": [int(i) for i in ids], "who": annotator, "at": now, "outcome": outcome}).rowcount
 
 
 def skip(s: Session, example_id: int, annotator: str, now: datetime) -> None:

@@ -488,15 +488,15 @@ class Pool:
         """Hand ``ids`` to ``annotator`` until ``ttl`` seconds from now; returns those not already taken."""
         annotator = text(annotator, "annotator", NAME_LEN)
         strategy = label_text(strategy) or ""
-        with self._sessions.begin() as s:
-            return leases.lease(s, self.project_id, ids, annotator=annotator, strategy=strategy, scores=scores,
+        with self._writer.begin() as conn:  # Core, not the ORM: this runs on every query
+            return leases.lease(conn, self.project_id, ids, annotator=annotator, strategy=strategy, scores=scores,
                                 ttl=ttl, now=self.clock())
 
     @_retried
     def release(self, ids: Sequence[int], *, annotator: str, outcome: str = "released") -> None:
         """Give ``annotator``'s active leases on ``ids`` back to the pool."""
-        with self._sessions.begin() as s:
-            leases.close(s, ids, annotator, outcome, self.clock())
+        with self._writer.begin() as conn:
+            leases.close(conn, ids, annotator, outcome, self.clock())
 
     @_retried
     def skip(self, example_id: int, *, annotator: str) -> None:
