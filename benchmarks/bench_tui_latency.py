@@ -171,13 +171,11 @@ def main() -> None:
             print(f"pool of {args.n} examples built in {time.perf_counter() - t:.1f} s")
             truth = lambda eid: str(pool.source_digit.get(eid, 0))  # noqa: E731
         results = {}
-        from activeloop.model import FocalLossClassifier
-
         for name in ("idle", "retrain"):
-            model = FocalLossClassifier(warm_start=True, random_state=0)
-            if name == "retrain":  # a long fit so that a retrain is running at (nearly) every keypress
-                model.set_params(max_epochs=400, early_stopping=False, patience=10_000)
-            loop = Loop(pool, model=None if args.db and name == "idle" else model, batch_size=10, random_state=0)
+            # the shipped default model (activeloop.loop.default_model: refitted each round, not warm-started);
+            # in the retrain run the next retrain starts as soon as one lands, so one is running at
+            # (nearly) every keypress: with a 1M pool each round also scores and stores the whole pool
+            loop = Loop(pool, batch_size=10, random_state=0)
             app = LabelApp(pool, annotator=f"bench-{name}", batch=10, loop=loop, auto_retrain=False)
             app._keep_training = name == "retrain"
             lat, during, cpu = asyncio.run(measure(app, args.labels, args.think_ms / 1000, truth))

@@ -7,6 +7,8 @@ this file.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -106,6 +108,36 @@ def test_there_is_a_linear_history_ending_at_head():
     assert REVISIONS and REVISIONS[-1] == db.head_revision()
     script = ScriptDirectory.from_config(db.alembic_config())
     assert len(script.get_heads()) == 1
+
+
+def test_the_head_read_from_the_revision_files_is_alembics():
+    """Opening a current database compares with this head instead of importing Alembic."""
+    assert db.packaged_head() == db.head_revision()
+
+
+_OPEN = r"""
+import sys
+from activeloop.errors import ActiveloopError
+from activeloop.store import Pool
+try:
+    Pool.open(sys.argv[1], auto_upgrade=False).close()
+    print("opened", "alembic" in sys.modules)
+except ActiveloopError as exc:
+    print(exc)
+"""
+
+
+def test_a_current_database_opens_without_alembic_and_an_outdated_one_is_refused_as_before(store_url):
+    Pool.create(store_url, "p", ["a", "b"]).close()
+    run = lambda: subprocess.run([sys.executable, "-c", _OPEN, store_url], capture_output=True, text=True,  # noqa: E731
+                                 check=True).stdout.strip()
+    assert run() == "opened False"
+    engine = db.make_engine(store_url)
+    db.downgrade(engine, EARLIER[-1])
+    engine.dispose()
+    name = db.display_name(store_url, db.sqlite_path(store_url))
+    assert run() == (f"{name}: schema {EARLIER[-1]} is older than {db.head_revision()}; "
+                     f"run `activeloop upgrade {name}`")
 
 
 def test_an_empty_database_upgraded_to_head_matches_the_models(store_url):

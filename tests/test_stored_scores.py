@@ -258,7 +258,7 @@ for args in (["--help"], ["status", sys.argv[1]], ["query", sys.argv[1], "-n", "
              ["export", sys.argv[1]]):
     res = runner.invoke(cli.app, args)
     out[args[0]] = [res.exit_code, res.output[:300]]
-out["modules"] = sorted(m for m in ("torch", "sklearn") if m in sys.modules)
+out["modules"] = sorted(m for m in ("torch", "sklearn", "alembic") if m in sys.modules)  # a current schema: no Alembic
 print(json.dumps(out))
 """
 
@@ -326,6 +326,36 @@ def test_the_incremental_query_state_always_equals_a_fresh_read(store_url, overl
             now[0] += timedelta(seconds=90)  # some leases expire
         check()
     other.close()
+    pool.close()
+
+
+_OTHER_PROCESS = r"""
+import sys
+from activeloop.store import Pool
+ids = [int(i) for i in sys.argv[2:]]
+with Pool.open(sys.argv[1]) as pool:
+    pool.label(ids[0], "spam", annotator="bo")
+    pool.label(ids[1], "fraud", annotator="bo")
+    pool.undo(annotator="bo")  # retracts the fraud label
+    pool.lease(ids[2:4], annotator="bo", strategy="t")
+    pool.skip(ids[4], annotator="ana")
+    pool.lease([ids[5]], annotator="ana", strategy="t")
+    pool.release([ids[5]], annotator="ana")
+"""
+
+
+def test_the_query_state_sees_what_another_process_wrote_since_its_last_read(store_url):
+    """The one-statement check of what changed picks up labels, an undo, leases, a skip and a release."""
+    pool = Pool.create(store_url, "p", CLASSES)
+    ids = [int(i) for i in pool.add(np.random.default_rng(0).normal(size=(20, 3)), labels=[None] * 19 + ["ok"])]
+    _, excluded, counts = pool.query_state("ana")
+    assert excluded.tolist() == [ids[-1]] and counts.tolist() == [1, 0, 0]
+    subprocess.run([sys.executable, "-c", _OTHER_PROCESS, store_url, *map(str, ids[:6])], check=True)
+    _, excluded, counts = pool.query_state("ana")
+    assert excluded.tolist() == sorted([ids[0], ids[2], ids[3], ids[4], ids[-1]])
+    assert counts.tolist() == [1, 1, 0]
+    _, excluded_bo, _ = pool.query_state("bo")  # ana's skip is hers alone
+    assert excluded_bo.tolist() == sorted([ids[0], ids[2], ids[3], ids[-1]])
     pool.close()
 
 

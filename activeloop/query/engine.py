@@ -354,7 +354,7 @@ class QueryEngine:
                 if int(ids[p]) in got:
                     out.append(self._make_query(cache, int(avail[p]), float(scores[p]), classes, counts))
             # leased now, or taken by someone else meanwhile: either way not a candidate any more
-            excluded = np.union1d(excluded, ids[pos])
+            excluded = np.sort(np.concatenate((excluded, ids[pos])))  # not np.union1d: its unique imports numpy.ma
         if not out:
             raise PoolExhaustedError.of(pool.name, 0, n, annotator=annotator)
         return out

@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import json
 import math
-from functools import partial
+import re
+from functools import lru_cache, partial
 from importlib.resources import files
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
 
 from activeloop.errors import DatabaseError, SchemaOutdatedError, SchemaTooNewError
 from activeloop.store import faults
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 CONNECT_TIMEOUT_S = 10
 WRITE = {"activeloop_write": True}
@@ -123,17 +124,43 @@ def migrations_dir() -> Path:
 
 
 def alembic_config() -> Config:
+    from alembic.config import Config  # Alembic is imported only to read or change a schema, not to open a current one
+
     cfg = Config()
     cfg.set_main_option("script_location", str(migrations_dir()))
     return cfg
 
 
 def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+_REVISION = re.compile(r"^(down_revision|revision)\b[^=\n]*=\s*(?:None|[\"']([^\"']+)[\"'])", re.MULTILINE)
+
+
+@lru_cache(maxsize=1)
+def packaged_head() -> str | None:
+    """The head revision read from the revision files' ``revision``/``down_revision`` lines, without Alembic.
+
+    The one revision no other names as its ``down_revision``; None when that is not exactly one
+    (then :func:`connect` asks Alembic). Kept equal to :func:`head_revision` by a test.
+    """
+    revisions, parents = set(), set()
+    for path in (migrations_dir() / "versions").glob("*.py"):
+        found = dict((key, value) for key, value in _REVISION.findall(path.read_text(encoding="utf-8")))
+        if found.get("revision"):
+            revisions.add(found["revision"])
+            parents.add(found.get("down_revision") or None)
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 else None
 
 
 def current_revision(engine: Engine) -> str | None:
     """The database's Alembic revision; DatabaseError when it is not an activeloop database."""
+    from alembic.runtime.migration import MigrationContext
+
     try:
         with engine.connect() as conn:
             rev = MigrationContext.configure(conn).get_current_revision()
@@ -151,6 +178,8 @@ def current_revision(engine: Engine) -> str | None:
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Apply Alembic revisions up to ``revision`` in one transaction."""
+    from alembic import command
+
     cfg = alembic_config()
     with engine.execution_options(**WRITE).begin() as conn:
         cfg.attributes["connection"] = conn
@@ -158,6 +187,8 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 
 
 def downgrade(engine: Engine, revision: str) -> None:
+    from alembic import command
+
     cfg = alembic_config()
     with engine.execution_options(**WRITE).begin() as conn:
         cfg.attributes["connection"] = conn
@@ -179,11 +210,15 @@ def connect(url: str | Path, *, create: bool = False, auto_upgrade: bool = True)
     probe = sa.create_engine(url, poolclass=sa.pool.NullPool, hide_parameters=True)
     faults.install(probe)
     try:
+        if _stamped(probe) == packaged_head() is not None:  # current: one SELECT, and Alembic is not imported
+            return make_engine(url)
         rev = current_revision(probe)
     finally:
         probe.dispose()
     engine = make_engine(url)
     try:
+        from alembic.script import ScriptDirectory
+
         head = head_revision()
         if rev is None and not create:
             raise DatabaseError(f"{display_name(url, path)}: not an activeloop database (no schema; use `activeloop init`)")
@@ -204,6 +239,17 @@ def connect(url: str | Path, *, create: bool = False, auto_upgrade: bool = True)
         engine.dispose()
         raise
     return engine
+
+
+def _stamped(engine: Engine) -> str | None:
+    """The one revision in ``alembic_version``, or None for anything else (no such table, not a database, a
+    fault): :func:`connect` then takes Alembic's path, which gives the verdict and the message."""
+    try:
+        with engine.connect() as conn:
+            rows = conn.exec_driver_sql("SELECT version_num FROM alembic_version").all()
+    except Exception:  # noqa: BLE001 - any failure is judged again, with its message, by current_revision
+        return None
+    return rows[0][0] if len(rows) == 1 else None
 
 
 def display_name(url: str, path: Path | None) -> str:
