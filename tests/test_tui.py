@@ -397,3 +397,23 @@ def test_text_example_shows_its_text_with_the_featurizer_terms_highlighted(tmp_p
 
     drive(app, scenario)
     pool.close()
+
+
+def test_a_retrain_thread_runs_at_a_lower_cpu_priority_and_leaves_the_callers_alone():
+    import os
+    import threading
+
+    from activeloop.tui import app as app_module
+
+    seen = {}
+
+    def run():
+        app_module._background_priority()
+        seen["nice"] = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    before = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    assert seen["nice"] == max(before, app_module.RETRAIN_NICE)
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == before
