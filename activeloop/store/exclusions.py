@@ -6,12 +6,13 @@ labeled count per class. Reading them afresh costs a pass over both logs per que
 
 * label rows added since its last look (on PostgreSQL, where ids can commit out of order, the
   last ``OVERLAP_ROWS`` again), and the examples of retracted labels when their count changed;
-* the open leases (``ix_leases_open``: unreleased and unexpired), read whole only when the
+* the open leases (``ix_leases_open``: unreleased and unexpired): their ids, only when the
   newest lease id or the count of unreleased ones changed (leases are inserted and released,
-  never extended), else expired in memory;
+  never extended), and the rows of ids not seen before; else expired in memory;
 * this annotator's skips: new skip rows, and the outcome of its own leases that closed since.
 
-Re-reading is idempotent; leasing re-checks every pick in its own transaction anyway.
+One statement (``_SIGNATURE``) first says which of these changed; on SQLite, where ids commit in
+order, the others run only then. Re-reading is idempotent; leasing re-checks every pick in its own transaction anyway.
 """
 
 from __future__ import annotations
@@ -39,20 +40,19 @@ _NEW_LABELS = sa.text(
 ).columns(sa.column("id"), sa.column("example_id"), sa.column("position"), LB.c.retracted_at)
 _RETRACTED = sa.text(
     "SELECT l.example_id FROM labels l WHERE l.retracted_at IS NOT NULL AND " + _IN_SPLIT.format(t="l"))
-_OPEN = "SELECT s.example_id, s.annotator, s.expires_at, NULL FROM leases s " \
-    "WHERE s.released_at IS NULL AND s.expires_at > :now AND " + _IN_SPLIT.format(t="s")
-_OPEN_LEASES_4 = sa.text(_OPEN).bindparams(sa.bindparam("now", type_=LS.c.expires_at.type)).columns(
-    sa.column("example_id"), sa.column("annotator"), LS.c.expires_at, sa.column("outcome"))
+_OPEN = ("SELECT s.id, NULL FROM leases s WHERE s.released_at IS NULL AND s.expires_at > :now AND "
+         + _IN_SPLIT.format(t="s"))  # the ids of the open leases; rows are read only for ids not seen before
+_OPEN_IDS = sa.text(_OPEN).bindparams(sa.bindparam("now", type_=LS.c.expires_at.type))
+_OPEN_IDS_AND_SKIPS = sa.text(  # both at once, when both are due: open lease ids (tag NULL), this annotator's new skips
+    _OPEN + " UNION ALL SELECT s.example_id, 'skipped' FROM leases s "
+    "WHERE s.id > :after AND s.annotator = :me AND s.outcome = 'skipped' AND " + _IN_SPLIT.format(t="s")
+).bindparams(sa.bindparam("now", type_=LS.c.expires_at.type))
 _NEW_SKIPS = sa.text(
     "SELECT s.example_id FROM leases s WHERE s.id > :after AND s.annotator = :me AND s.outcome = 'skipped' AND "
     + _IN_SPLIT.format(t="s")
 )
-_LEASES = sa.text(  # both at once, when both are due: open leases (outcome NULL) and this annotator's new skips
-    _OPEN + " UNION ALL "
-    "SELECT s.example_id, NULL, NULL, 'skipped' FROM leases s "
-    "WHERE s.id > :after AND s.annotator = :me AND s.outcome = 'skipped' AND " + _IN_SPLIT.format(t="s")
-).bindparams(sa.bindparam("now", type_=LS.c.expires_at.type)).columns(
-    sa.column("example_id"), sa.column("annotator"), LS.c.expires_at, sa.column("outcome"))
+_LEASE_ROWS = sa.select(LS.c.id, LS.c.example_id, LS.c.annotator, LS.c.expires_at).where(
+    LS.c.id.in_(sa.bindparam("ids", expanding=True)))
 # What changed, in one statement (each part an index lookup): the latest round; the newest label
 # id and the count of retracted labels (labels are inserted and retracted, never un-retracted);
 # the newest lease id and the count of unreleased leases (leases are inserted and released, never
@@ -82,11 +82,12 @@ class ExclusionTracker:
         self._label_id = 0
         self._retracted = -1
         self.labeled: dict[int, int] = {}  # example -> class position of its current label
-        self.leased: dict[int, datetime] = {}  # example -> latest expiry of its open leases
+        self.leased: set[int] = set()  # examples with an open (unexpired, unreleased) lease
         self._open: dict[str, set[int]] = {}  # annotator -> examples with an open lease of theirs
-        self._open_rows: list = []  # (example, annotator, expires) of the open leases
+        self._open_rows: dict[int, tuple] = {}  # lease id -> (example, annotator, expires) of the open leases
         self._lease_sig: tuple | None = None
         self._skips: dict[str, _Skips] = {}
+        self._arrays: dict[str, np.ndarray] = {}  # sorted ids of labeled / leased examples, until they change
 
     def refresh(self, conn, now: datetime, annotator: str, signature: tuple | None = None) -> None:
         """Apply what changed in the logs since the last refresh (and in ``annotator``'s skips).
@@ -105,6 +106,7 @@ class ExclusionTracker:
             for lid, eid, pos, retracted in conn.execute(_NEW_LABELS, {**args, "after": self._label_id - overlap}):
                 if retracted is None:
                     self.labeled[eid] = pos
+                    self._arrays.pop("labeled", None)
                 self._label_id = max(self._label_id, lid)
         if n_retracted != self._retracted:  # an undo since: re-read those examples' current labels
             retracted = conn.execute(_RETRACTED, args).scalars().all()
@@ -113,21 +115,24 @@ class ExclusionTracker:
         skips = self._skips.setdefault(annotator, _Skips())
         new_skips = not in_order or newest > skips.lease_id
         after = {"after": skips.lease_id - overlap}
+        changed = False
         if (newest, n_open) != self._lease_sig:
-            self._open_rows = []
-            for eid, who, expires, outcome in conn.execute(_LEASES if new_skips else _OPEN_LEASES_4, {**args, **after}):
-                if outcome is None:
-                    self._open_rows.append((eid, who, expires))
-                else:
-                    skips.skipped.add(eid)
+            open_ids = set()
+            for value, tag in conn.execute(_OPEN_IDS_AND_SKIPS if new_skips else _OPEN_IDS, {**args, **after}):
+                (skips.skipped if tag else open_ids).add(value)
+            changed = self._follow_open(conn, open_ids)
             self._lease_sig = (newest, n_open)
         elif new_skips:
             skips.skipped.update(conn.execute(_NEW_SKIPS, {**args, **after}).scalars())
-        self._open_rows = [r for r in self._open_rows if r[2] > now]
-        self.leased, self._open = {}, {}
-        for eid, who, expires in self._open_rows:
-            self.leased[eid] = max(expires, self.leased.get(eid, expires))
-            self._open.setdefault(who, set()).add(eid)
+        expired = [lid for lid, row in self._open_rows.items() if row[2] <= now]
+        for lid in expired:
+            del self._open_rows[lid]
+        if changed or expired:
+            self.leased, self._open = set(), {}
+            for eid, who, _ in self._open_rows.values():
+                self.leased.add(eid)
+                self._open.setdefault(who, set()).add(eid)
+            self._arrays.pop("leased", None)
         mine = self._open.get(annotator, set())
         closed = sorted(skips.mine - mine)  # this annotator's leases closed since: skipped, or released?
         for lo in range(0, len(closed), LOOKUP_CHUNK):
@@ -137,9 +142,21 @@ class ExclusionTracker:
         skips.mine = set(mine)
         skips.lease_id = max(skips.lease_id, newest)
 
+    def _follow_open(self, conn, open_ids: set[int]) -> bool:
+        """Keep the rows of the leases in ``open_ids``, reading only those not seen before; whether any changed."""
+        gone = self._open_rows.keys() - open_ids
+        for lid in gone:
+            del self._open_rows[lid]
+        new = sorted(open_ids - self._open_rows.keys())
+        for lo in range(0, len(new), LOOKUP_CHUNK):
+            for lid, eid, who, expires in conn.execute(_LEASE_ROWS, {"ids": new[lo : lo + LOOKUP_CHUNK]}):
+                self._open_rows[lid] = (eid, who, expires)
+        return bool(gone or new)
+
     def _relabel(self, conn, ids: set[int]) -> None:
         """Read the current label of just these examples."""
         todo = sorted(ids)
+        self._arrays.pop("labeled", None)
         for eid in todo:
             self.labeled.pop(eid, None)
         for lo in range(0, len(todo), LOOKUP_CHUNK):
@@ -154,10 +171,20 @@ class ExclusionTracker:
     def excluded(self, annotator: str) -> np.ndarray:
         """Sorted ids not to hand out to ``annotator`` as of the last refresh: labeled, leased by anyone, or skipped."""
         skips = self._skips.get(annotator)
-        ids = np.fromiter(self.labeled.keys() | self.leased.keys() | (skips.skipped if skips else set()),
-                          dtype=np.int64)
-        ids.sort()
-        return ids
+        parts = [self._sorted("labeled", self.labeled.keys()), self._sorted("leased", self.leased)]
+        if skips is not None and skips.skipped:
+            if len(skips.array) != len(skips.skipped):  # skips are only ever added
+                skips.array = np.sort(np.fromiter(skips.skipped, dtype=np.int64, count=len(skips.skipped)))
+            parts.append(skips.array)
+        ids = np.sort(np.concatenate(parts))
+        return ids[np.concatenate(([True], ids[1:] != ids[:-1]))] if len(ids) else ids
+
+    def _sorted(self, name: str, ids) -> np.ndarray:
+        """``ids`` as a sorted array, kept until the refresh that changes them."""
+        got = self._arrays.get(name)
+        if got is None:
+            got = self._arrays[name] = np.sort(np.fromiter(ids, dtype=np.int64, count=len(ids)))
+        return got
 
     def counts(self) -> np.ndarray:
         """Current labels per class position."""
@@ -170,6 +197,7 @@ class _Skips:
 
     def __init__(self) -> None:
         self.skipped: set[int] = set()
+        self.array = np.empty(0, np.int64)  # skipped, sorted
         self.mine: set[int] = set()
         self.lease_id = 0
 
