@@ -11,8 +11,9 @@ is recorded by ``Loop.retrain()`` (fit, evaluate, score the pool, store the scor
               floor (F1): a new Python process that imports numpy, opens the SQLite file, reads 10 rows
   (c0)        the same new process with a model and no stored scores (rescoring from the checkpoint)
   (d) first   first query with the pool open, a fresh QueryEngine (stored scores; (d0) rescoring)
-  (e) next    the next query in the same process, against the write-and-read floor (F2): one
-              committed SQLite write of 32 rows plus reading 32 feature rows (plain sqlite3)
+  (e) next    the next query in the same process (the earlier batches stay leased, as a labeler's
+              do), against the write-and-read floor (F2): one committed SQLite write of 32 rows
+              plus reading 32 feature rows (plain sqlite3)
   (f) round   Loop.retrain() (fit, scoring, storing the scores) against fit + in-memory scoring
 
 Peak memory: tracemalloc peak of (a), (d0) and (f) (NumPy and torch CPU buffers are traced), and
@@ -277,17 +278,17 @@ def run_size(n: int, cache_dir: Path, repeats: int) -> dict:
 
     t_d, eng = timed(first_stored, reps, "d")
 
-    def nxt():
-        nonlocal k
-        k += 1
-        out = eng.query(pool, BATCH, annotator=f"e{k}")
-        pool.release([q.example_id for q in out], annotator=f"e{k}")
+    held: list[int] = []
+
+    def nxt():  # a labeler's next batch: the previous ones stay leased, so each query takes new candidates
+        held.extend(q.example_id for q in eng.query(pool, BATCH, annotator="e"))
 
     nxt()
     t_e, _ = timed(nxt, 15, "e")
     n_scored_before = eng.n_scored_
     nxt()
     assert eng.n_scored_ - n_scored_before <= 8, "the next query rescored the pool"
+    pool.release(held, annotator="e")
     t_floor2 = write_read_floor(path)
     t_floor1 = statistics.median(new_process([sys.executable, "-c", BARE, str(path)]) for _ in range(max(2, reps)))
     cli = str(Path(sys.executable).with_name("activeloop"))
