@@ -359,6 +359,31 @@ def test_the_query_state_sees_what_another_process_wrote_since_its_last_read(sto
     pool.close()
 
 
+def test_leases_of_another_project_or_split_never_enter_the_state_and_their_release_is_followed(store_url):
+    from datetime import datetime, timedelta
+
+    now = [datetime(2026, 5, 1, 12, 0, 0)]
+    pool = Pool.create(store_url, "p", CLASSES, clock=lambda: now[0])
+    ids = [int(i) for i in pool.add(np.zeros((6, 3)))]
+    ev = [int(i) for i in pool.add(np.zeros((2, 3)), split="eval")]
+    other = Pool.create(store_url, "q", CLASSES, clock=lambda: now[0])
+    theirs = [int(i) for i in other.add(np.zeros((3, 3)))]
+    assert pool.query_state("ana")[1].tolist() == []
+    other.lease(theirs, annotator="ana", strategy="t")
+    pool.lease(ev, annotator="ana", strategy="t")
+    pool.lease(ids[:2], annotator="bo", strategy="t", ttl=60)
+    assert pool.query_state("ana")[1].tolist() == ids[:2]
+    other.release(theirs[:1], annotator="ana")  # a release elsewhere changes the count: re-read, same answer
+    pool.lease(ids[2:3], annotator="bo", strategy="t", ttl=600)
+    assert pool.query_state("ana")[1].tolist() == ids[:3]
+    now[0] += timedelta(seconds=120)  # bo's first two expire, with no write at all
+    assert pool.query_state("ana")[1].tolist() == ids[2:3]
+    pool.release(ids[2:3], annotator="bo")
+    assert pool.query_state("ana")[1].tolist() == []
+    other.close()
+    pool.close()
+
+
 _APP_NO_TORCH = r"""
 import asyncio, sys
 from activeloop.store import Pool

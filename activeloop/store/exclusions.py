@@ -40,29 +40,32 @@ _NEW_LABELS = sa.text(
 ).columns(sa.column("id"), sa.column("example_id"), sa.column("position"), LB.c.retracted_at)
 _RETRACTED = sa.text(
     "SELECT l.example_id FROM labels l WHERE l.retracted_at IS NOT NULL AND " + _IN_SPLIT.format(t="l"))
-_OPEN = ("SELECT s.id, NULL FROM leases s WHERE s.released_at IS NULL AND s.expires_at > :now AND "
-         + _IN_SPLIT.format(t="s"))  # the ids of the open leases; rows are read only for ids not seen before
-_OPEN_IDS = sa.text(_OPEN).bindparams(sa.bindparam("now", type_=LS.c.expires_at.type))
-_OPEN_IDS_AND_SKIPS = sa.text(  # both at once, when both are due: open lease ids (tag NULL), this annotator's new skips
-    _OPEN + " UNION ALL SELECT s.example_id, 'skipped' FROM leases s "
-    "WHERE s.id > :after AND s.annotator = :me AND s.outcome = 'skipped' AND " + _IN_SPLIT.format(t="s")
-).bindparams(sa.bindparam("now", type_=LS.c.expires_at.type))
+_NOW = sa.bindparam("now", type_=LS.c.expires_at.type)
+# Every open lease of the database (all projects), by the covering index ix_leases_open: ids only.
+_OPEN_IDS = sa.text("SELECT id FROM leases WHERE released_at IS NULL AND expires_at > :now").bindparams(_NOW)
+_NEW_LEASES = sa.text(  # lease rows added since: whether open now, and whether in this split
+    "SELECT s.id, s.example_id, s.annotator, s.expires_at, s.released_at, " + _IN_SPLIT.format(t="s")
+    + " FROM leases s WHERE s.id > :after"
+).columns(sa.column("id"), sa.column("example_id"), sa.column("annotator"), LS.c.expires_at, LS.c.released_at,
+          sa.column("here"))
 _NEW_SKIPS = sa.text(
     "SELECT s.example_id FROM leases s WHERE s.id > :after AND s.annotator = :me AND s.outcome = 'skipped' AND "
     + _IN_SPLIT.format(t="s")
 )
-_LEASE_ROWS = sa.select(LS.c.id, LS.c.example_id, LS.c.annotator, LS.c.expires_at).where(
-    LS.c.id.in_(sa.bindparam("ids", expanding=True)))
+_LEASE_ROWS = (sa.select(LS.c.id, LS.c.example_id, LS.c.annotator, LS.c.expires_at)
+               .join(EX, EX.c.id == LS.c.example_id)
+               .where(LS.c.id.in_(sa.bindparam("ids", expanding=True)), EX.c.project_id == sa.bindparam("p"),
+                      EX.c.split == sa.bindparam("split")))
 # What changed, in one statement (each part an index lookup): the latest round; the newest label
 # id and the count of retracted labels (labels are inserted and retracted, never un-retracted);
-# the newest lease id and the count of unreleased leases (leases are inserted and released, never
-# extended or reopened), so the set of open leases changed exactly when that pair did. Expiry is
-# applied in memory.
+# the newest lease id and the count of open leases (leases are inserted and released or expire,
+# never extended or reopened): with every lease added since known, a count that differs from the
+# leases known to be open means one was released or expired, and only then are the open ids re-read.
 _SIGNATURE = sa.text(
     "SELECT (SELECT max(number) FROM rounds WHERE project_id = :p), (SELECT max(id) FROM labels), "
     "(SELECT count(*) FROM labels WHERE retracted_at IS NOT NULL), (SELECT max(id) FROM leases), "
-    "(SELECT count(*) FROM leases WHERE released_at IS NULL)"
-)
+    "(SELECT count(*) FROM leases WHERE released_at IS NULL AND expires_at > :now)"
+).bindparams(_NOW)
 
 
 class ExclusionTracker:
@@ -86,6 +89,9 @@ class ExclusionTracker:
         self._open: dict[str, set[int]] = {}  # annotator -> examples with an open lease of theirs
         self._open_rows: dict[int, tuple] = {}  # lease id -> (example, annotator, expires) of the open leases
         self._lease_sig: tuple | None = None
+        self._lease_id = 0  # newest lease row seen
+        self._unreleased: set[int] = set()  # ids of every open lease of the database, as far as known
+        self._foreign: set[int] = set()  # open lease ids of other projects or splits (their rows are not kept)
         self._skips: dict[str, _Skips] = {}
         self._arrays: dict[str, np.ndarray] = {}  # sorted ids of labeled / leased examples, until they change
 
@@ -96,10 +102,11 @@ class ExclusionTracker:
         On SQLite (ids commit in order) a log whose newest id and count did not change is not read.
         """
         if signature is None:
-            signature = tuple(conn.execute(_SIGNATURE, {"p": self.project_id}).one())
+            signature = tuple(conn.execute(_SIGNATURE, {"p": self.project_id, "now": now}).one())
         _, newest_label, n_retracted, newest, n_open = signature
         newest_label, newest = newest_label or 0, newest or 0
-        in_order = conn.dialect.name == "sqlite"  # SQLite commits ids in order
+        # SQLite commits ids in order, and a refresh is one read transaction (one snapshot)
+        in_order = conn.dialect.name == "sqlite"
         overlap = 0 if in_order else OVERLAP_ROWS
         args = {"p": self.project_id, "split": self.split, "me": annotator, "now": now}
         if not in_order or newest_label > self._label_id:
@@ -113,17 +120,26 @@ class ExclusionTracker:
             self._relabel(conn, set(retracted) & self.labeled.keys())
             self._retracted = n_retracted
         skips = self._skips.setdefault(annotator, _Skips())
-        new_skips = not in_order or newest > skips.lease_id
-        after = {"after": skips.lease_id - overlap}
+        if not in_order or newest > skips.lease_id:
+            skips.skipped.update(conn.execute(_NEW_SKIPS, {**args, "after": skips.lease_id - overlap}).scalars())
         changed = False
-        if (newest, n_open) != self._lease_sig:
-            open_ids = set()
-            for value, tag in conn.execute(_OPEN_IDS_AND_SKIPS if new_skips else _OPEN_IDS, {**args, **after}):
-                (skips.skipped if tag else open_ids).add(value)
-            changed = self._follow_open(conn, open_ids)
-            self._lease_sig = (newest, n_open)
-        elif new_skips:
-            skips.skipped.update(conn.execute(_NEW_SKIPS, {**args, **after}).scalars())
+        if in_order and self._lease_sig is not None:  # follow the new lease rows; re-read when the count disagrees
+            if newest > self._lease_id:
+                rows = conn.execute(_NEW_LEASES, {**args, "after": self._lease_id})
+                for lid, eid, who, expires, released, here in rows:
+                    if released is None and expires > now:
+                        self._unreleased.add(lid)
+                        if here:
+                            self._open_rows[lid], changed = (eid, who, expires), True
+                        else:
+                            self._foreign.add(lid)
+            stale = len(self._unreleased) != n_open
+        else:
+            stale = (newest, n_open) != self._lease_sig
+        if stale:
+            self._unreleased = set(conn.execute(_OPEN_IDS, args).scalars())
+            changed = self._follow_open(conn, self._unreleased, args) or changed
+        self._lease_sig, self._lease_id = (newest, n_open), max(self._lease_id, newest)
         expired = [lid for lid, row in self._open_rows.items() if row[2] <= now]
         for lid in expired:
             del self._open_rows[lid]
@@ -142,15 +158,18 @@ class ExclusionTracker:
         skips.mine = set(mine)
         skips.lease_id = max(skips.lease_id, newest)
 
-    def _follow_open(self, conn, open_ids: set[int]) -> bool:
-        """Keep the rows of the leases in ``open_ids``, reading only those not seen before; whether any changed."""
+    def _follow_open(self, conn, open_ids: set[int], args: dict) -> bool:
+        """Keep the rows of this split's leases in ``open_ids``, reading only new ones; whether any changed."""
         gone = self._open_rows.keys() - open_ids
         for lid in gone:
             del self._open_rows[lid]
-        new = sorted(open_ids - self._open_rows.keys())
+        self._foreign &= open_ids
+        new = sorted(open_ids - self._open_rows.keys() - self._foreign)
         for lo in range(0, len(new), LOOKUP_CHUNK):
-            for lid, eid, who, expires in conn.execute(_LEASE_ROWS, {"ids": new[lo : lo + LOOKUP_CHUNK]}):
+            chunk = new[lo : lo + LOOKUP_CHUNK]
+            for lid, eid, who, expires in conn.execute(_LEASE_ROWS, {**args, "ids": chunk}):
                 self._open_rows[lid] = (eid, who, expires)
+            self._foreign.update(lid for lid in chunk if lid not in self._open_rows)
         return bool(gone or new)
 
     def _relabel(self, conn, ids: set[int]) -> None:
@@ -218,7 +237,7 @@ class QueryStates:
             if tracker is None:
                 tracker = self._trackers[split] = ExclusionTracker(self.project_id, split, self.n_classes)
             with engine.connect() as conn:
-                signature = tuple(conn.execute(_SIGNATURE, {"p": self.project_id}).one())
+                signature = tuple(conn.execute(_SIGNATURE, {"p": self.project_id, "now": now}).one())
                 number = signature[0]
                 tracker.refresh(conn, now, annotator, signature)
             return number, tracker.excluded(annotator), tracker.counts()

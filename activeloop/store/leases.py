@@ -25,7 +25,8 @@ LB = Label.__table__
 LS = Lease.__table__
 PJ = Project.__table__
 # Built once (the lease runs on every query): expanding IN parameters, so nothing is coerced per call.
-_LATEST_ROUND = sa.select(sa.func.max(Round.number)).where(Round.project_id == sa.bindparam("project")).scalar_subquery()
+_LATEST_ROUND = (sa.select(sa.func.max(Round.number)).where(Round.project_id == sa.bindparam("project"))
+                 .scalar_subquery())
 _INSERT = sa.insert(LS).values(round=_LATEST_ROUND)
 _HELD = sa.union_all(  # one round trip: open leases (with their holder) and current labels (holder NULL)
     sa.select(LS.c.example_id, LS.c.annotator).where(
