@@ -382,18 +382,25 @@ class LabelApp(App[int]):
         not in the worker pool's thread, which later workers (fetching the next batch) reuse.
         """
 
+        out: dict[str, Any] = {}
+
         def run() -> None:
             _background_priority()
             try:
-                info = self.session.fit_round(on_epoch=self._epoch_from_thread)
-            except Exception as exc:  # the previous model stays; the error is shown, never raised
-                self._from_thread(self._retrain_failed, exc)
-            else:
-                self._from_thread(self._retrain_done, info)
+                out["info"] = self.session.fit_round(on_epoch=self._epoch_from_thread)
+            except BaseException as exc:  # noqa: BLE001 - handed to the worker below, as if raised there
+                out["exc"] = exc
 
         thread = threading.Thread(target=run, name="activeloop-retrain")
         thread.start()
         thread.join()
+        exc = out.get("exc")
+        if exc is None:
+            self._from_thread(self._retrain_done, out["info"])
+        elif isinstance(exc, Exception):  # the previous model stays; the error is shown, never raised
+            self._from_thread(self._retrain_failed, exc)
+        else:
+            raise exc
 
     def _epoch_from_thread(self, epoch: int, max_epochs: int, loss: float) -> None:
         now = time.monotonic()
