@@ -52,9 +52,9 @@ _NEW_SKIPS = sa.text(
     "SELECT s.example_id FROM leases s WHERE s.id > :after AND s.annotator = :me AND s.outcome = 'skipped' AND "
     + _IN_SPLIT.format(t="s")
 )
-_LEASE_ROWS = (sa.select(LS.c.id, LS.c.example_id, LS.c.annotator, LS.c.expires_at)
-               .join(EX, EX.c.id == LS.c.example_id)
-               .where(LS.c.id.in_(sa.bindparam("ids", expanding=True)), EX.c.project_id == sa.bindparam("p"),
+_LEASE_ROWS = sa.select(LS.c.id, LS.c.example_id, LS.c.annotator, LS.c.expires_at).where(  # not a join (see above)
+    LS.c.id.in_(sa.bindparam("ids", expanding=True)),
+    sa.exists().where(EX.c.id == LS.c.example_id, EX.c.project_id == sa.bindparam("p"),
                       EX.c.split == sa.bindparam("split")))
 # What changed, in one statement (each part an index lookup): the latest round; the newest label
 # id and the count of retracted labels (labels are inserted and retracted, never un-retracted);

@@ -80,11 +80,10 @@ def retract(s: Session, label_id: int, now: datetime) -> None:
 
 def count(conn, project_id: int, annotator: str | None) -> int:
     """Unretracted labels, optionally of one annotator."""
-    stmt = (
-        sa.select(sa.func.count())
-        .select_from(LB.join(EX, EX.c.id == LB.c.example_id))
-        .where(EX.c.project_id == project_id, LB.c.retracted_at.is_(None))
-    )
+    # Driven from the (small) label log, each row's project checked by primary key: a join lets
+    # SQLite walk every example of the project instead (0.22 s at 1M examples).
+    in_project = sa.exists().where(EX.c.id == LB.c.example_id, EX.c.project_id == project_id)
+    stmt = sa.select(sa.func.count()).select_from(LB).where(LB.c.retracted_at.is_(None), in_project)
     if annotator is not None:
         stmt = stmt.where(LB.c.annotator == annotator)
     return conn.scalar(stmt)
