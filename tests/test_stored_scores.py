@@ -162,6 +162,21 @@ def test_a_round_stores_its_scores_and_another_process_uses_them_without_rescori
     pool.close()
 
 
+def test_a_next_query_reads_only_the_candidates_feature_rows_it_has_not_read_this_round(tmp_path, monkeypatch):
+    pool, _ = _pool_with_round(tmp_path / "p.db")
+    reads: list[set[int]] = []
+    real = pool.features
+    monkeypatch.setattr(pool, "features", lambda ids: reads.append({int(i) for i in ids}) or real(ids))
+    eng = QueryEngine(strategy="default", batch_size=5, random_state=0)  # k-means++ over the top 4 x 5
+    first = [q.example_id for q in eng.query(pool, annotator="ana")]
+    assert len(reads) == 1 and len(reads[0]) == 20 and set(first) <= reads[0]
+    second = [q.example_id for q in eng.query(pool, annotator="ana")]
+    assert set(second).isdisjoint(first)
+    new = set().union(*reads[1:])
+    assert new and new.isdisjoint(reads[0]) and set(second) <= reads[0] | new
+    pool.close()
+
+
 def test_a_round_of_another_process_is_followed_at_the_next_query(tmp_path):
     pool, loop = _pool_with_round(tmp_path / "p.db")
     other = Loop(Pool.open(tmp_path / "p.db"), batch_size=10)  # follows the rounds
