@@ -303,10 +303,11 @@ def query(
 
 
 @app.command()
-def train(db: DB, project: ProjectOpt = None) -> None:
+def train(db: DB, project: ProjectOpt = None, scheduler: SchedulerOpt = None) -> None:
     """Retrain on the pool split's labels, evaluate on the eval split's, and record a round."""
     from rich.progress import Progress
 
+    from activeloop.cluster import session
     from activeloop.loop import Loop
 
     pool = _open(db, project)
@@ -317,7 +318,8 @@ def train(db: DB, project: ProjectOpt = None) -> None:
             def on_epoch(epoch: int, max_epochs: int, loss: float) -> None:
                 bar.update(task, completed=epoch + 1, total=max_epochs, description=f"training (loss {loss:.4f})")
 
-            info = Loop(pool).retrain(on_epoch=on_epoch)
+            with session(scheduler) as client:
+                info = Loop(pool, client=client).retrain(on_epoch=on_epoch)
     finally:
         pool.close()
     m = info.metrics

@@ -12,7 +12,7 @@ from typing import Any, Iterator
 from activeloop.errors import ClusterError
 from activeloop.extras import require
 
-__all__ = ["connect", "distributed", "n_workers", "session"]
+__all__ = ["connect", "distributed", "local_cluster", "n_workers", "session"]
 
 CONNECT_TIMEOUT = 5.0
 
@@ -66,3 +66,18 @@ def n_workers(client: Any, *, timeout: float | None = None) -> int:
             f"the dask scheduler at {address} has no workers; start some with `dask worker {address}`"
         ) from None
     return len(client.scheduler_info().get("workers", {}))
+
+
+def local_cluster(n_workers: int = 2, **kwargs: Any) -> Any:
+    """A ``distributed.LocalCluster`` of ``n_workers`` processes (1 thread each) on loopback, no dashboard.
+
+    Its scheduler's HTTP server (health and metrics, kept without a dashboard) listens on a free
+    port rather than trying 8787 first, so clusters side by side neither clash nor warn.
+    ``kwargs`` go to ``LocalCluster``.
+    """
+    d = distributed()
+    options: dict[str, Any] = dict(n_workers=n_workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                   dashboard_address=None, scheduler_kwargs={"dashboard": False,
+                                                                             "dashboard_address": "127.0.0.1:0"})
+    options.update(kwargs)
+    return d.LocalCluster(**options)

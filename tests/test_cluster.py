@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import sqlalchemy as sa
 from sklearn.linear_model import LogisticRegression
 from typer.testing import CliRunner
 
@@ -43,9 +44,24 @@ def local_csv(tmp_path_factory) -> bytes:
 
 @pytest.fixture(scope="module")
 def cluster():
-    with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1, host="127.0.0.1",
-                                  dashboard_address=None) as lc, distributed.Client(lc, set_as_default=False) as client:
+    """One cluster for the whole module (2 worker processes, no port 8787); the killed worker's nanny replaces it."""
+    with cluster_mod.local_cluster(2) as lc, distributed.Client(lc, set_as_default=False) as client:
         yield lc, client
+
+
+@pytest.fixture(scope="module")
+def pool_file(tmp_path_factory) -> Path:
+    """The scoring tests' pool, built once; each test works on its own copies."""
+    path = tmp_path_factory.mktemp("pool") / "pool.db"
+    _make_pool(path).close()
+    return path
+
+
+def _copies(pool_file: Path, tmp_path: Path, *names: str) -> list[Path]:
+    out = [tmp_path / name for name in names]
+    for path in out:
+        shutil.copy(pool_file, path)
+    return out
 
 
 def _free_port() -> int:
@@ -128,11 +144,10 @@ def _picks(pool, client=None, strategy="default", n=12):
 
 
 @pytest.mark.parametrize("strategy", ["default", "margin", "random", "direct", "galaxy"])
-def test_picks_scored_on_the_cluster_equal_local_picks_on_sqlite(cluster, tmp_path, strategy):
+def test_picks_scored_on_the_cluster_equal_local_picks_on_sqlite(cluster, pool_file, tmp_path, strategy):
     _, client = cluster
-    _make_pool(tmp_path / "a.db").close()
-    shutil.copy(tmp_path / "a.db", tmp_path / "b.db")
-    with Pool.open(tmp_path / "a.db") as a, Pool.open(tmp_path / "b.db") as b:
+    a_db, b_db = _copies(pool_file, tmp_path, "a.db", "b.db")
+    with Pool.open(a_db) as a, Pool.open(b_db) as b:
         local, here = _picks(a, strategy=strategy)
         remote, there = _picks(b, client, strategy=strategy)
     assert remote == local
@@ -140,38 +155,84 @@ def test_picks_scored_on_the_cluster_equal_local_picks_on_sqlite(cluster, tmp_pa
 
 
 @pytest.mark.postgres
-def test_picks_scored_on_the_cluster_equal_local_picks_on_postgresql(cluster, pg_database, tmp_path):
+def test_picks_scored_on_the_cluster_equal_local_picks_on_postgresql(cluster, pool_file, pg_database, tmp_path):
     _, client = cluster
-    _make_pool(tmp_path / "a.db").close()
+    [a_db] = _copies(pool_file, tmp_path, "a.db")
     _make_pool(pg_database).close()  # a fresh database: the same ids as the SQLite file
-    with Pool.open(tmp_path / "a.db") as a, Pool.open(pg_database) as b:
+    with Pool.open(a_db) as a, Pool.open(pg_database) as b:
         local, _ = _picks(a)
         remote, _ = _picks(b, client)
     assert remote == local
 
 
-def test_a_torch_model_is_sent_to_the_workers_and_gives_the_local_picks(cluster, tmp_path):
+def _stored(url: str) -> list[tuple[int, str, bytes]]:
+    """Every round's stored-scores blob, as the database holds it."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return [(n, k, bytes(d)) for n, k, d in conn.execute(sa.text(
+                "SELECT r.number, s.key, s.data FROM round_scores s JOIN rounds r ON r.id = s.round_id ORDER BY 1, 2"))]
+    finally:
+        engine.dispose()
+
+
+def test_loop_retrain_with_a_client_stores_the_local_round_s_scores_and_picks(cluster, pool_file, tmp_path):
+    """The torch default model is fitted here, sent to the workers once, and the round stores the local blob."""
     from activeloop.loop import Loop
 
     _, client = cluster
-    _make_pool(tmp_path / "a.db").close()
-    with Pool.open(tmp_path / "a.db") as a:
+    a_db, b_db = _copies(pool_file, tmp_path, "a.db", "b.db")
+    with Pool.open(a_db) as a, Pool.open(b_db) as b:
         Loop(a).retrain()
-    shutil.copy(tmp_path / "a.db", tmp_path / "b.db")
-    with Pool.open(tmp_path / "a.db") as a, Pool.open(tmp_path / "b.db") as b:
+        remote = Loop(b, client=client)
+        remote.retrain()
+        assert remote.engine.scores_from_ == "adopted"  # the cluster's merged scores, used without reading back
+        assert remote.engine.n_scored_ >= 600 - 15
+        assert _stored(f"sqlite:///{b_db}") == _stored(f"sqlite:///{a_db}") != []
         local = [q.example_id for q in Loop(a).query(10, "ana")]
-        remote = [q.example_id for q in Loop(b, client=client).query(10, "ana")]
-    assert remote == local
+        assert [q.example_id for q in remote.query(10, "ana")] == local
+        assert [q.example_id for q in Loop(b, client=client).query(10, "bob")] == [
+            q.example_id for q in Loop(a).query(10, "bob")]
 
 
-def test_query_cli_with_a_scheduler_leases_the_local_picks(cluster, tmp_path):
-    lc, _ = cluster
-    _make_pool(tmp_path / "a.db").close()
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def test_train_cli_with_a_scheduler_stores_the_local_scores_and_the_next_picks_match(
+        cluster, pool_file, tmp_path, request, backend):
+    lc, client = cluster
+    [a_db] = _copies(pool_file, tmp_path, "a.db")
+    if backend == "sqlite":
+        [b_db] = _copies(pool_file, tmp_path, "b.db")
+        b_url = f"sqlite:///{b_db}"
+    else:
+        b_url = request.getfixturevalue("pg_database")
+        _make_pool(b_url).close()  # a fresh database: the same ids as the SQLite file
     runner = CliRunner()
-    assert runner.invoke(app, ["train", str(tmp_path / "a.db")]).exit_code == 0
-    shutil.copy(tmp_path / "a.db", tmp_path / "b.db")
-    local = runner.invoke(app, ["query", str(tmp_path / "a.db"), "-n", "5"])
-    remote = runner.invoke(app, ["query", str(tmp_path / "b.db"), "-n", "5", "--scheduler", lc.scheduler_address])
+    local = runner.invoke(app, ["train", str(a_db)])
+    with distributed.get_task_stream(client=client) as stream:  # the scheduler's record of every client's tasks
+        remote = runner.invoke(app, ["train", b_url, "--scheduler", lc.scheduler_address])
+    assert local.exit_code == 0, local.output
+    assert remote.exit_code == 0, remote.output
+    assert remote.stdout == local.stdout
+    assert any(str(t["key"]).startswith("activeloop-score") for t in stream.data)  # the round scored on the workers
+    assert _stored(b_url) == _stored(f"sqlite:///{a_db}") != []
+    for args in ([], ["--scheduler", lc.scheduler_address]):  # next picks: from the stored scores, and rescored there
+        there = runner.invoke(app, ["query", b_url, "-n", "5", "--strategy", "margin", *args])
+        here = runner.invoke(app, ["query", str(a_db), "-n", "5", "--strategy", "margin"])
+        assert there.exit_code == 0, there.output
+        assert there.stdout == here.stdout
+    there = runner.invoke(app, ["query", b_url, "-n", "5"])
+    assert there.stdout == runner.invoke(app, ["query", str(a_db), "-n", "5"]).stdout
+
+
+def test_query_cli_with_a_scheduler_leases_the_local_picks(cluster, pool_file, tmp_path):
+    lc, _ = cluster
+    a_db, = _copies(pool_file, tmp_path, "a.db")
+    runner = CliRunner()
+    assert runner.invoke(app, ["train", str(a_db)]).exit_code == 0
+    shutil.copy(a_db, tmp_path / "b.db")
+    local = runner.invoke(app, ["query", str(a_db), "-n", "5", "--strategy", "margin"])
+    remote = runner.invoke(app, ["query", str(tmp_path / "b.db"), "-n", "5", "--strategy", "margin",
+                                 "--scheduler", lc.scheduler_address])
     assert local.exit_code == 0, local.output
     assert remote.exit_code == 0, remote.output
     assert remote.stdout == local.stdout
@@ -191,9 +252,9 @@ def test_an_unreachable_scheduler_is_one_line_naming_the_address(monkeypatch, tm
     assert not (tmp_path / "curves.csv").exists()
 
 
-def test_a_sqlite_file_the_workers_cannot_open_is_one_line_naming_worker_and_path(cluster, tmp_path):
+def test_a_sqlite_file_the_workers_cannot_open_is_one_line_naming_worker_and_path(cluster, pool_file, tmp_path):
     _, client = cluster
-    _make_pool(tmp_path / "a.db").close()
+    _copies(pool_file, tmp_path, "a.db")
     with Pool.open(tmp_path / "a.db") as pool:
         pool.class_counts()  # the client keeps its open connection to the file ...
         (tmp_path / "a.db").rename(tmp_path / "moved.db")  # ... which the workers can no longer find

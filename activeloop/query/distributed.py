@@ -4,8 +4,10 @@ The client sends the model once to every worker (``scatter(..., broadcast=True)`
 split's ids into ranges and submits one task per range. A task opens the store by its URL (a
 PostgreSQL server, or a SQLite file on a path every worker shares), streams its range through
 :func:`activeloop.query.chunks.score_chunks` (the local engine's scoring function) and returns
-the compact scores of its range. The client joins the parts in id order, so the engine's cache,
-and hence every pick, equals a local pass.
+the compact scores of its range with its candidates sorted per class
+(:func:`~activeloop.query.chunks.candidates`). The client joins the parts in id order and k-way
+merges each class's candidates, so the round's stored scores, the engine's cache, and hence every
+pick, equal a local pass.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from sqlalchemy.engine import make_url
 
 from activeloop.cluster import distributed, n_workers
 from activeloop.errors import ClusterError
-from activeloop.query.chunks import Scored, join, prefetched, score_chunks
+from activeloop.query.chunks import Scored, candidates, join, prefetched, score_chunks
 
 __all__ = ["RANGES_PER_WORKER", "check_workers_open", "id_ranges", "score_on_cluster", "shared_url"]
 
@@ -88,14 +90,16 @@ def _score_range(url: str, project: str, id_range: tuple[int, int], model: Any, 
     pool = _open(url, project)
     chunks = prefetched(lambda: pool.iter_features(split="pool", unlabeled=True, chunk_size=chunk_size,
                                                    id_range=id_range))
-    return score_chunks(model, strategy, chunks, list(pool.classes), counts, seed, keep_proba=keep_proba)
+    part = score_chunks(model, strategy, chunks, list(pool.classes), counts, seed, keep_proba=keep_proba)
+    return candidates(part, len(pool.classes))
 
 
 def score_on_cluster(client: Any, pool: Any, model: Any, strategy: Any, *, counts: np.ndarray, seed: int,
                      chunk_size: int = 50_000, parts: int | None = None, keep_proba: bool = False) -> Scored:
-    """The pool split's unlabeled examples scored on ``client``'s workers, joined in id order.
+    """The pool split's unlabeled examples scored on ``client``'s workers, joined in id order, candidates merged.
 
-    ``keep_proba`` also brings back every row's probabilities (for a strategy over per-class orders).
+    The result carries the whole pool's per-class orders (``order``/``starts``); ``keep_proba``
+    also brings back every row's margins and per-class margin orders (for DIRECT, GALAXY, BASE).
     """
     d = distributed()
     from dask.base import tokenize

@@ -49,6 +49,9 @@ def score_pool(
 ) -> Scored:
     """Score the pool split's unlabeled examples with ``model`` and ``strategy.score`` (on ``client`` if given).
 
+    On a dask ``client`` the workers sort their candidates per class and the client k-way merges
+    them (:mod:`activeloop.query.distributed`); the scores equal a local pass, array for array.
+
     With ``orders``, also the per-class margins and orders (:func:`~activeloop.query.orders.class_orders`)
     that DIRECT, GALAXY and BASE read; this keeps every row's probabilities until the end.
     """
@@ -58,14 +61,21 @@ def score_pool(
 
         part = score_on_cluster(client, pool, model, strategy, counts=counts, seed=seed, chunk_size=chunk_size,
                                 keep_proba=orders)
+        # ids ascending, per-class orders merged from the workers' candidates: what Scores.build computes here
+        scores = Scores(key, round, part.ids, part.base.astype(np.float32), part.predicted, part.confidence,
+                        part.order if part.order is not None else np.empty(0, np.int32),
+                        part.starts if part.starts is not None else np.zeros(C + 1, np.int64))
+        margins, per_class = part.margins, part.orders
     else:
         rows = prefetched(lambda: pool.iter_features(split="pool", unlabeled=True, chunk_size=chunk_size))
         part = score_chunks(model, strategy, rows, list(pool.classes), counts, seed, keep_proba=orders)
-    scores = Scores.build(key, round, part.ids, part.base, part.predicted, part.confidence, C)
+        scores = Scores.build(key, round, part.ids, part.base, part.predicted, part.confidence, C)
+        # part's rows are in id order (iter_features keeps it), the order of scores.ids
+        margins, per_class = class_orders(part.proba) if part.proba is not None else (None, None)
     if not orders:
         return Scored(scores, part.probe_X, part.probe_proba, part.n)
-    # part's rows are in id order (iter_features and join keep it), the order of scores.ids
-    margins, per_class = class_orders(part.proba if part.proba is not None else np.zeros((0, C)))
+    if margins is None:  # nothing left to score
+        margins, per_class = class_orders(np.zeros((0, C)))
     return Scored(scores, part.probe_X, part.probe_proba, part.n, margins, per_class)
 
 
