@@ -1,20 +1,24 @@
 """Pool scoring and benchmark suites on a dask.distributed cluster, against one process, in the same run.
 
 Pools of N x 64 float32 rows (bench_query.py's 5-class mixture, 300 stored labels, an MLP
-FocalLossClassifier recorded as round 1), on SQLite and on PostgreSQL (a throw-away server this
-script starts and stops, as .ci/run does). For each back end and N:
+FocalLossClassifier), on SQLite and on PostgreSQL (a throw-away server this script starts and
+stops, activeloop.bench.pgserver, as .ci/run does). Built through the store's own import path
+(``Pool.add``: one raw-driver executemany per batch of BUILD_CHUNK rows). For each back end and N,
+a round's pool scoring (``QueryEngine.score``, what ``Loop.retrain`` and ``activeloop train`` store):
 
-  single    QueryEngine(model).query(pool, 32): one process streams and scores every unlabeled row
-  1 worker  the same with client= a LocalCluster of 1 worker process (1 thread)
+  single    one process streams and scores every unlabeled row, sorts the per-class orders
+  1 worker  the same with client= a LocalCluster of 1 worker process (1 thread): the worker
+            scores and sorts its candidates, the client k-way merges them
   2 workers the same with 2 worker processes; scaling efficiency = single / (2 x two-worker time)
 
-Every variant must return the same 32 picks (checked). Torch runs one thread everywhere so the
-single process and a worker do the same work per row. Then a bench suite with --jobs 2 against
-the same suite on a 2-worker cluster (curves.csv must be byte-identical), and a projection for
-100M rows on N workers from the measured per-row cost, read rate and merge cost.
+Every variant must store the same scores, byte for byte (checked). Torch runs one thread
+everywhere so the single process and a worker do the same work per row. Then the client's merge
+(join + heapq.merge of 2 and 8 parts) against sorting everything at once (Scores.build), a bench
+suite with --jobs 2 against the same suite on a 2-worker cluster (curves.csv must be
+byte-identical), and a projection for 100M rows on N workers.
 
-    python benchmarks/bench_scale.py                           # 1M and 3M, SQLite and PostgreSQL
-    python benchmarks/bench_scale.py --sizes 1000000 --backends sqlite
+    python benchmarks/bench_scale.py                           # 1M and 10M, SQLite and PostgreSQL
+    python benchmarks/bench_scale.py --sizes 1000000 --backends sqlite --no-suite
 """
 
 from __future__ import annotations
@@ -22,8 +26,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,66 +37,46 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_query import CLASSES, LABELS, make_data  # noqa: E402  (the same pools as the query benchmark)
 
-BATCH = 32
-BYTES_PER_ROW = 8 + 8 + 2 + 4  # id, base score, predicted class, confidence: what a worker sends back
+BUILD_CHUNK = 1_000_000  # rows per Pool.add: the import's clash check reads the project's ids once per batch
+BYTES_PER_ROW = 8 + 4 + 2 + 4 + 4  # id, float32 base score, class, confidence, candidate position: what a worker sends
 
 
-@contextmanager
-def postgres_server():
-    """A throw-away PostgreSQL server on a free loopback port (as .ci/run starts one); yields its admin URL."""
-    bins = sorted(Path("/usr/lib/postgresql").glob("*/bin"))
-    if not bins:
-        raise SystemExit("bench_scale: no PostgreSQL installed (/usr/lib/postgresql/*/bin)")
-    pg = bins[-1]
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    data = tempfile.mkdtemp(prefix="activeloop-scale-pg.")
-    shutil.chown(data, "postgres")
-    su = lambda cmd: subprocess.run(["su", "postgres", "-c", cmd], check=True, stdout=subprocess.DEVNULL)  # noqa: E731
-    su(f"{pg}/initdb -D {data} -A trust -U postgres")
-    su(f"{pg}/pg_ctl -D {data} -o '-c listen_addresses=127.0.0.1 -p {port} -k /tmp -c fsync=off "
-       f"-c synchronous_commit=off -c full_page_writes=off -c shared_buffers=512MB' -l {data}/log -w start")
-    try:
-        yield f"postgresql+psycopg2://postgres@127.0.0.1:{port}/postgres"
-    finally:
-        su(f"{pg}/pg_ctl -D {data} -m immediate stop")
-        shutil.rmtree(data, ignore_errors=True)
+def load() -> str:
+    a, b, c = os.getloadavg()
+    return f"{a:.1f} {b:.1f} {c:.1f}"
 
 
 def build(url: str, n: int):
-    """A pool of ``n`` rows with LABELS stored labels and round 1 (an MLP fitted on them); returns (pool, model)."""
-    from datetime import datetime, timezone
-
+    """A pool of ``n`` rows with LABELS stored labels, and an MLP fitted on them; returns (pool, model)."""
     from activeloop.model import FocalLossClassifier
     from activeloop.store import Pool
 
     t0 = time.perf_counter()
     X, y = make_data(n)
     pool = Pool.create(url, "bench", CLASSES)
-    lab = set(np.random.default_rng(1).choice(n, LABELS, replace=False).tolist())
-    for lo in range(0, n, 100_000):
-        hi = min(n, lo + 100_000)
-        pool.add(X[lo:hi], labels=[CLASSES[y[i]] if i in lab else None for i in range(lo, hi)])
+    labeled = np.zeros(n, dtype=bool)
+    labeled[np.random.default_rng(1).choice(n, LABELS, replace=False)] = True
+    names = np.asarray(CLASSES, dtype=object)
+    for lo in range(0, n, BUILD_CHUNK):
+        hi = min(n, lo + BUILD_CHUNK)
+        pool.add(X[lo:hi], labels=np.where(labeled[lo:hi], names[y[lo:hi]], None).tolist())
     del X
     _, Xl, yl = pool.labeled_xy()
     model = FocalLossClassifier(hidden=(64,), random_state=0).fit(Xl, yl)
-    pool.record_round(n_labels=len(yl), strategy="random", checkpoint=model.to_checkpoint(), metrics={}, config={},
-                      started_at=datetime.now(timezone.utc))
-    print(f"  built {n:,} rows in {time.perf_counter() - t0:.0f} s", flush=True)
+    seconds = time.perf_counter() - t0
+    print(f"  built {n:,} rows in {seconds:.0f} s ({n / seconds:,.0f} rows/s), load {load()}", flush=True)
     return pool, model
 
 
-def scoring_time(pool, model, client, tag: str) -> tuple[float, list[int]]:
-    """Seconds of a round's first query (dominated by scoring the pool); the picks, whose leases are then released."""
+def round_scoring(pool, model, client) -> tuple[float, bytes, object]:
+    """Seconds of a round's pool scoring (scores, per-class orders, on ``client`` if given); its stored blob."""
     from activeloop.query import QueryEngine
+    from activeloop.store.scores import pack
 
     engine = QueryEngine(model, strategy="default", random_state=0, client=client)
     t0 = time.perf_counter()
-    picks = [q.example_id for q in engine.query(pool, BATCH, annotator=tag)]
-    seconds = time.perf_counter() - t0
-    pool.release(picks, annotator=tag)
-    return seconds, picks
+    scores = engine.score(pool, model)
+    return time.perf_counter() - t0, pack(scores), scores
 
 
 def read_rate(pool) -> float:
@@ -105,16 +87,22 @@ def read_rate(pool) -> float:
     return n / (time.perf_counter() - t0)
 
 
-def merge_cost(n: int, parts: int = 8) -> float:
-    """Seconds the client spends joining ``parts`` workers' compact scores of ``n`` rows in total."""
-    from activeloop.query.chunks import Scored, join
+def merge_cost(scores, parts: int) -> tuple[float, float]:
+    """Client seconds to join ``parts`` workers' candidates (heapq.merge), and to sort all at once (the peer)."""
+    from activeloop.query.chunks import Scored, candidates, join
+    from activeloop.store.scores import Scores
 
-    cuts = np.linspace(0, n, parts + 1).astype(int)
-    ps = [Scored(np.arange(a, b, dtype=np.int64), np.random.rand(b - a), np.zeros(b - a, np.int16),
-                 np.ones(b - a, np.float32), None, None, b - a) for a, b in zip(cuts[:-1], cuts[1:])]
+    C = scores.n_classes
+    cuts = np.linspace(0, len(scores), parts + 1).astype(int)
+    ps = [candidates(Scored(scores.ids[a:b], scores.base[a:b].copy(), scores.predicted[a:b], scores.confidence[a:b],
+                            None, None, b - a), C) for a, b in zip(cuts[:-1], cuts[1:])]
     t0 = time.perf_counter()
-    join(ps)
-    return time.perf_counter() - t0
+    out = join(ps)
+    t_join = time.perf_counter() - t0
+    assert np.array_equal(out.order, scores.order), "merged orders differ from the stored ones"
+    t0 = time.perf_counter()
+    Scores.build("x", None, scores.ids, scores.base, scores.predicted, scores.confidence, C)
+    return t_join, time.perf_counter() - t0
 
 
 def _warm() -> None:
@@ -128,11 +116,12 @@ def _warm() -> None:
 @contextmanager
 def warm_cluster(workers: int):
     """A LocalCluster of ``workers`` processes (1 thread each) whose imports are done; yields (client, start-up s)."""
-    from distributed import Client, LocalCluster
+    from distributed import Client
+
+    from activeloop.cluster import local_cluster
 
     t0 = time.perf_counter()
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address=None) as lc, Client(lc) as client:
+    with local_cluster(workers) as lc, Client(lc, set_as_default=False) as client:
         client.run(_warm)
         yield client, time.perf_counter() - t0
 
@@ -140,17 +129,19 @@ def warm_cluster(workers: int):
 def measure_scoring(url: str, n: int, backend: str) -> dict:
     pool, model = build(url, n)
     unlabeled = n - LABELS
-    row: dict = {"backend": backend, "n": n}
-    row["single"], picks = scoring_time(pool, model, None, "single")
+    row: dict = {"backend": backend, "n": n, "load_start": load()}
+    row["single"], blob, scores = round_scoring(pool, model, None)
     for workers in (1, 2):
         with warm_cluster(workers) as (client, startup):
-            row[f"w{workers}"], got = scoring_time(pool, model, client, f"w{workers}")
+            row[f"w{workers}"], got, _ = round_scoring(pool, model, client)
             row[f"start{workers}"] = startup
-        assert got == picks, f"{backend} {n}: {workers}-worker picks differ from the single process's"
+        assert got == blob, f"{backend} {n}: {workers}-worker scores differ from the single process's"
     row["read_rate"] = read_rate(pool)
-    row["merge_s"] = merge_cost(unlabeled)
+    row["merge2"], row["sort_all"] = merge_cost(scores, 2)
+    row["merge8"], _ = merge_cost(scores, 8)
     row["per_row_us"] = row["single"] / unlabeled * 1e6
     row["eff2"] = row["single"] / (2 * row["w2"])
+    row["load_end"] = load()
     pool.close()
     return row
 
@@ -174,28 +165,33 @@ def measure_suite(seeds: int, budget: int) -> dict:
 
 def projection(rows: list[dict]) -> list[str]:
     """100M rows on N workers: per-row scoring split N ways, plus what does not split (read cap, transfer, merge)."""
-    big = max(rows, key=lambda r: r["n"])
+    lines = []
     n = 100_000_000
-    score = big["per_row_us"] * 1e-6 * n
-    merge = big["merge_s"] / (big["n"] - LABELS) * n
-    net = n * BYTES_PER_ROW / 117e6  # to the client over 1 Gbit/s
-    lines = [f"projection from {big['backend']} at {big['n']:,} rows: {big['per_row_us']:.2f} us/row scoring, "
-             f"one reader streams {big['read_rate']:,.0f} rows/s, join {merge:.1f} s, "
-             f"{n * BYTES_PER_ROW / 1e9:.1f} GB of scores to the client = {net:.0f} s at 1 Gbit/s"]
-    floor = n / big["read_rate"]
-    for w in (1, 2, 4, 8, 16, 32, 64):
-        t = max(score / w, floor) + merge + net
-        lines.append(f"  N={w:>2}: {t:7.0f} s  (scoring {score / w:6.0f} s, database floor {floor:.0f} s if it serves all "
-                     f"workers together no faster than one reader; + join {merge:.0f} s + transfer {net:.0f} s)")
-    per_worker = 1e6 / big["per_row_us"]
-    lines.append(f"  one worker asks {per_worker:,.0f} rows/s; N workers outrun a {big['read_rate']:,.0f} rows/s store "
-                 f"from N = {big['read_rate'] / per_worker:.1f} on unless reads scale with readers")
+    for big in (max((r for r in rows if r["backend"] == b), key=lambda r: r["n"]) for b in dict.fromkeys(
+            r["backend"] for r in rows)):
+        m = big["n"] - LABELS
+        score = big["per_row_us"] * 1e-6 * n
+        merge = big["merge8"] / m * n  # heapq.merge of 8 parts; it grows with log(parts) per row
+        net = n * BYTES_PER_ROW / 117e6  # to the client over 1 Gbit/s
+        floor = n / big["read_rate"]
+        lines.append(f"projection from {big['backend']} at {big['n']:,} rows: {big['per_row_us']:.2f} us/row to score "
+                     f"and sort, one reader streams {big['read_rate']:,.0f} rows/s, client merge "
+                     f"{big['merge8'] / m * 1e9:.0f} ns/row (8 parts) = {merge:.0f} s, {n * BYTES_PER_ROW / 1e9:.1f} GB "
+                     f"to the client = {net:.0f} s at 1 Gbit/s")
+        for w in (1, 2, 4, 8, 16, 32, 64):
+            t = max(score / w, floor) + merge + net
+            lines.append(f"  N={w:>2}: {t:7.0f} s  (scoring {score / w:6.0f} s; database floor {floor:.0f} s if it "
+                         f"serves all workers together no faster than one reader; + merge {merge:.0f} s + transfer "
+                         f"{net:.0f} s)")
+        per_worker = 1e6 / big["per_row_us"]
+        lines.append(f"  one worker asks {per_worker:,.0f} rows/s; N workers outrun a {big['read_rate']:,.0f} rows/s "
+                     f"store from N = {big['read_rate'] / per_worker:.1f} on unless reads scale with readers")
     return lines
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sizes", default="1000000,3000000")
+    ap.add_argument("--sizes", default="1000000,10000000")
     ap.add_argument("--backends", default="sqlite,postgresql")
     ap.add_argument("--suite-seeds", type=int, default=2)
     ap.add_argument("--suite-budget", type=int, default=60)
@@ -203,8 +199,10 @@ def main() -> None:
     args = ap.parse_args()
     import torch
 
+    from activeloop.bench.pgserver import PgServer
+
     torch.set_num_threads(1)
-    print(f"load average before: {os.getloadavg()[0]:.1f} {os.getloadavg()[1]:.1f} on {os.cpu_count()} cores", flush=True)
+    print(f"load average before: {load()} on {os.cpu_count()} cores", flush=True)
     rows = []
     sizes = [int(s) for s in args.sizes.split(",")]
     for backend in args.backends.split(","):
@@ -217,23 +215,24 @@ def main() -> None:
                 finally:
                     shutil.rmtree(tmp, ignore_errors=True)
             else:
-                with postgres_server() as url:
-                    rows.append(measure_scoring(url, n, backend))
+                with PgServer() as server:
+                    rows.append(measure_scoring(server.url, n, backend))
             r = rows[-1]
-            print(f"  scoring: single {r['single']:.1f} s | 1 worker {r['w1']:.1f} s | 2 workers {r['w2']:.1f} s | "
+            print(f"  round scoring: single {r['single']:.1f} s | 1 worker {r['w1']:.1f} s | 2 workers {r['w2']:.1f} s | "
                   f"speed-up 2w/single {r['single'] / r['w2']:.2f}x, efficiency {r['eff2']:.0%} | "
-                  f"{r['per_row_us']:.2f} us/row | read {r['read_rate']:,.0f} rows/s | join {r['merge_s']:.2f} s "
-                  f"| worker start-up (imports) {r['start1']:.0f} s / {r['start2']:.0f} s, not counted | "
-                  f"load {os.getloadavg()[0]:.1f}", flush=True)
+                  f"{r['per_row_us']:.2f} us/row | one reader {r['read_rate']:,.0f} rows/s | client merge "
+                  f"(heapq) 2 parts {r['merge2']:.2f} s, 8 parts {r['merge8']:.2f} s vs sorting all at once "
+                  f"{r['sort_all']:.2f} s | worker start-up (imports) {r['start1']:.0f} s / {r['start2']:.0f} s, not "
+                  f"counted | stored scores identical: True | load {r['load_start']} -> {r['load_end']}", flush=True)
     if not args.no_suite:
         s = measure_suite(args.suite_seeds, args.suite_budget)
         print(f"suite ({s['runs']} runs, digits-imbalanced): --jobs 2 {s['jobs2']:.1f} s | 2-worker cluster "
               f"{s['cluster2']:.1f} s (+ {s['startup']:.0f} s worker start-up, not counted) | ratio cluster/jobs "
-              f"{s['cluster2'] / s['jobs2']:.2f} | curves identical: {s['identical']}",
+              f"{s['cluster2'] / s['jobs2']:.2f} | curves identical: {s['identical']} | load {load()}",
               flush=True)
     for line in projection(rows):
         print(line)
-    print(f"load average after: {os.getloadavg()[0]:.1f} {os.getloadavg()[1]:.1f}", flush=True)
+    print(f"load average after: {load()}", flush=True)
 
 
 if __name__ == "__main__":
