@@ -216,8 +216,8 @@ def test_train_cli_with_a_scheduler_stores_the_local_scores_and_the_next_picks_m
     assert any(str(t["key"]).startswith("activeloop-score") for t in stream.data)  # the round scored on the workers
     assert _stored(b_url) == _stored(f"sqlite:///{a_db}") != []
     for args in ([], ["--scheduler", lc.scheduler_address]):  # next picks: from the stored scores, and rescored there
-        there = runner.invoke(app, ["query", b_url, "-n", "5", "--strategy", "margin", *args])
-        here = runner.invoke(app, ["query", str(a_db), "-n", "5", "--strategy", "margin"])
+        there = runner.invoke(app, ["query", b_url, "-n", "5", "--strategy", "entropy", *args])
+        here = runner.invoke(app, ["query", str(a_db), "-n", "5", "--strategy", "entropy"])
         assert there.exit_code == 0, there.output
         assert there.stdout == here.stdout
     there = runner.invoke(app, ["query", b_url, "-n", "5"])
@@ -225,15 +225,15 @@ def test_train_cli_with_a_scheduler_stores_the_local_scores_and_the_next_picks_m
 
 
 def test_query_cli_with_a_scheduler_leases_the_local_picks(cluster, pool_file, tmp_path):
-    """The round stored the default strategy's scores; margin's are rescored from its checkpoint, on the workers."""
+    """The round stored the default strategy's scores; entropy's are rescored from its checkpoint, on the workers."""
     lc, client = cluster
     a_db, = _copies(pool_file, tmp_path, "a.db")
     runner = CliRunner()
     assert runner.invoke(app, ["train", str(a_db)]).exit_code == 0
     shutil.copy(a_db, tmp_path / "b.db")
-    local = runner.invoke(app, ["query", str(a_db), "-n", "5", "--strategy", "margin"])
+    local = runner.invoke(app, ["query", str(a_db), "-n", "5", "--strategy", "entropy"])
     with distributed.get_task_stream(client=client) as stream:
-        remote = runner.invoke(app, ["query", str(tmp_path / "b.db"), "-n", "5", "--strategy", "margin",
+        remote = runner.invoke(app, ["query", str(tmp_path / "b.db"), "-n", "5", "--strategy", "entropy",
                                      "--scheduler", lc.scheduler_address])
     assert local.exit_code == 0, local.output
     assert remote.exit_code == 0, remote.output
