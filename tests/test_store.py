@@ -510,6 +510,18 @@ def test_rounds_are_numbered_and_checkpoints_verified(filled):
     assert pool.export_labels()[0]["example_id"] == eid
 
 
+def test_a_retried_round_whose_first_attempt_committed_is_recorded_once(filled):
+    """The retry after an ambiguous commit (the round committed, the reply was lost) adds no second round."""
+    pool, _ = filled
+    t0 = datetime(2026, 1, 1, 12, 0, 0, 123456)
+    blob = b"weights" * 100
+    first = pool.record_round(n_labels=5, strategy="margin", checkpoint=blob, metrics={}, config={}, started_at=t0)
+    again = pool.record_round(n_labels=5, strategy="margin", checkpoint=blob, metrics={}, config={}, started_at=t0)
+    other = pool.record_round(n_labels=5, strategy="margin", checkpoint=blob + b"!", metrics={}, config={}, started_at=t0)
+    assert again == first
+    assert [r.number for r in pool.rounds()] == [1, 2] and other.number == 2
+
+
 def test_a_damaged_checkpoint_is_refused_by_its_sha256(pool):
     blob = b"model weights " * 5000
     pool.record_round(n_labels=1, strategy=None, checkpoint=blob, metrics={}, config={}, started_at=datetime(2026, 1, 1))

@@ -63,17 +63,26 @@ def record(
     now: datetime,
     scores: stored_scores.Scores | None = None,
 ) -> RoundInfo:
-    """Add the next round (numbered under the project's row lock) with its checkpoint's sha256 and its scores."""
+    """Add the next round (numbered under the project's row lock) with its checkpoint's sha256 and its scores.
+
+    Exactly-once under retries: when the newest round already has this call's start time, label count
+    and checkpoint sha256, an earlier attempt committed and only its reply was lost, so that round is
+    returned and nothing is added.
+    """
     s.get(Project, project_id, with_for_update=True)
+    sha = None if checkpoint is None else hashlib.sha256(checkpoint).hexdigest()
+    newest = s.scalar(_recorded(project_id).order_by(Round.number.desc()).limit(1))
+    if newest is not None and (newest.started_at, newest.n_labels, newest.checkpoint_sha256) == (started_at, n_labels, sha):
+        return RoundInfo.from_row(newest)
     row = Round(
         project_id=project_id,
-        number=(latest_number(s, project_id) or 0) + 1,
+        number=(newest.number if newest is not None else 0) + 1,
         started_at=started_at,
         finished_at=now,
         n_labels=n_labels,
         strategy=strategy,
         checkpoint=checkpoint,
-        checkpoint_sha256=None if checkpoint is None else hashlib.sha256(checkpoint).hexdigest(),
+        checkpoint_sha256=sha,
         metrics=metrics,
         config=config,
     )
