@@ -366,19 +366,9 @@ def demo(
 
 
 def _register_bench() -> None:
-    """``bench`` lives in activeloop.bench.cli (its own helper); registered when present."""
-    try:
-        from activeloop.bench.cli import bench
-    except ModuleNotFoundError as exc:
-        if exc.name not in ("activeloop.bench.cli", "activeloop.bench"):
-            raise
+    """``bench`` lives in activeloop.bench.cli, beside the benchmark code it drives."""
+    from activeloop.bench.cli import bench
 
-        @app.command("bench")
-        def bench_missing() -> None:
-            """Benchmark strategies with a simulated oracle (not available in this build)."""
-            raise ActiveloopError("the bench command is not available (activeloop.bench.cli is missing)")
-
-        return
     app.command("bench")(bench)
 
 
