@@ -17,24 +17,21 @@ from sqlalchemy.orm import Session
 
 from activeloop.errors import LeaseError
 from activeloop.store.labels import has_label
-from activeloop.store.rows import LOOKUP_CHUNK
+from activeloop.store.rows import LOOKUP_CHUNK, bind, mark, marks
 from activeloop.store.schema import Example, Label, Lease, Project, Round
 
 EX = Example.__table__
 LB = Label.__table__
 LS = Lease.__table__
 PJ = Project.__table__
-# Built once (the lease runs on every query): expanding IN parameters, so nothing is coerced per call.
-_LATEST_ROUND = (sa.select(sa.func.max(Round.number)).where(Round.project_id == sa.bindparam("project"))
-                 .scalar_subquery())
-_INSERT = sa.insert(LS).values(round=_LATEST_ROUND)
-_HELD = sa.union_all(  # one round trip: open leases (with their holder) and current labels (holder NULL)
-    sa.select(LS.c.example_id, LS.c.annotator).where(
-        LS.c.example_id.in_(sa.bindparam("ids", expanding=True)), LS.c.released_at.is_(None),
-        LS.c.expires_at > sa.bindparam("now", type_=LS.c.expires_at.type)),
-    sa.select(LB.c.example_id, sa.cast(sa.null(), LS.c.annotator.type))
-    .where(LB.c.example_id.in_(sa.bindparam("ids2", expanding=True)), LB.c.retracted_at.is_(None)),
-)
+# Plain driver SQL, built once per parameter marker (the lease runs on every query): no statement
+# compiling, no expanding IN, the datetimes converted by the columns' own bind processors.
+_HELD_SQL = (  # one round trip: open leases (with their holder) and current labels (holder NULL)
+    "SELECT example_id, annotator FROM leases WHERE example_id IN ({ids}) AND released_at IS NULL AND expires_at > {m} "
+    "UNION ALL SELECT example_id, NULL FROM labels WHERE example_id IN ({ids}) AND retracted_at IS NULL")
+_INSERT_SQL = (  # the round is read by the insert itself (no statement of its own)
+    "INSERT INTO leases (example_id, annotator, strategy, score, round, created_at, expires_at) VALUES "
+    "({m}, {m}, {m}, {m}, (SELECT max(number) FROM rounds WHERE project_id = {m}), {m}, {m})")
 _CLOSE = (sa.update(LS).where(LS.c.example_id.in_(sa.bindparam("ids", expanding=True)),
                               LS.c.annotator == sa.bindparam("who"), LS.c.released_at.is_(None))
           .values(released_at=sa.bindparam("at", type_=LS.c.released_at.type), outcome=sa.bindparam("outcome")))
@@ -78,26 +75,23 @@ def lease(
     ids = [int(i) for i in ids]
     if _dialect(s) != "sqlite":  # serialises leasing per project; SQLite's BEGIN IMMEDIATE already does
         s.execute(sa.select(PJ.c.id).where(PJ.c.id == project_id).with_for_update())
+    conn = s.connection() if isinstance(s, Session) else s
+    at = bind(conn, LS.c.expires_at)
+    now_db, until = at(now), at(now + timedelta(seconds=ttl))
     taken, mine = set(), set()
-    for lo in range(0, len(ids), LOOKUP_CHUNK):
-        chunk = ids[lo : lo + LOOKUP_CHUNK]
+    for lo in range(0, len(ids), LOOKUP_CHUNK // 2):  # each id is bound twice
+        chunk = ids[lo : lo + LOOKUP_CHUNK // 2]
         lock_examples(s, chunk)
-        for eid, holder in s.execute(_HELD, {"ids": chunk, "ids2": chunk, "now": now}):
+        sql = _HELD_SQL.format(ids=marks(conn, len(chunk)), m=mark(conn))
+        for eid, holder in conn.exec_driver_sql(sql, (*chunk, now_db, *chunk)):
             (mine if holder == annotator else taken).add(eid)
     rows = [
-        {
-            "example_id": i,
-            "annotator": annotator,
-            "strategy": strategy,
-            "score": None if scores is None else float(scores[k]),
-            "created_at": now,
-            "expires_at": now + timedelta(seconds=ttl),
-        }
+        (i, annotator, strategy, None if scores is None else float(scores[k]), project_id, now_db, until)
         for k, i in enumerate(ids)
         if i not in taken and i not in mine
     ]
-    if rows:  # one executemany; the round is read by the insert itself (no statement of its own)
-        s.execute(_INSERT, [{**r, "project": project_id} for r in rows])
+    if rows:  # one executemany
+        conn.exec_driver_sql(_INSERT_SQL.format(m=mark(conn)), rows)
     return [i for i in ids if i not in taken]
 
 

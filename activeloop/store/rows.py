@@ -4,6 +4,7 @@ the id lookups around an insert. Functions over a caller's connection; they neve
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -15,7 +16,29 @@ LOOKUP_CHUNK = 900  # ids per IN (...) lookup, under SQLite's bound-parameter li
 
 def bind(conn: Connection, column: sa.Column) -> Callable[[Any], Any]:
     """The driver-level converter SQLAlchemy would apply to ``column``'s values (identity if none)."""
-    return column.type.dialect_impl(conn.dialect).bind_processor(conn.dialect) or (lambda value: value)
+    return _bind_processor(column.type, conn.dialect)
+
+
+@lru_cache(maxsize=64)
+def _bind_processor(type_: sa.types.TypeEngine, dialect: sa.engine.Dialect) -> Callable[[Any], Any]:
+    return type_.dialect_impl(dialect).bind_processor(dialect) or _same
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def mark(conn: Connection) -> str:
+    """The DBAPI's positional parameter marker (``?`` for sqlite3, ``%s`` for psycopg2)."""
+    return _MARKS[conn.dialect.paramstyle]
+
+
+def marks(conn: Connection, n: int) -> str:
+    """``n`` parameter markers joined by commas, for an ``IN (...)`` of plain driver SQL."""
+    return ", ".join([_MARKS[conn.dialect.paramstyle]] * n)
+
+
+_MARKS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
 
 
 def bulk_insert(conn: Connection, table: sa.Table, columns: list[str], rows: list[tuple]) -> None:
@@ -25,8 +48,7 @@ def bulk_insert(conn: Connection, table: sa.Table, columns: list[str], rows: lis
     so the values are converted once by the caller (with the columns' own bind processors) and
     the statement goes straight to the DBAPI cursor inside the same transaction.
     """
-    mark = {"qmark": "?", "format": "%s", "pyformat": "%s"}[conn.dialect.paramstyle]
-    sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))})"
+    sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks(conn, len(columns))})"
     conn.exec_driver_sql(sql, rows)
 
 
