@@ -11,7 +11,7 @@ labeled count per class. Reading them afresh costs a pass over both logs per que
   never extended), and the rows of ids not seen before; else expired in memory;
 * this annotator's skips: new skip rows, and the outcome of its own leases that closed since.
 
-One statement (``_SIGNATURE``) first says which of these changed; on SQLite, where ids commit in
+One statement (:func:`signature`) first says which of these changed; on SQLite, where ids commit in
 order, the others run only then. Re-reading is idempotent; leasing re-checks every pick in its own transaction anyway.
 """
 
@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import threading
 from datetime import datetime
+from functools import lru_cache
 
 import numpy as np
 import sqlalchemy as sa
 
-from activeloop.store.rows import LOOKUP_CHUNK
+from activeloop.store.rows import LOOKUP_CHUNK, bind, mark, marks
 from activeloop.store.schema import ClassDef, Example, Label, Lease
 
 __all__ = ["ExclusionTracker", "QueryStates"]
@@ -31,41 +32,50 @@ __all__ = ["ExclusionTracker", "QueryStates"]
 EX, LB, LS, CL = Example.__table__, Label.__table__, Lease.__table__, ClassDef.__table__
 OVERLAP_ROWS = 64  # log rows re-read each refresh where ids may commit out of order (not SQLite)
 
-# Built once (plain SQL, the same on SQLite and PostgreSQL): a refresh runs on every query.
-_IN_SPLIT = ("EXISTS (SELECT 1 FROM examples e WHERE e.id = {t}.example_id AND e.project_id = :p "
-             "AND e.split = :split)")  # checked per log row by primary key: the logs drive, not the examples
-_NEW_LABELS = sa.text(
-    "SELECT l.id, l.example_id, c.position, l.retracted_at FROM labels l JOIN classes c ON c.id = l.class_id "
-    "WHERE l.id > :after AND " + _IN_SPLIT.format(t="l") + " ORDER BY l.id"
-).columns(sa.column("id"), sa.column("example_id"), sa.column("position"), LB.c.retracted_at)
-_RETRACTED = sa.text(
-    "SELECT l.example_id FROM labels l WHERE l.retracted_at IS NOT NULL AND " + _IN_SPLIT.format(t="l"))
-_NOW = sa.bindparam("now", type_=LS.c.expires_at.type)
-# Every open lease of the database (all projects), by the covering index ix_leases_open: ids only.
-_OPEN_IDS = sa.text("SELECT id FROM leases WHERE released_at IS NULL AND expires_at > :now").bindparams(_NOW)
-_NEW_LEASES = sa.text(  # lease rows added since: whether open now, and whether in this split
-    "SELECT s.id, s.example_id, s.annotator, s.expires_at, s.released_at, " + _IN_SPLIT.format(t="s")
-    + " FROM leases s WHERE s.id > :after"
-).columns(sa.column("id"), sa.column("example_id"), sa.column("annotator"), LS.c.expires_at, LS.c.released_at,
-          sa.column("here"))
-_NEW_SKIPS = sa.text(
-    "SELECT s.example_id FROM leases s WHERE s.id > :after AND s.annotator = :me AND s.outcome = 'skipped' AND "
-    + _IN_SPLIT.format(t="s")
-)
-_LEASE_ROWS = sa.select(LS.c.id, LS.c.example_id, LS.c.annotator, LS.c.expires_at).where(  # not a join (see above)
-    LS.c.id.in_(sa.bindparam("ids", expanding=True)),
-    sa.exists().where(EX.c.id == LS.c.example_id, EX.c.project_id == sa.bindparam("p"),
-                      EX.c.split == sa.bindparam("split")))
-# What changed, in one statement (each part an index lookup): the latest round; the newest label
-# id and the count of retracted labels (labels are inserted and retracted, never un-retracted);
-# the newest lease id and the count of open leases (leases are inserted and released or expire,
-# never extended or reopened): with every lease added since known, a count that differs from the
-# leases known to be open means one was released or expired, and only then are the open ids re-read.
-_SIGNATURE = sa.text(
-    "SELECT (SELECT max(number) FROM rounds WHERE project_id = :p), (SELECT max(id) FROM labels), "
-    "(SELECT count(*) FROM labels WHERE retracted_at IS NOT NULL), (SELECT max(id) FROM leases), "
-    "(SELECT count(*) FROM leases WHERE released_at IS NULL AND expires_at > :now)"
-).bindparams(_NOW)
+# Plain driver SQL, the same on SQLite and PostgreSQL, run through ``exec_driver_sql`` (a refresh
+# runs on every query: no statement compiling). ``{m}`` is the driver's parameter marker; times
+# are compared in the database's own form (a column's bind processor: on SQLite, fixed-width ISO
+# text, whose order is the times' order), so no row's time is converted back.
+_IN_SPLIT = ("EXISTS (SELECT 1 FROM examples e WHERE e.id = {t}.example_id AND e.project_id = {{m}} "
+             "AND e.split = {{m}})")  # checked per log row by primary key: the logs drive, not the examples
+_SQL = {
+    "new_labels": "SELECT l.id, l.example_id, c.position, l.retracted_at FROM labels l JOIN classes c ON "
+                  "c.id = l.class_id WHERE l.id > {m} AND " + _IN_SPLIT.format(t="l") + " ORDER BY l.id",
+    "retracted": "SELECT l.example_id FROM labels l WHERE l.retracted_at IS NOT NULL AND " + _IN_SPLIT.format(t="l"),
+    # every open lease of the database (all projects), by the covering index ix_leases_open: ids only
+    "open_ids": "SELECT id FROM leases WHERE released_at IS NULL AND expires_at > {m}",
+    # lease rows added since: whether open now, a skip or not, and whether in this split
+    "new_leases": "SELECT s.id, s.example_id, s.annotator, s.expires_at, s.released_at, s.outcome, "
+                  + _IN_SPLIT.format(t="s") + " FROM leases s WHERE s.id > {m}",
+    "new_skips": "SELECT s.example_id FROM leases s WHERE s.id > {m} AND s.annotator = {m} AND "
+                 "s.outcome = 'skipped' AND " + _IN_SPLIT.format(t="s"),
+    "lease_rows": "SELECT s.id, s.example_id, s.annotator, s.expires_at FROM leases s WHERE s.id IN ({ids}) AND "
+                  + _IN_SPLIT.format(t="s"),  # not a join (see above)
+    # What changed, in one statement (each part an index lookup): the latest round; the newest label
+    # id and the count of retracted labels (labels are inserted and retracted, never un-retracted);
+    # the newest lease id and the count of open leases (leases are inserted and released or expire,
+    # never extended or reopened): with every lease added since known, a count that differs from the
+    # leases known to be open means one was released or expired, and only then are the open ids re-read.
+    "signature": "SELECT (SELECT max(number) FROM rounds WHERE project_id = {m}), (SELECT max(id) FROM labels), "
+                 "(SELECT count(*) FROM labels WHERE retracted_at IS NOT NULL), (SELECT max(id) FROM leases), "
+                 "(SELECT count(*) FROM leases WHERE released_at IS NULL AND expires_at > {m})",
+}
+
+
+@lru_cache(maxsize=4)
+def _statements(marker: str) -> dict[str, str]:
+    return {name: sql.replace("{m}", marker) for name, sql in _SQL.items()}
+
+
+def _run(conn, name: str, params: tuple, ids: int = 0):
+    """Run statement ``name`` (with ``ids`` markers in its ``IN``) on the driver."""
+    sql = _statements(mark(conn))[name]
+    return conn.exec_driver_sql(sql.replace("{ids}", marks(conn, ids)) if ids else sql, params)
+
+
+def signature(conn, project_id: int, now_db) -> tuple:
+    """``(latest round, newest label id, retracted labels, newest lease id, open leases)`` at ``now_db``."""
+    return tuple(_run(conn, "signature", (project_id, now_db)).one())
 
 
 class ExclusionTracker:
@@ -98,35 +108,40 @@ class ExclusionTracker:
     def refresh(self, conn, now: datetime, annotator: str, signature: tuple | None = None) -> None:
         """Apply what changed in the logs since the last refresh (and in ``annotator``'s skips).
 
-        ``signature``: the row of ``_SIGNATURE`` read on ``conn`` just before (read here when None).
+        ``signature``: the row of :func:`signature` read on ``conn`` just before (read here when None).
         On SQLite (ids commit in order) a log whose newest id and count did not change is not read.
         """
+        now = bind(conn, LS.c.expires_at)(now)  # the database's form, compared with its rows' as they come
+        p, split = self.project_id, self.split
         if signature is None:
-            signature = tuple(conn.execute(_SIGNATURE, {"p": self.project_id, "now": now}).one())
+            signature = tuple(_run(conn, "signature", (p, now)).one())
         _, newest_label, n_retracted, newest, n_open = signature
         newest_label, newest = newest_label or 0, newest or 0
         # SQLite commits ids in order, and a refresh is one read transaction (one snapshot)
         in_order = conn.dialect.name == "sqlite"
         overlap = 0 if in_order else OVERLAP_ROWS
-        args = {"p": self.project_id, "split": self.split, "me": annotator, "now": now}
         if not in_order or newest_label > self._label_id:
-            for lid, eid, pos, retracted in conn.execute(_NEW_LABELS, {**args, "after": self._label_id - overlap}):
+            for lid, eid, pos, retracted in _run(conn, "new_labels", (self._label_id - overlap, p, split)):
                 if retracted is None:
                     self.labeled[eid] = pos
                     self._arrays.pop("labeled", None)
                 self._label_id = max(self._label_id, lid)
         if n_retracted != self._retracted:  # an undo since: re-read those examples' current labels
-            retracted = conn.execute(_RETRACTED, args).scalars().all()
+            retracted = _run(conn, "retracted", (p, split)).scalars().all()
             self._relabel(conn, set(retracted) & self.labeled.keys())
             self._retracted = n_retracted
         skips = self._skips.setdefault(annotator, _Skips())
-        if not in_order or newest > skips.lease_id:
-            skips.skipped.update(conn.execute(_NEW_SKIPS, {**args, "after": skips.lease_id - overlap}).scalars())
+        follow = in_order and self._lease_sig is not None  # follow the new lease rows; re-read when the count disagrees
+        with_skips = follow and skips.lease_id == self._lease_id  # the new lease rows bring this annotator's skips
+        if (not in_order or newest > skips.lease_id) and not with_skips:
+            skips.skipped.update(_run(conn, "new_skips", (skips.lease_id - overlap, annotator, p, split)).scalars())
         changed = False
-        if in_order and self._lease_sig is not None:  # follow the new lease rows; re-read when the count disagrees
+        if follow:
             if newest > self._lease_id:
-                rows = conn.execute(_NEW_LEASES, {**args, "after": self._lease_id})
-                for lid, eid, who, expires, released, here in rows:
+                for lid, eid, who, expires, released, outcome, here in _run(conn, "new_leases", (p, split,
+                                                                                                self._lease_id)):
+                    if here and with_skips and outcome == "skipped" and who == annotator:
+                        skips.skipped.add(eid)
                     if released is None and expires > now:
                         self._unreleased.add(lid)
                         if here:
@@ -137,8 +152,8 @@ class ExclusionTracker:
         else:
             stale = (newest, n_open) != self._lease_sig
         if stale:
-            self._unreleased = set(conn.execute(_OPEN_IDS, args).scalars())
-            changed = self._follow_open(conn, self._unreleased, args) or changed
+            self._unreleased = set(_run(conn, "open_ids", (now,)).scalars())
+            changed = self._follow_open(conn, self._unreleased) or changed
         self._lease_sig, self._lease_id = (newest, n_open), max(self._lease_id, newest)
         expired = [lid for lid, row in self._open_rows.items() if row[2] <= now]
         for lid in expired:
@@ -158,7 +173,7 @@ class ExclusionTracker:
         skips.mine = set(mine)
         skips.lease_id = max(skips.lease_id, newest)
 
-    def _follow_open(self, conn, open_ids: set[int], args: dict) -> bool:
+    def _follow_open(self, conn, open_ids: set[int]) -> bool:
         """Keep the rows of this split's leases in ``open_ids``, reading only new ones; whether any changed."""
         gone = self._open_rows.keys() - open_ids
         for lid in gone:
@@ -167,7 +182,7 @@ class ExclusionTracker:
         new = sorted(open_ids - self._open_rows.keys() - self._foreign)
         for lo in range(0, len(new), LOOKUP_CHUNK):
             chunk = new[lo : lo + LOOKUP_CHUNK]
-            for lid, eid, who, expires in conn.execute(_LEASE_ROWS, {**args, "ids": chunk}):
+            for lid, eid, who, expires in _run(conn, "lease_rows", (*chunk, self.project_id, self.split), len(chunk)):
                 self._open_rows[lid] = (eid, who, expires)
             self._foreign.update(lid for lid in chunk if lid not in self._open_rows)
         return bool(gone or new)
@@ -237,7 +252,7 @@ class QueryStates:
             if tracker is None:
                 tracker = self._trackers[split] = ExclusionTracker(self.project_id, split, self.n_classes)
             with engine.connect() as conn:
-                signature = tuple(conn.execute(_SIGNATURE, {"p": self.project_id, "now": now}).one())
-                number = signature[0]
-                tracker.refresh(conn, now, annotator, signature)
+                sig = signature(conn, self.project_id, bind(conn, LS.c.expires_at)(now))
+                tracker.refresh(conn, now, annotator, sig)
+            number = sig[0]
             return number, tracker.excluded(annotator), tracker.counts()

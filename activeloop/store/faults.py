@@ -167,11 +167,7 @@ def retrying(seconds: float, url: URL | str, *, sleep: Callable[[float], None] =
     """
 
     def give_up(state: tenacity.RetryCallState):
-        exc = state.outcome.exception()
-        raise UnreachableError(
-            f"{where(url)}: database unreachable for {seconds:g} s ({first_line(exc)}); check that the server is "
-            f"running and reachable, or allow longer with {RETRY_ENV}"
-        ) from None
+        raise _unreachable(url, seconds, state.outcome.exception()) from None
 
     return tenacity.Retrying(
         retry=tenacity.retry_if_exception(lambda exc: classify(exc) == DISCONNECT),
@@ -180,3 +176,26 @@ def retrying(seconds: float, url: URL | str, *, sleep: Callable[[float], None] =
         sleep=sleep,
         retry_error_callback=give_up,
     )
+
+
+def _unreachable(url: URL | str, seconds: float, exc: BaseException) -> UnreachableError:
+    return UnreachableError(
+        f"{where(url)}: database unreachable for {seconds:g} s ({first_line(exc)}); check that the server is "
+        f"running and reachable, or allow longer with {RETRY_ENV}"
+    )
+
+
+def call(seconds: float, url: URL | str, fn: Callable, *args, **kwargs):
+    """``retrying(seconds, url)(fn, *args, **kwargs)``, without building the retry machinery until a first
+    attempt has lost its connection (then the rest of ``seconds`` is retried as :func:`retrying` does)."""
+    started = time.monotonic()
+    try:
+        return fn(*args, **kwargs)
+    except Exception as exc:
+        if classify(exc) != DISCONNECT:
+            raise
+        first = exc
+    left = seconds - (time.monotonic() - started)
+    if left <= 0:
+        raise _unreachable(url, seconds, first) from None
+    return retrying(left, url)(fn, *args, **kwargs)

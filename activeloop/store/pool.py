@@ -50,7 +50,7 @@ def _retried(method):
     def run(self, *args, **kwargs):
         if self._txn is not None:
             return method(self, *args, **kwargs)
-        return faults.retrying(self.retry_seconds, self._engine.url)(method, self, *args, **kwargs)
+        return faults.call(self.retry_seconds, self._engine.url, method, self, *args, **kwargs)
 
     return run
 
