@@ -27,8 +27,11 @@ PJ = Project.__table__
 # Plain driver SQL, built once per parameter marker (the lease runs on every query): no statement
 # compiling, no expanding IN, the datetimes converted by the columns' own bind processors.
 _HELD_SQL = (  # one round trip: open leases (with their holder) and current labels (holder NULL)
-    "SELECT example_id, annotator FROM leases WHERE example_id IN ({ids}) AND released_at IS NULL AND expires_at > {m} "
+    "SELECT example_id, annotator FROM leases{by_example} WHERE example_id IN ({ids}) AND released_at IS NULL AND expires_at > {m} "
     "UNION ALL SELECT example_id, NULL FROM labels WHERE example_id IN ({ids}) AND retracted_at IS NULL")
+# SQLite's planner, without statistics, would walk ix_leases_open (every open lease) instead of
+# looking the few ids up by example; PostgreSQL plans by its statistics.
+_BY_EXAMPLE = {"sqlite": " INDEXED BY ix_leases_example_released"}
 _INSERT_SQL = (  # the round is read by the insert itself (no statement of its own)
     "INSERT INTO leases (example_id, annotator, strategy, score, round, created_at, expires_at) VALUES "
     "({m}, {m}, {m}, {m}, (SELECT max(number) FROM rounds WHERE project_id = {m}), {m}, {m})")
@@ -82,7 +85,7 @@ def lease(
     for lo in range(0, len(ids), LOOKUP_CHUNK // 2):  # each id is bound twice
         chunk = ids[lo : lo + LOOKUP_CHUNK // 2]
         lock_examples(s, chunk)
-        sql = _HELD_SQL.format(ids=marks(conn, len(chunk)), m=mark(conn))
+        sql = _HELD_SQL.format(ids=marks(conn, len(chunk)), m=mark(conn), by_example=_BY_EXAMPLE.get(_dialect(s), ""))
         for eid, holder in conn.exec_driver_sql(sql, (*chunk, now_db, *chunk)):
             (mine if holder == annotator else taken).add(eid)
     rows = [
