@@ -98,6 +98,7 @@ class ExclusionTracker:
         self.leased: set[int] = set()  # examples with an open (unexpired, unreleased) lease
         self._open: dict[str, set[int]] = {}  # annotator -> examples with an open lease of theirs
         self._open_rows: dict[int, tuple] = {}  # lease id -> (example, annotator, expires) of the open leases
+        self._next_expiry = None  # at most the earliest expiry among them (None: none open)
         self._lease_sig: tuple | None = None
         self._lease_id = 0  # newest lease row seen
         self._unreleased: set[int] = set()  # ids of every open lease of the database, as far as known
@@ -135,7 +136,6 @@ class ExclusionTracker:
         with_skips = follow and skips.lease_id == self._lease_id  # the new lease rows bring this annotator's skips
         if (not in_order or newest > skips.lease_id) and not with_skips:
             skips.skipped.update(_run(conn, "new_skips", (skips.lease_id - overlap, annotator, p, split)).scalars())
-        changed = False
         if follow:
             if newest > self._lease_id:
                 for lid, eid, who, expires, released, outcome, here in _run(conn, "new_leases", (p, split,
@@ -145,36 +145,57 @@ class ExclusionTracker:
                     if released is None and expires > now:
                         self._unreleased.add(lid)
                         if here:
-                            self._open_rows[lid], changed = (eid, who, expires), True
+                            self._add_open(lid, (eid, who, expires))
                         else:
                             self._foreign.add(lid)
             stale = len(self._unreleased) != n_open
         else:
             stale = (newest, n_open) != self._lease_sig
+        gone = False
         if stale:
             self._unreleased = set(_run(conn, "open_ids", (now,)).scalars())
-            changed = self._follow_open(conn, self._unreleased) or changed
+            gone = self._follow_open(conn, self._unreleased)
         self._lease_sig, self._lease_id = (newest, n_open), max(self._lease_id, newest)
-        expired = [lid for lid, row in self._open_rows.items() if row[2] <= now]
-        for lid in expired:
-            del self._open_rows[lid]
-        if changed or expired:
-            self.leased, self._open = set(), {}
-            for eid, who, _ in self._open_rows.values():
-                self.leased.add(eid)
-                self._open.setdefault(who, set()).add(eid)
-            self._arrays.pop("leased", None)
-        mine = self._open.get(annotator, set())
-        closed = sorted(skips.mine - mine)  # this annotator's leases closed since: skipped, or released?
+        if self._next_expiry is not None and self._next_expiry <= now:  # else none has expired: no pass over them
+            expired = [lid for lid, row in self._open_rows.items() if row[2] <= now]
+            for lid in expired:
+                del self._open_rows[lid]
+            self._next_expiry = min((row[2] for row in self._open_rows.values()), default=None)
+            gone = gone or bool(expired)
+        if gone:
+            self._rebuild_open()
+        closed = sorted(skips.closed)  # this annotator's leases closed since: skipped, or released?
         for lo in range(0, len(closed), LOOKUP_CHUNK):
             skips.skipped.update(conn.scalars(
                 sa.select(LS.c.example_id).where(LS.c.example_id.in_(closed[lo : lo + LOOKUP_CHUNK]),
                                                  LS.c.annotator == annotator, LS.c.outcome == "skipped")))
-        skips.mine = set(mine)
+        skips.closed = set()
         skips.lease_id = max(skips.lease_id, newest)
 
+    def _add_open(self, lid: int, row: tuple) -> None:
+        """Follow a newly seen open lease ``row`` (example, annotator, expires): leases only add here."""
+        self._open_rows[lid] = row
+        eid, who, expires = row
+        self.leased.add(eid)
+        self._open.setdefault(who, set()).add(eid)
+        self._arrays.pop("leased", None)
+        if self._next_expiry is None or expires < self._next_expiry:
+            self._next_expiry = expires
+
+    def _rebuild_open(self) -> None:
+        """Recount the leased examples after some open leases went; tell each annotator's skips which of theirs."""
+        before = self._open
+        self.leased, self._open = set(), {}
+        for eid, who, _ in self._open_rows.values():
+            self.leased.add(eid)
+            self._open.setdefault(who, set()).add(eid)
+        for who, eids in before.items():
+            if who in self._skips:
+                self._skips[who].closed |= eids - self._open.get(who, set())
+        self._arrays.pop("leased", None)
+
     def _follow_open(self, conn, open_ids: set[int]) -> bool:
-        """Keep the rows of this split's leases in ``open_ids``, reading only new ones; whether any changed."""
+        """Keep the rows of this split's leases in ``open_ids``, reading only new ones; whether any went."""
         gone = self._open_rows.keys() - open_ids
         for lid in gone:
             del self._open_rows[lid]
@@ -183,9 +204,9 @@ class ExclusionTracker:
         for lo in range(0, len(new), LOOKUP_CHUNK):
             chunk = new[lo : lo + LOOKUP_CHUNK]
             for lid, eid, who, expires in _run(conn, "lease_rows", (*chunk, self.project_id, self.split), len(chunk)):
-                self._open_rows[lid] = (eid, who, expires)
+                self._add_open(lid, (eid, who, expires))
             self._foreign.update(lid for lid in chunk if lid not in self._open_rows)
-        return bool(gone or new)
+        return bool(gone)
 
     def _relabel(self, conn, ids: set[int]) -> None:
         """Read the current label of just these examples."""
@@ -227,12 +248,12 @@ class ExclusionTracker:
 
 
 class _Skips:
-    """One annotator's skips, and what the tracker saw of their open leases."""
+    """One annotator's skips, and which of their open leases went since (skipped, or released?)."""
 
     def __init__(self) -> None:
         self.skipped: set[int] = set()
         self.array = np.empty(0, np.int64)  # skipped, sorted
-        self.mine: set[int] = set()
+        self.closed: set[int] = set()  # examples whose open lease of theirs went since their last refresh
         self.lease_id = 0
 
 
