@@ -11,6 +11,7 @@ import pytest
 
 from activeloop.loop import Loop
 from activeloop.query import QueryEngine, resolve
+import activeloop.query.engine as engine_module
 from activeloop.query.scoring import class_heads, not_in
 from activeloop.query.strategies import Context
 from activeloop.store import Pool, db
@@ -169,11 +170,19 @@ def test_a_next_query_reads_only_the_candidates_feature_rows_it_has_not_read_thi
     monkeypatch.setattr(pool, "features", lambda ids: reads.append({int(i) for i in ids}) or real(ids))
     eng = QueryEngine(strategy="default", batch_size=5, random_state=0)  # k-means++ over the top 4 x 5
     first = [q.example_id for q in eng.query(pool, annotator="ana")]
-    assert len(reads) == 1 and len(reads[0]) == 20 and set(first) <= reads[0]
+    # one read: the 20 candidates, and (read ahead) the next heads of every class
+    assert len(reads) == 1 and len(reads[0]) > 20 and set(first) <= reads[0]
     second = [q.example_id for q in eng.query(pool, annotator="ana")]
-    assert set(second).isdisjoint(first)
-    new = set().union(*reads[1:])
-    assert new and new.isdisjoint(reads[0]) and set(second) <= reads[0] | new
+    assert set(second).isdisjoint(first) and set(second) <= reads[0]
+    assert len(reads) == 1  # its candidates were read ahead: no read at all
+    monkeypatch.setattr(engine_module, "READ_AHEAD", 1)  # no reading ahead: the heads soon move past what was read
+    reads.clear()
+    eng = QueryEngine(strategy="default", batch_size=5, random_state=0)
+    for _ in range(10):
+        eng.query(pool, annotator="bob")
+    assert len(reads) > 1
+    for k in range(1, len(reads)):  # each read only rows not read yet this round
+        assert reads[k].isdisjoint(set().union(*reads[:k]))
     pool.close()
 
 

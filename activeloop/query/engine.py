@@ -31,6 +31,7 @@ from activeloop.store.scores import Scores
 __all__ = ["Query", "QueryEngine", "sample_eval"]
 
 ROW_CACHE = 8192  # feature rows of head candidates kept per round (2 MiB at 64 float32 features)
+READ_AHEAD = 8  # a miss reads the rows of this many times the heads per class too (capped to half of ROW_CACHE)
 
 
 @dataclass(frozen=True)
@@ -72,10 +73,16 @@ class _Cache:
     queries: int = 0
     rows: dict = field(default_factory=dict)  # id -> feature row, of the candidates a diversity step read
 
-    def features(self, pool: Any, ids: np.ndarray) -> np.ndarray:
-        """Feature rows of ``ids``: the head candidates recur from query to query, so each is read once."""
+    def features(self, pool: Any, ids: np.ndarray, ahead: Callable[[], np.ndarray] | None = None) -> np.ndarray:
+        """Feature rows of ``ids``: the head candidates recur from query to query, so each is read once.
+
+        On a miss, the rows of ``ahead()`` (the next candidates) are read in the same statement, so
+        the following queries of the round read none until the heads move past them.
+        """
         missing = [int(i) for i in ids if int(i) not in self.rows]
         if missing:
+            if ahead is not None:
+                missing = list(dict.fromkeys(missing + [int(i) for i in ahead() if int(i) not in self.rows]))
             if len(self.rows) + len(missing) > ROW_CACHE:
                 self.rows.clear()
             self.rows.update(zip(missing, pool.features(missing)))
@@ -339,7 +346,9 @@ class QueryEngine:
                 pos = top_n(scores, want)
             else:
                 scores = self.strategy_.rescore(S.base[avail], pred, ctx)
-                fetch: Callable[[np.ndarray], np.ndarray] = lambda p, ids=ids: cache.features(pool, ids[p])
+                ahead = None if h is None else self._ahead(S, excluded, max(h, want))
+                fetch: Callable[[np.ndarray], np.ndarray] = lambda p, ids=ids, ahead=ahead: cache.features(
+                    pool, ids[p], ahead)
                 rows = ctx.with_rows(ids=ids, fetch_features=fetch)
                 if cache.orders is not None:
                     rows = replace(rows, margins=cache.margins[avail],
@@ -358,6 +367,12 @@ class QueryEngine:
         if not out:
             raise PoolExhaustedError.of(pool.name, 0, n, annotator=annotator)
         return out
+
+    @staticmethod
+    def _ahead(S: Scores, excluded: np.ndarray, h: int) -> Callable[[], np.ndarray]:
+        """The ids of the next head candidates, whose feature rows a miss reads too."""
+        per_class = max(h, min(READ_AHEAD * h, ROW_CACHE // (2 * max(S.n_classes, 1))))
+        return lambda: S.ids[class_heads(S, excluded, per_class)]
 
     def sample_eval(self, pool: Any, n: int, annotator: str = "default") -> list[Query]:
         """A uniform random draw of unlabeled eval-split examples, leased to ``annotator``; never by strategy."""

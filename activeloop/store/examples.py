@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from activeloop.errors import ActiveloopError, DimensionError, RowError
-from activeloop.store.rows import LOOKUP_CHUNK, bind, bulk_insert, existing_external_ids, inserted_ids
+from activeloop.store.rows import LOOKUP_CHUNK, bind, bulk_insert, marks, existing_external_ids, inserted_ids
 from activeloop.store.schema import Example, Label
 
 EX = Example.__table__
@@ -123,16 +123,17 @@ def insert(
     return ids
 
 
-_FEATURES = sa.select(EX.c.id, EX.c.project_id, EX.c.features).where(EX.c.id.in_(sa.bindparam("ids", expanding=True)))
+# Plain driver SQL (a query reads its candidates' rows): by primary key alone (SQLite would
+# otherwise walk the (project, split) index); the project is checked per row here.
+_FEATURES = "SELECT id, project_id, features FROM examples WHERE id IN ({ids})"
 
 
 def feature_blobs(conn: Connection, project_id: int, ids: Sequence[int]) -> dict[int, bytes]:
-    """``{id: float32 bytes}`` of those ``ids`` that belong to the project."""
+    """``{id: float32 bytes}`` (any bytes-like object) of those ``ids`` that belong to the project."""
     got: dict[int, bytes] = {}
     for lo in range(0, len(ids), LOOKUP_CHUNK):
         chunk = [int(i) for i in ids[lo : lo + LOOKUP_CHUNK]]
-        # By primary key alone (SQLite would otherwise walk the (project, split) index).
-        for i, project, blob in conn.execute(_FEATURES, {"ids": chunk}):
+        for i, project, blob in conn.exec_driver_sql(_FEATURES.format(ids=marks(conn, len(chunk))), tuple(chunk)):
             if project == project_id:
                 got[i] = blob
     return got
