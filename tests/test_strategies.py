@@ -285,3 +285,40 @@ def test_a_plain_callable_can_be_passed_directly():
     np.testing.assert_allclose(strat(np.array([[0.2, 0.8]])), [0.2])
     with pytest.raises(StrategyError, match="not callable"):
         resolve(42)
+
+
+def _kmeanspp_one_draw_at_a_time(X, scores, k, rng):
+    """k-means++ as first written: each draw recomputes the distances to the new pick (the reference)."""
+    X, s = np.asarray(X, np.float64), np.asarray(scores, np.float64)
+    m, k = len(X), max(int(min(k, len(X))), 0)
+    if k == 0:
+        return np.empty(0, np.int64)
+    s = s - min(s.min(), 0.0) + 1e-12
+    picked = [int(top_n(s, 1)[0])]
+    d2 = ((X - X[picked[0]]) ** 2).sum(axis=1)
+    for _ in range(k - 1):
+        w = s * d2
+        w[picked] = 0.0
+        if w.sum() <= 0:
+            picked += [i for i in top_n(s, m) if i not in picked][: k - len(picked)]
+            break
+        cdf = (w / w.sum()).cumsum()
+        picked.append(int(cdf.searchsorted(rng.random() * cdf[-1], side="right")))
+        d2 = np.minimum(d2, ((X - X[picked[-1]]) ** 2).sum(axis=1))
+    return np.asarray(picked, np.int64)
+
+
+def test_kmeanspp_from_one_distance_matrix_picks_what_one_draw_at_a_time_picks():
+    r = np.random.default_rng(0)
+    for seed in range(600):
+        m, d = int(r.integers(1, 160)), int(r.integers(1, 70))
+        X = r.normal(size=(m, d)).astype(np.float32)
+        if seed % 5 == 0 and m > 3:  # duplicates are never drawn twice
+            X[1], X[3] = X[0], X[2]
+        if seed % 7 == 0:  # all duplicates: score order
+            X[:] = X[0]
+        s = r.random(m) - (0.3 if seed % 3 == 0 else 0.0)
+        k = int(r.integers(0, m + 3))
+        got = kmeanspp_select(X, s, k, np.random.default_rng(seed))
+        want = _kmeanspp_one_draw_at_a_time(X, s, k, np.random.default_rng(seed))
+        assert np.array_equal(got, want), seed
