@@ -71,7 +71,8 @@ class _Cache:
     margins: np.ndarray | None = None  # (n, C) per-class margins, kept when the strategy reads orders
     orders: np.ndarray | None = None  # (C, n) per-class orders over the cached rows
     queries: int = 0
-    rows: dict = field(default_factory=dict)  # id -> feature row, of the candidates a diversity step read
+    rows: dict = field(default_factory=dict)  # id -> row of ``block``, of the candidates a diversity step read
+    block: np.ndarray | None = None  # their feature rows
 
     def features(self, pool: Any, ids: np.ndarray, ahead: Callable[[], np.ndarray] | None = None) -> np.ndarray:
         """Feature rows of ``ids``: the head candidates recur from query to query, so each is read once.
@@ -79,14 +80,20 @@ class _Cache:
         On a miss, the rows of ``ahead()`` (the next candidates) are read in the same statement, so
         the following queries of the round read none until the heads move past them.
         """
-        missing = [int(i) for i in ids if int(i) not in self.rows]
+        ids = np.asarray(ids, dtype=np.int64)
+        missing = [i for i in ids.tolist() if i not in self.rows]
         if missing:
             if ahead is not None:
                 missing = list(dict.fromkeys(missing + [int(i) for i in ahead() if int(i) not in self.rows]))
             if len(self.rows) + len(missing) > ROW_CACHE:
                 self.rows.clear()
-            self.rows.update(zip(missing, pool.features(missing)))
-        return np.stack([self.rows[int(i)] for i in ids]) if len(ids) else pool.features(ids)
+            X = pool.features(missing)
+            self.block = X if not self.rows else np.concatenate((self.block, X))
+            self.rows.update(zip(missing, range(len(self.block) - len(missing), len(self.block))))
+        if not len(ids):
+            return pool.features(ids)
+        rows = self.rows
+        return self.block[[rows[i] for i in ids.tolist()]]
 
 
 class QueryEngine:
@@ -329,6 +336,7 @@ class QueryEngine:
             lab_p = self._proba(X_lab, classes, model) if len(y_lab) else np.zeros((0, len(classes)))
             ctx = replace(ctx, labeled_proba=lab_p, labeled_y=y_lab)
         out: list[Query] = []
+        said: dict = {}  # texts shared by this query's examples
         first = True
         while len(out) < n:
             want = n - len(out)
@@ -361,7 +369,7 @@ class QueryEngine:
                                  scores=scores[pos], ttl=self.lease_ttl))
             for p in pos:
                 if int(ids[p]) in got:
-                    out.append(self._make_query(cache, int(avail[p]), float(scores[p]), classes, counts))
+                    out.append(self._make_query(cache, int(avail[p]), float(scores[p]), classes, counts, said))
             # leased now, or taken by someone else meanwhile: either way not a candidate any more
             excluded = np.sort(np.concatenate((excluded, ids[pos])))  # not np.union1d: its unique imports numpy.ma
         if not out:
@@ -464,19 +472,27 @@ class QueryEngine:
                       np.zeros(1, np.int64))
         return _Cache(key, True, cold)
 
-    def _make_query(self, cache: _Cache, i: int, score: float, classes: list[str], counts: np.ndarray) -> Query:
+    def _make_query(self, cache: _Cache, i: int, score: float, classes: list[str], counts: np.ndarray,
+                    said: dict | None = None) -> Query:
+        """The :class:`Query` of cached row ``i``; ``said`` keeps the strategy's repr and the per-class texts
+        of one query (they are the same for every example of it)."""
         S = cache.scores
         eid = int(S.ids[i])
         if cache.cold:
             base = float(S.base[i])
             reason = "cold start: k-means representative" if base >= 1.0 else "cold start: random draw"
             return Query(eid, score, "cold-start", None, None, reason)
+        said = {} if said is None else said
         c = int(S.predicted[i])
-        total = int(counts.sum())
-        rare = counts[c] * len(classes) < total
-        labels = f"{'rare: ' if rare else ''}{int(counts[c])} label{'s' if counts[c] != 1 else ''}"
-        reason = f"{self.strategy_.describe(float(S.base[i]))}, predicted {classes[c]!r} ({labels})"
-        return Query(eid, score, repr(self.strategy_), classes[c], float(S.confidence[i]), reason)
+        if c not in said:
+            total = int(counts.sum())
+            rare = counts[c] * len(classes) < total
+            labels = f"{'rare: ' if rare else ''}{int(counts[c])} label{'s' if counts[c] != 1 else ''}"
+            said[c] = f", predicted {classes[c]!r} ({labels})"
+        if "strategy" not in said:
+            said["strategy"] = repr(self.strategy_)
+        reason = self.strategy_.describe(float(S.base[i])) + said[c]
+        return Query(eid, score, said["strategy"], classes[c], float(S.confidence[i]), reason)
 
     def _check_available(self, pool: Any, available: int, n: int, annotator: str, partial: bool) -> None:
         if available == 0 or (available < n and not partial):
