@@ -73,6 +73,7 @@ class _Cache:
     queries: int = 0
     rows: dict = field(default_factory=dict)  # id -> row of ``block``, of the candidates a diversity step read
     block: np.ndarray | None = None  # their feature rows
+    windows: dict = field(default_factory=dict)  # class -> head window that sufficed (see class_heads)
 
     def features(self, pool: Any, ids: np.ndarray, ahead: Callable[[], np.ndarray] | None = None) -> np.ndarray:
         """Feature rows of ``ids``: the head candidates recur from query to query, so each is read once.
@@ -341,7 +342,7 @@ class QueryEngine:
         while len(out) < n:
             want = n - len(out)
             h = None if cache.cold else self.strategy_.heads(want)
-            avail = not_in(S.ids, excluded) if h is None else class_heads(S, excluded, max(h, want))
+            avail = not_in(S.ids, excluded) if h is None else class_heads(S, excluded, max(h, want), cache.windows)
             if first:  # with heads >= n per class, fewer than n candidates means every class ran out
                 self._check_available(pool, len(avail), n, annotator, partial)
                 first = False

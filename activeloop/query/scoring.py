@@ -79,22 +79,26 @@ def score_pool(
     return Scored(scores, part.probe_X, part.probe_proba, part.n, margins, per_class)
 
 
-def class_heads(scores: Scores, excluded: np.ndarray, h: int) -> np.ndarray:
+def class_heads(scores: Scores, excluded: np.ndarray, h: int, windows: dict | None = None) -> np.ndarray:
     """Positions (ascending) of the ``h`` best-scored ids of each predicted class that are not in ``excluded``.
 
     Walks each class's stored order from its head, in windows that double until ``h`` are found,
     so the cost is about ``n_classes * (h + excluded in the window)`` rather than one per example.
+    ``windows`` (class -> window), kept by the caller between calls, starts each class at the window
+    that sufficed last time (the excluded only grow within a round, mostly); the result is the same.
     """
     parts = []
+    windows = {} if windows is None else windows
     for c in range(scores.n_classes):
         seg = scores.order[scores.starts[c] : scores.starts[c + 1]]
-        take = h + 16
+        take = max(h + 16, windows.get(c, 0))
         while True:
             pos = seg[:take]
             keep = pos[_absent(scores.ids[pos], excluded)]
             if len(keep) >= h or take >= len(seg):
                 break
             take *= 2
+        windows[c] = take
         parts.append(keep[:h])
     if not parts:
         return np.empty(0, np.int64)
