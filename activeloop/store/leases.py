@@ -28,7 +28,8 @@ PJ = Project.__table__
 # compiling, no expanding IN, the datetimes converted by the columns' own bind processors.
 _HELD_SQL = (  # one round trip: open leases (with their holder) and current labels (holder NULL)
     "SELECT example_id, annotator FROM leases{by_example} WHERE example_id IN ({ids}) AND released_at IS NULL "
-    "AND expires_at > {m} UNION ALL SELECT example_id, NULL FROM labels WHERE example_id IN ({ids}) AND retracted_at IS NULL")
+    "AND expires_at > {m} UNION ALL SELECT example_id, NULL FROM labels WHERE example_id IN ({ids}) "
+    "AND retracted_at IS NULL")
 # SQLite's planner, without statistics, would walk ix_leases_open (every open lease) instead of
 # looking the few ids up by example; PostgreSQL plans by its statistics.
 _BY_EXAMPLE = {"sqlite": " INDEXED BY ix_leases_example_released"}
