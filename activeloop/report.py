@@ -120,7 +120,8 @@ def _plot_eval(rounds: list[Any], v: Verdict, path: Path) -> Path:
             key = next(k for k, label in _METRICS if label == title)
             ax.plot(x, [r.metrics[key] for r in measured], "o-", ms=3, color="C0")
         _stop_line(ax, rounds, v)
-        ax.legend(fontsize=8, loc="lower right")
+        if ax.get_legend_handles_labels()[0]:  # nothing to name before a stop line or a PR-AUC class
+            ax.legend(fontsize=8, loc="lower right")
         ax.set_ylim(0, 1.02)
         ax.set_xlabel("pool labels")
         ax.grid(alpha=0.3)
