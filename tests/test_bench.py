@@ -173,6 +173,18 @@ def test_modal_peer_and_in_engine_modal_measure_are_two_named_runs(tmp_path: Pat
 
 
 @needs_modal
+@pytest.mark.parametrize("measure", ["uncertainty", "margin", "entropy"])
+def test_each_modal_peer_name_is_modals_sampling_query_function(measure: str):
+    """peer:modal-entropy must not find scipy's ``entropy``, which modAL.uncertainty imports."""
+    from modAL import uncertainty
+
+    from activeloop.bench.peers import _peer_function
+
+    assert _peer_function(measure) is getattr(uncertainty, f"{measure}_sampling")
+    assert _peer_function(f"{measure}-sampling") is getattr(uncertainty, f"{measure}_sampling")
+
+
+@needs_modal
 def test_the_old_peer_spelling_still_runs_the_peer_with_a_deprecation_note(tmp_path: Path):
     res = CliRunner().invoke(app, ["bench", "--dataset", TINY, "--strategies", "modal:margin_sampling", "--seeds", "1",
                                    "--budget", "20", "--quiet", "--out", str(tmp_path)])

@@ -68,12 +68,12 @@ def _peer_function(name: str) -> Callable:
     """The modAL function of ``peer:modal-NAME``: ``NAME`` or ``NAME_sampling``, hyphens as underscores."""
     require_modal("modAL.models", "the bench's modAL peers (peer:modal-*)")
     fn_name = name.replace("-", "_")
-    try:
+    if fn_name.endswith("_sampling"):
         return modal_function(fn_name, PEER_MODULES)
-    except StrategyError:
-        if fn_name.endswith("_sampling"):
-            raise
+    try:  # the _sampling form first: modAL.uncertainty also holds scipy's ``entropy``, which is no query function
         return modal_function(f"{fn_name}_sampling", PEER_MODULES)
+    except StrategyError:
+        return modal_function(fn_name, PEER_MODULES)
 
 #: modAL modules a ``modal:NAME`` peer's function comes from (those taking ``(classifier, X, n_instances)``).
 PEER_MODULES = ("uncertainty", "batch")
