@@ -16,9 +16,10 @@ from activeloop.query.imbalance import (
     direct_select,
     galaxy_select,
     label_slots,
+    pairwise_margin,
 )
 from activeloop.query.orders import class_margins, class_orders, restrict_orders
-from activeloop.query.strategies import Context
+from activeloop.query.strategies import Context, margin, minority_weights
 from activeloop.store import Pool
 
 # Six binary candidates with p(class 1) = P1; one labeled row of each class (p1 = 0.8 is a 1, 0.2 a 0).
@@ -115,6 +116,38 @@ def test_base_takes_the_rows_nearest_each_class_boundary_with_equal_quotas():
     # |q| = |1 - 2 p1|: row 3 (0.1) is nearest for both classes; class 0 takes it, class 1 the next (row 2, 0.16)
     assert base_select(q, orders, [1, 1], 2).tolist() == [3, 2]
     assert base_select(q, orders, [5, 1], 1).tolist() == [3]  # class 1 is rarer: served first
+
+
+def test_pairwise_margin_weights_each_boundary_by_its_rarer_class():
+    counts = [20, 20, 2]
+    w = minority_weights(counts)  # [0.465, 0.465, 1]: the two common classes share one weight
+    assert w[0] == pytest.approx(w[1]) and w[0] == pytest.approx(0.4653, abs=1e-3) and w[2] == 1.0
+    p = np.array([[0.5, 0.45, 0.05], [0.6, 0.2, 0.2], [0.4, 0.3, 0.3], [0.1, 0.1, 0.8]])
+    got = pairwise_margin(p, counts)
+    # row 0: boundary 0|1 gives 0.95 * w0, boundary 0|2 gives (1 - 0.45) * 1 -> the rare boundary wins
+    assert got[0] == pytest.approx(0.55)
+    assert got[1] == pytest.approx(0.6)  # 1 - (0.6 - 0.2), toward the rare class
+    assert got[2] == pytest.approx(0.9)
+    assert got[3] == pytest.approx(0.3)  # predicted rare: every boundary weighs 1, best rival at 0.1
+    assert np.argmax(got) == 2 and np.argmax(margin(p)) == 0  # plain margin would ask row 0 first
+
+
+def test_pairwise_margin_is_plain_margin_in_a_binary_task_and_skips_unseen_classes():
+    rng = np.random.default_rng(0)
+    p = rng.dirichlet(np.ones(2), size=50)
+    assert np.allclose(pairwise_margin(p, [40, 3]), margin(p))
+    # class 2 has no label: the model never saw it, so its (zero) column is no rival (else both rows
+    # would score 1 - p_t against it, 0.3 and 0.1, times weight 1)
+    p3 = np.array([[0.7, 0.3, 0.0], [0.9, 0.1, 0.0]])
+    assert np.allclose(pairwise_margin(p3, [10, 10, 0]), margin(p3) * minority_weights([10, 10, 0])[0])
+
+
+def test_pairwise_leaning_is_not_stored_and_shows_its_stack():
+    strat = resolve("diverse-pairwise-margin")
+    assert repr(strat) == "diverse(pairwise_leaning(margin, power=0.5, beta=0.95), method='kmeans++', factor=4)"
+    assert strat.score_key(0) is None  # the score follows the labeled counts through every rival
+    with pytest.raises(StrategyError, match="beta"):
+        resolve("pairwise-margin").__class__(beta=1.5)
 
 
 @pytest.mark.parametrize("name", ["direct", "galaxy", "base"])

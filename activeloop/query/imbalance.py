@@ -17,7 +17,8 @@ Written from the papers and the authors' reference code (LabelBench ``direct.py`
 the BASE sampler of Emam et al.); differences are noted on each function.
 
 :class:`Direct`, :class:`Galaxy` and :class:`Base` run them as engine strategies (registered as
-``direct``, ``galaxy``, ``base``). Shared arguments of the functions: ``q`` (n, C) margins of the candidate rows, ``orders`` (C, n) from
+``direct``, ``galaxy``, ``base``). :func:`pairwise_margin` (:class:`PairwiseLeaning`, ``pairwise-margin``)
+leans margin sampling toward rare classes per boundary, from the same per-class margins. Shared arguments of the functions: ``q`` (n, C) margins of the candidate rows, ``orders`` (C, n) from
 :func:`~activeloop.query.orders.class_orders` over the same rows, ``q_lab`` (m, C) margins of the
 labeled rows and ``y_lab`` (m,) their class indices.
 """
@@ -28,9 +29,9 @@ import numpy as np
 
 from activeloop.errors import StrategyError
 from activeloop.query.orders import class_margins
-from activeloop.query.strategies import Context, Strategy, margin
+from activeloop.query.strategies import Context, Strategy, margin, minority_weights
 
-__all__ = ["Direct", "Galaxy", "Base", "class_quotas", "label_slots", "best_cut", "direct_select", "galaxy_select", "base_select"]
+__all__ = ["Direct", "Galaxy", "Base", "PairwiseLeaning", "pairwise_margin", "class_quotas", "label_slots", "best_cut", "direct_select", "galaxy_select", "base_select"]
 
 
 def class_quotas(n: int, class_counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -303,3 +304,54 @@ class Base(_OrderRule):
     def select(self, scores, predicted, n, ctx):
         q, orders, _, _ = self._inputs(ctx)
         return base_select(q, orders, ctx.class_counts, n)
+
+
+def pairwise_margin(proba, class_counts, *, power: float = 0.5, beta: float = 0.95) -> np.ndarray:
+    """Margin to every rival class, each boundary weighted by its rarer class; the best boundary per row.
+
+    ``score = max_{c != t} (1 - (p_t - p_c)) * max(w_t, w_c)`` with ``t`` the predicted class and ``w``
+    :func:`~activeloop.query.strategies.minority_weights` of the labeled counts. ``1 + q_c`` is the
+    closeness to the boundary between ``t`` and ``c`` (BASE's distance, through the per-class margins
+    of :func:`~activeloop.query.orders.class_margins`); the minority lean belongs to the boundary, not
+    to the predicted class alone: an example torn toward a rare class counts even where the rare
+    class is not its runner-up, and in a binary task (one boundary, touching the rarest class) the
+    score is plain margin. Rivals with no label yet are left out while two classes have labels (the
+    model has never seen them).
+
+    Example, counts ``[20, 20, 2]`` (weights ``[0.465, 0.465, 1]``): ``p = (0.5, 0.45, 0.05)`` scores
+    ``max(0.95 * 0.465, 0.55 * 1) = 0.55``; ``p = (0.4, 0.3, 0.3)`` scores ``0.9``.
+    """
+    p = np.asarray(proba, dtype=np.float64)
+    n, C = p.shape
+    if C < 2:
+        return np.zeros(n)
+    counts = np.asarray(class_counts, dtype=np.float64)
+    w = minority_weights(counts, power=power, beta=beta)
+    t = p.argmax(axis=1)
+    val = (1.0 + class_margins(p)) * np.maximum(w[t][:, None], w[None, :])
+    val[np.arange(n), t] = -np.inf
+    seen = counts > 0
+    if seen.sum() >= 2:
+        val[:, ~seen] = -np.inf
+    return val.max(axis=1)
+
+
+class PairwiseLeaning(Strategy):
+    """Margin sampling leaned toward rare classes per boundary (:func:`pairwise_margin`).
+
+    The score depends on the labeled counts through every rival class, so it is not a per-class
+    factor on a stored base score: it is rescored from the round's model (not stored), like DIRECT.
+    """
+
+    measure = "pairwise margin"
+
+    def __init__(self, *, power: float = 0.5, beta: float = 0.95):
+        minority_weights(np.ones(2), power=power, beta=beta)  # validate now, with a clear message
+        self.power = power
+        self.beta = beta
+
+    def score(self, proba: np.ndarray, ctx: Context) -> np.ndarray:
+        return pairwise_margin(proba, ctx.class_counts, power=self.power, beta=self.beta)
+
+    def __repr__(self) -> str:
+        return f"pairwise_leaning(margin, power={self.power:g}, beta={self.beta:g})"

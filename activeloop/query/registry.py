@@ -14,6 +14,8 @@ Built-in names (``available()`` lists them):
 ``direct``                      DIRECT: per class, around the cut that best separates the labels
 ``galaxy``                      GALAXY: bisect the shortest unlabeled run between disagreeing labels
 ``base``                        BASE: equal per-class quotas nearest each class's boundary
+``pairwise-margin``             margin, each boundary leaned by its rarer class (not stored)
+``diverse-pairwise-margin``     ``diverse(pairwise_leaning(margin), method='kmeans++', factor=4)``
 ``default``                     ``diverse(minority_leaning(margin), method='kmeans++', factor=4)``
 ``modal:NAME``                  a function of modAL.uncertainty / disagreement / batch / ...,
                                 run inside activeloop's engine on activeloop's model (the
@@ -34,7 +36,7 @@ import numpy as np
 
 from activeloop.errors import StrategyError
 from activeloop.query.diversity import Diverse
-from activeloop.query.imbalance import Base, Direct, Galaxy
+from activeloop.query.imbalance import Base, Direct, Galaxy, PairwiseLeaning
 from activeloop.query.modal import ModalSelector, from_modal
 from activeloop.query.selector import Selector
 from activeloop.query.strategies import (
@@ -86,6 +88,8 @@ _REGISTRY: dict[str, Callable[[], Strategy]] = {
     "direct": Direct,
     "galaxy": Galaxy,
     "base": Base,
+    "pairwise-margin": PairwiseLeaning,
+    "diverse-pairwise-margin": lambda: Diverse(PairwiseLeaning(), method="kmeans++", factor=4),
     "default": default_strategy,
 }
 
