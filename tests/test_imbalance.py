@@ -142,12 +142,16 @@ def test_pairwise_margin_is_plain_margin_in_a_binary_task_and_skips_unseen_class
     assert np.allclose(pairwise_margin(p3, [10, 10, 0]), margin(p3) * minority_weights([10, 10, 0])[0])
 
 
-def test_pairwise_leaning_is_not_stored_and_shows_its_stack():
-    strat = resolve("diverse-pairwise-margin")
+def test_pairwise_leaning_is_stored_with_the_rounds_counts_and_shows_its_stack():
+    strat = resolve("default")
     assert repr(strat) == "diverse(pairwise_leaning(margin, power=0.5, beta=0.95), method='kmeans++', factor=4)"
-    assert strat.score_key(0) is None  # the score follows the labeled counts through every rival
+    assert strat.score_key(0) == "pairwise_margin:0.5:0.95" and strat.heads(10) == 40
+    p = np.array([[0.5, 0.45, 0.05], [0.4, 0.3, 0.3]])
+    # the counts in the scoring context are the lean: the same rows rank the other way round without a rare class
+    assert np.argmax(strat.score(p, Context.from_counts([20, 20, 2]))) == 1
+    assert np.argmax(strat.score(p, Context.from_counts([20, 20, 20]))) == 0
     with pytest.raises(StrategyError, match="beta"):
-        resolve("pairwise-margin").__class__(beta=1.5)
+        type(resolve("pairwise-margin"))(beta=1.5)
 
 
 @pytest.mark.parametrize("name", ["direct", "galaxy", "base"])

@@ -339,8 +339,12 @@ def pairwise_margin(proba, class_counts, *, power: float = 0.5, beta: float = 0.
 class PairwiseLeaning(Strategy):
     """Margin sampling leaned toward rare classes per boundary (:func:`pairwise_margin`).
 
-    The score depends on the labeled counts through every rival class, so it is not a per-class
-    factor on a stored base score: it is rescored from the round's model (not stored), like DIRECT.
+    The lean depends on the labeled counts through every rival class, so it cannot be a per-class
+    factor on a margin stored with the round (as the predicted-class lean is). It is part of the
+    round's score instead: the weights are those of the labeled counts when the round is scored, and
+    the round stores that score (one retrain = one lean; the lean fades over dozens of labels, a
+    round adds one batch). A process that rescores a round without stored scores uses the counts
+    of its own moment.
     """
 
     measure = "pairwise margin"
@@ -352,6 +356,9 @@ class PairwiseLeaning(Strategy):
 
     def score(self, proba: np.ndarray, ctx: Context) -> np.ndarray:
         return pairwise_margin(proba, ctx.class_counts, power=self.power, beta=self.beta)
+
+    def score_key(self, seed: int) -> str:
+        return f"pairwise_margin:{self.power:g}:{self.beta:g}"
 
     def __repr__(self) -> str:
         return f"pairwise_leaning(margin, power={self.power:g}, beta={self.beta:g})"

@@ -14,9 +14,9 @@ Built-in names (``available()`` lists them):
 ``direct``                      DIRECT: per class, around the cut that best separates the labels
 ``galaxy``                      GALAXY: bisect the shortest unlabeled run between disagreeing labels
 ``base``                        BASE: equal per-class quotas nearest each class's boundary
-``pairwise-margin``             margin, each boundary leaned by its rarer class (not stored)
-``diverse-pairwise-margin``     ``diverse(pairwise_leaning(margin), method='kmeans++', factor=4)``
-``default``                     ``diverse(minority_leaning(margin), method='kmeans++', factor=4)``
+``pairwise-margin``             margin to every rival, each boundary leaned by its rarer class
+``default``                     ``diverse(pairwise_leaning(margin), method='kmeans++', factor=4)``
+``previous-default``            ``diverse(minority_leaning(margin), method='kmeans++', factor=4)``
 ``modal:NAME``                  a function of modAL.uncertainty / disagreement / batch / ...,
                                 run inside activeloop's engine on activeloop's model (the
                                 ``modal`` extra). Not the bench's peers ``peer:modal-margin`` ...,
@@ -55,21 +55,23 @@ __all__ = ["resolve", "available", "register", "default_strategy", "CallableStra
 
 
 def default_strategy() -> Strategy:
-    """The recommended strategy: tempered minority-leaning margin, made diverse with k-means++.
+    """The recommended strategy: margin leaned toward rare classes per boundary, made diverse with k-means++.
 
     Margin is the strongest plain uncertainty baseline on multi-class problems (it looks only at the
-    decision between the top two classes); the tempered, fading lean (see
-    :func:`~activeloop.query.strategies.minority_weights`) tilts each batch toward the classes
-    with few labels without drowning the uncertainty signal; k-means++ over the top 4k candidates
-    keeps a batch from being k near-duplicates.
+    decision between the top two classes). :func:`~activeloop.query.imbalance.pairwise_margin` scores
+    an example by its closeness to the boundary between its predicted class and each rival, each
+    boundary weighted by the tempered, fading minority weight of its rarer class
+    (:func:`~activeloop.query.strategies.minority_weights`): an example torn toward a rare class is
+    asked sooner, and a binary task (one boundary) gets plain margin, with no lean to one side.
+    k-means++ over the top 4k candidates keeps a batch from being k near-duplicates.
 
-    Kept after issue 10's suite (``activeloop bench --suite imbalanced``, 10 tasks, 4-5 seeds, with
-    the budget-sized model; ``benchmarks/README.md``): against modAL margin sampling it had the best
-    mean AULC minority recall (+0.045) at a mean AULC macro-F1 delta of -0.002, where plain margin
-    gave -0.012 / -0.008, BASE -0.001 / -0.008, GALAXY +0.002 / -0.010 and DIRECT -0.040 / -0.039
-    (recall / macro-F1) with the same model.
+    Chosen on issue 10's suite (``activeloop bench --suite imbalanced``, 10 tasks, budget-sized
+    model; ``benchmarks/README.md``) over the previous default, ``diverse(minority_leaning(margin))``
+    (registered as ``previous-default``), which leaned by the predicted class alone: against modAL
+    margin sampling it raised the mean and the worst task on both AULC macro-F1 and AULC minority
+    recall.
     """
-    return Diverse(MinorityLeaning(MARGIN, power=0.5, beta=0.95), method="kmeans++", factor=4)
+    return Diverse(PairwiseLeaning(), method="kmeans++", factor=4)
 
 
 _BASES: dict[str, Callable[[], Strategy]] = {
@@ -89,7 +91,7 @@ _REGISTRY: dict[str, Callable[[], Strategy]] = {
     "galaxy": Galaxy,
     "base": Base,
     "pairwise-margin": PairwiseLeaning,
-    "diverse-pairwise-margin": lambda: Diverse(PairwiseLeaning(), method="kmeans++", factor=4),
+    "previous-default": lambda: Diverse(MinorityLeaning(MARGIN, power=0.5, beta=0.95), method="kmeans++", factor=4),
     "default": default_strategy,
 }
 
