@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -183,6 +184,23 @@ def test_a_next_query_reads_only_the_candidates_feature_rows_it_has_not_read_thi
     assert len(reads) > 1
     for k in range(1, len(reads)):  # each read only rows not read yet this round
         assert reads[k].isdisjoint(set().union(*reads[:k]))
+    pool.close()
+
+
+def test_a_full_feature_row_cache_starts_over_and_the_picks_stay_those_of_an_uncached_engine(tmp_path, monkeypatch):
+    """When a read would overflow the round's row cache it is emptied; rows this query already had are read again."""
+    _pool_with_round(tmp_path / "p.db")[0].close()
+    copy = tmp_path / "copy.db"
+    shutil.copy(tmp_path / "p.db", copy)
+    pool = Pool.open(tmp_path / "p.db")
+    monkeypatch.setattr(engine_module, "ROW_CACHE", 60)  # stands for 8,192 rows after a long round
+    small = QueryEngine(strategy="default", batch_size=5, random_state=0)
+    got = [[q.example_id for q in small.query(pool, annotator="ana")] for _ in range(30)]
+    monkeypatch.setattr(engine_module, "ROW_CACHE", 1 << 30)
+    with Pool.open(copy) as other:
+        big = QueryEngine(strategy="default", batch_size=5, random_state=0)
+        want = [[q.example_id for q in big.query(other, annotator="ana")] for _ in range(30)]
+    assert got == want
     pool.close()
 
 
@@ -380,6 +398,24 @@ def test_the_query_state_sees_what_another_process_wrote_since_its_last_read(sto
     assert counts.tolist() == [1, 1, 0]
     _, excluded_bo, _ = pool.query_state("bo")  # ana's skip is hers alone
     assert excluded_bo.tolist() == sorted([ids[0], ids[2], ids[3], ids[-1]])
+    pool.close()
+
+
+def test_a_skip_after_the_lease_expired_is_seen_by_the_query_state(store_url):
+    """The state has already handed the expired lease back; the skip that follows must still exclude the example."""
+    from datetime import datetime, timedelta
+
+    now = [datetime(2026, 5, 1, 12, 0, 0)]
+    pool = Pool.create(store_url, "p", CLASSES, clock=lambda: now[0])
+    ids = [int(i) for i in pool.add(np.zeros((4, 3)))]
+    pool.lease(ids[:1], annotator="ana", strategy="t", ttl=60)
+    assert pool.query_state("ana")[1].tolist() == ids[:1]
+    now[0] += timedelta(seconds=120)
+    assert pool.query_state("ana")[1].tolist() == []  # expired: free again
+    pool.skip(ids[0], annotator="ana")
+    excluded = pool.query_state("ana")[1]
+    assert excluded.tolist() == ids[:1] and excluded.tolist() == pool.excluded_ids("ana").tolist()
+    assert pool.query_state("bo")[1].tolist() == []  # ana's skip is hers alone
     pool.close()
 
 

@@ -309,7 +309,12 @@ def _kmeanspp_one_draw_at_a_time(X, scores, k, rng):
     return np.asarray(picked, np.int64)
 
 
-def test_kmeanspp_from_one_distance_matrix_picks_what_one_draw_at_a_time_picks():
+@pytest.mark.parametrize("pairwise_rows", [4096, 0], ids=["distance-matrix", "row-per-draw"])
+def test_kmeanspp_from_one_distance_matrix_picks_what_one_draw_at_a_time_picks(pairwise_rows, monkeypatch):
+    """Both paths (the m x m matrix for small candidate sets, a row per draw above) pick as the reference."""
+    from activeloop.query import diversity
+
+    monkeypatch.setattr(diversity, "PAIRWISE_ROWS", pairwise_rows)
     r = np.random.default_rng(0)
     for seed in range(600):
         m, d = int(r.integers(1, 160)), int(r.integers(1, 70))

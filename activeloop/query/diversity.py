@@ -41,6 +41,7 @@ def _pairwise_sq(X: np.ndarray) -> np.ndarray:
 
 CLOSE = 1e-6
 GRAM_ROWS = 16
+PAIRWISE_ROWS = 4096  # the largest candidate set whose m x m distance matrix is kept (128 MiB of float64)
 
 
 def _candidates(X: npt.ArrayLike, scores: npt.ArrayLike, k: int) -> tuple[np.ndarray, np.ndarray, int, int]:
@@ -78,8 +79,13 @@ def kmeanspp_select(
     s = s - min(s.min(), 0.0) + 1e-12  # keep every weight positive
     first = int(top_n(s, 1)[0])
     picked = [first]
-    D = _pairwise_sq(X)  # once: each draw is then an elementwise minimum with one row of it
-    d2 = D[first].copy()
+    if m <= PAIRWISE_ROWS:  # once: each draw is then an elementwise minimum with one row of it
+        D = _pairwise_sq(X)
+        row = D.__getitem__
+    else:  # an m x m matrix would not fit: one row per draw
+        def row(i):
+            return _sq_dist(X, X[i])
+    d2 = row(first).copy()
     for _ in range(k - 1):
         w = s * d2  # a picked row (and any duplicate of one) is at distance exactly 0: never drawn again
         total = w.sum()
@@ -87,10 +93,10 @@ def kmeanspp_select(
             rest = [i for i in top_n(s, m) if i not in set(picked)]
             picked.extend(rest[: k - len(picked)])
             break
-        cdf = (w / total).cumsum()  # what rng.choice(m, p=w / total) draws, without its checks of p
+        cdf = (w / total).cumsum()  # inverse-CDF draw with probability w / total (rng.choice without its checks)
         nxt = int(cdf.searchsorted(rng.random() * cdf[-1], side="right"))
         picked.append(nxt)
-        np.minimum(d2, D[nxt], out=d2)
+        np.minimum(d2, row(nxt), out=d2)
     return np.asarray(picked, dtype=np.int64)
 
 

@@ -86,8 +86,9 @@ class _Cache:
         if missing:
             if ahead is not None:
                 missing = list(dict.fromkeys(missing + [int(i) for i in ahead() if int(i) not in self.rows]))
-            if len(self.rows) + len(missing) > ROW_CACHE:
+            if len(self.rows) + len(missing) > ROW_CACHE:  # start over: this query's rows first, then what fits
                 self.rows.clear()
+                missing = list(dict.fromkeys(ids.tolist() + missing))[: max(ROW_CACHE, len(ids))]
             X = pool.features(missing)
             self.block = X if not self.rows else np.concatenate((self.block, X))
             self.rows.update(zip(missing, range(len(self.block) - len(missing), len(self.block))))

@@ -24,8 +24,9 @@ EX = Example.__table__
 LB = Label.__table__
 LS = Lease.__table__
 PJ = Project.__table__
-# Plain driver SQL, built once per parameter marker (the lease runs on every query): no statement
-# compiling, no expanding IN, the datetimes converted by the columns' own bind processors.
+# Plain driver SQL, filled in with the driver's parameter marker at each call (a string format, no
+# statement compiling; the lease runs on every query), the datetimes converted by the columns' own
+# bind processors.
 _HELD_SQL = (  # one round trip: open leases (with their holder) and current labels (holder NULL)
     "SELECT example_id, annotator FROM leases{by_example} WHERE example_id IN ({ids}) AND released_at IS NULL "
     "AND expires_at > {m} UNION ALL SELECT example_id, NULL FROM labels WHERE example_id IN ({ids}) "
@@ -39,6 +40,7 @@ _INSERT_SQL = (  # the round is read by the insert itself (no statement of its o
 _CLOSE = (sa.update(LS).where(LS.c.example_id.in_(sa.bindparam("ids", expanding=True)),
                               LS.c.annotator == sa.bindparam("who"), LS.c.released_at.is_(None))
           .values(released_at=sa.bindparam("at", type_=LS.c.released_at.type), outcome=sa.bindparam("outcome")))
+_CLOSE_LIVE = _CLOSE.where(LS.c.expires_at > sa.bindparam("now", type_=LS.c.expires_at.type))  # unexpired only
 
 
 def _dialect(s) -> str:
@@ -140,8 +142,13 @@ def close(s: Session, ids: Sequence[int], annotator: str, outcome: str, now: dat
 
 
 def skip(s: Session, example_id: int, annotator: str, now: datetime) -> None:
-    """Close ``annotator``'s lease on the example as skipped, or record a skip without one."""
-    if not close(s, [example_id], annotator, "skipped", now):
+    """Close ``annotator``'s live lease on the example as skipped, or record a skip row of its own.
+
+    A lease that has already expired is left as it is: the skip gets its own new row, which every
+    process following the lease log sees (an update of an expired row would change nothing it watches).
+    """
+    params = {"ids": [int(example_id)], "who": annotator, "at": now, "now": now, "outcome": "skipped"}
+    if not s.execute(_CLOSE_LIVE, params).rowcount:
         s.execute(
             sa.insert(LS).values(
                 example_id=int(example_id), annotator=annotator, strategy="manual", created_at=now,
