@@ -77,13 +77,14 @@ def main() -> None:
     ap.add_argument("--candidates", default="", help="model/strategy pairs, e.g. sized/direct,mlp/margin.")
     ap.add_argument("--half", default="", help="Pairs run on the first half of the seeds only.")
     ap.add_argument("--no-peers", action="store_true", help="Skip the modAL peers (merge their rows from another run).")
+    ap.add_argument("--peers", default=",".join(PEERS), help="Comma-separated peers to run (default: %(default)s).")
     ap.add_argument("--out", type=Path, default=Path("bench-candidates"))
     a = ap.parse_args()
     from activeloop.bench.tasks import suite_tasks
 
     tasks = range(len(suite_tasks("imbalanced"))) if not a.tasks else [int(i) for i in a.tasks.split(",")]
     cands = CANDIDATES if not a.candidates else [tuple(c.split("/")) for c in a.candidates.split(",")]
-    jobs = [] if a.no_peers else [(ti, s, None, p) for ti in tasks for s in range(a.seeds) for p in PEERS]
+    jobs = [] if a.no_peers else [(ti, s, None, p) for ti in tasks for s in range(a.seeds) for p in a.peers.split(",") if p]
     half = [tuple(c.split("/")) for c in a.half.split(",") if c]
     jobs += [(ti, s, m, st) for ti in tasks for s in range(a.seeds) for m, st in cands]
     jobs += [(ti, s, m, st) for ti in tasks for s in range((a.seeds + 1) // 2) for m, st in half]

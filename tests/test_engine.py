@@ -266,3 +266,26 @@ def test_sample_eval_draws_only_unlabeled_eval_examples_and_leases_them(pool):
     assert len(a) == 10 and len(b) == 20 and not set(a) & set(b)
     with pytest.raises(PoolExhaustedError, match="0 unlabeled eval examples"):
         engine.sample_eval(pool, 1, "cy")
+
+
+def test_a_strategy_that_needs_the_labeled_rows_gets_their_features_read_once_per_round(pool, monkeypatch):
+    from activeloop.query import Diverse
+    from activeloop.query.strategies import MARGIN
+
+    seen = []
+
+    class Spy(Diverse):
+        def select(self, scores, predicted, n, ctx):
+            seen.append(ctx.labeled_features)
+            return super().select(scores, predicted, n, ctx)
+
+    reads = []
+    labeled_xy = pool.labeled_xy
+    monkeypatch.setattr(pool, "labeled_xy", lambda split="pool": reads.append(split) or labeled_xy(split))
+    engine = QueryEngine(_model(), strategy=Spy(MARGIN, labeled=True), random_state=0)
+    engine.query(pool, 3, "ana")
+    engine.query(pool, 3, "bob")
+    ids, y = pool.labeled("pool")
+    assert reads == ["pool"] and len(seen) == 2
+    assert np.array_equal(seen[0], pool.features(ids)) and seen[1] is seen[0]
+    assert len(seen[0]) == 12

@@ -328,3 +328,29 @@ def test_kmeanspp_from_one_distance_matrix_picks_what_one_draw_at_a_time_picks(p
         got = kmeanspp_select(X, s, k, np.random.default_rng(seed))
         want = _kmeanspp_one_draw_at_a_time(X, s, k, np.random.default_rng(seed))
         assert np.array_equal(got, want), seed
+
+
+def test_labeled_rows_as_centers_keep_kmeanspp_and_coreset_out_of_a_labeled_clump():
+    """Clump a (best scores), clumps b and c (equal scores, mirror images); b is already labeled."""
+    a = np.zeros((10, 2))
+    b = np.tile([5.0, 0.0], (10, 1))
+    c = np.tile([-5.0, 0.0], (10, 1))
+    X = np.vstack([a, b, c])
+    scores = np.concatenate([np.full(10, 1.0), np.full(20, 0.5)])
+    labeled = np.array([[5.0, 0.0]])  # exactly on clump b: distance 0, weight 0
+    with_centers = [kmeanspp_select(X, scores, 2, np.random.default_rng(s), labeled) for s in range(20)]
+    assert all(p[0] == 0 and 20 <= p[1] < 30 for p in with_centers)  # the best, then clump c every time
+    without = [kmeanspp_select(X, scores, 2, np.random.default_rng(s)) for s in range(20)]
+    assert any(10 <= p[1] < 20 for p in without)  # b and c are alike without the labeled row
+    assert 20 <= coreset_select(X, scores, 1, centers=labeled)[0] < 30  # farthest from the labeled b: c
+
+
+def test_diverse_with_labeled_centers_reads_ctx_labeled_features_and_says_so():
+    X = np.vstack([np.tile([5.0, 0.0], (10, 1)), np.tile([-5.0, 0.0], (10, 1))])
+    strat = Diverse(MARGIN, method="kmeans++", factor=10, labeled=True)
+    assert strat.needs_labeled_features and not Diverse(MARGIN).needs_labeled_features
+    assert repr(strat).endswith("factor=10, labeled=True)") and "labeled" not in repr(resolve("default"))
+    ctx = Context.from_counts([1, 1], labeled_features=np.array([[-5.0, 0.0]])).with_rows(fetch_features=lambda p: X[p])
+    scores = np.concatenate([np.full(10, 0.5), np.full(10, 1.0)])  # clump -5 scores best but is labeled
+    pos = strat.select(scores, np.zeros(20, int), 2, ctx)
+    assert sorted(int(p) >= 10 for p in pos) == [False, True]  # the best row, then the unlabeled clump

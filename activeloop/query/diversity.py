@@ -51,14 +51,22 @@ def _candidates(X: npt.ArrayLike, scores: npt.ArrayLike, k: int) -> tuple[np.nda
     return X, np.asarray(scores, dtype=np.float64), m, max(int(min(k, m)), 0)
 
 
+def _nearest_sq(X: np.ndarray, centers: npt.ArrayLike) -> np.ndarray:
+    """Squared distance from each row of ``X`` to its nearest row of ``centers`` (exact, one pass per row of X)."""
+    C = np.asarray(centers, dtype=np.float64)
+    return np.array([_sq_dist(C, x).min() for x in X]) if len(C) else np.full(len(X), np.inf)
+
+
 def kmeanspp_select(
-    X: npt.ArrayLike, scores: npt.ArrayLike, k: int, rng: np.random.Generator
+    X: npt.ArrayLike, scores: npt.ArrayLike, k: int, rng: np.random.Generator, centers: npt.ArrayLike | None = None
 ) -> npt.NDArray[np.int64]:
     """k-means++ seeding weighted by score: spread-out rows that are still informative.
 
     The first pick is the best-scored row; each next pick is drawn with probability proportional
     to ``score * D(x)^2``, ``D`` being the distance to the nearest row picked so far (plain
     k-means++ when all scores are equal). Rows already at distance 0 are never drawn again.
+    With ``centers`` (e.g. the labeled rows), ``D`` also counts the distance to them, as in the
+    k-center core-set (Sener & Savarese, 2018): picks avoid regions already labeled.
 
     Parameters
     ----------
@@ -67,6 +75,7 @@ def kmeanspp_select(
     scores : array-like of shape (m,)
     k : int
     rng : numpy.random.Generator
+    centers : array-like of shape (c, n_features), optional
 
     Returns
     -------
@@ -86,6 +95,8 @@ def kmeanspp_select(
         def row(i):
             return _sq_dist(X, X[i])
     d2 = row(first).copy()
+    if centers is not None and len(centers):
+        np.minimum(d2, _nearest_sq(X, centers), out=d2)
     for _ in range(k - 1):
         w = s * d2  # a picked row (and any duplicate of one) is at distance exactly 0: never drawn again
         total = w.sum()
@@ -127,8 +138,7 @@ def coreset_select(
     picked: list[int] = []
     d2 = np.full(m, np.inf)
     if centers is not None and len(centers):
-        for c in np.asarray(centers, dtype=np.float64):
-            d2 = np.minimum(d2, _sq_dist(X, c))
+        d2 = _nearest_sq(X, centers)
     else:
         first = int(top_n(s, 1)[0])
         picked.append(first)
@@ -156,9 +166,12 @@ class Diverse(Wrapper):
         :func:`kmeanspp_select` (score-weighted, uses ``ctx.rng``) or :func:`coreset_select`.
     factor : int, default 4
         How many candidates per slot the diversity step looks at (``m`` in "top m*k").
+    labeled : bool, default False
+        Count the labeled rows (``ctx.labeled_features``) as centers already chosen, so picks avoid
+        regions already labeled (the k-center core-set's start; Sener & Savarese, 2018).
     """
 
-    def __init__(self, base: Strategy, *, method: str = "kmeans++", factor: int = 4):
+    def __init__(self, base: Strategy, *, method: str = "kmeans++", factor: int = 4, labeled: bool = False):
         if method not in DIVERSITY_METHODS:
             raise StrategyError(f"unknown diversity method {method!r}; choose one of {', '.join(DIVERSITY_METHODS)}")
         if int(factor) < 1:
@@ -166,6 +179,8 @@ class Diverse(Wrapper):
         super().__init__(base)
         self.method = method
         self.factor = int(factor)
+        self.labeled = bool(labeled)
+        self.needs_labeled_features = self.labeled or base.needs_labeled_features
 
     def select(self, scores, predicted, n, ctx: Context):
         n = int(min(n, len(scores)))
@@ -174,10 +189,11 @@ class Diverse(Wrapper):
             return pool_pos[:n]
         X = ctx.fetch_features(pool_pos)
         s = scores[pool_pos]
+        centers = ctx.labeled_features if self.labeled else None
         if self.method == "kmeans++":
-            chosen = kmeanspp_select(X, s, n, ctx.rng)
+            chosen = kmeanspp_select(X, s, n, ctx.rng, centers)
         else:
-            chosen = coreset_select(X, s, n)
+            chosen = coreset_select(X, s, n, centers)
         out = pool_pos[chosen]
         return out[top_n(scores[out], len(out))]
 
@@ -185,4 +201,5 @@ class Diverse(Wrapper):
         return self.base.heads(self.factor * n)
 
     def __repr__(self):
-        return f"diverse({self.base!r}, method={self.method!r}, factor={self.factor})"
+        labeled = ", labeled=True" if self.labeled else ""
+        return f"diverse({self.base!r}, method={self.method!r}, factor={self.factor}{labeled})"

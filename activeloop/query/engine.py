@@ -74,6 +74,7 @@ class _Cache:
     rows: dict = field(default_factory=dict)  # id -> row of ``block``, of the candidates a diversity step read
     block: np.ndarray | None = None  # their feature rows
     windows: dict = field(default_factory=dict)  # class -> head window that sufficed (see class_heads)
+    labeled_X: np.ndarray | None = None  # feature rows of the labeled pool split, read once per round when asked for
 
     def features(self, pool: Any, ids: np.ndarray, ahead: Callable[[], np.ndarray] | None = None) -> np.ndarray:
         """Feature rows of ``ids``: the head candidates recur from query to query, so each is read once.
@@ -337,6 +338,10 @@ class QueryEngine:
             model = self._round_model_for(pool, number) if self.follows_rounds else self.model
             lab_p = self._proba(X_lab, classes, model) if len(y_lab) else np.zeros((0, len(classes)))
             ctx = replace(ctx, labeled_proba=lab_p, labeled_y=y_lab)
+        if not cache.cold and self.strategy_.needs_labeled_features:
+            if cache.labeled_X is None:
+                cache.labeled_X = pool.labeled_xy("pool")[1]
+            ctx = replace(ctx, labeled_features=cache.labeled_X)
         out: list[Query] = []
         said: dict = {}  # texts shared by this query's examples
         first = True

@@ -272,6 +272,9 @@ class Context:
         ``needs_labeled``; labeled sets are small).
     labeled_y : ndarray of shape (n_labeled,) or None
         Their class indices into ``classes``.
+    labeled_features : ndarray of shape (n_labeled, n_features) or None
+        Feature rows of the labeled pool-split rows (filled for strategies with
+        ``needs_labeled_features``; read once per round).
     margins : ndarray of shape (n_candidates, n_classes) or None
         Per-class margins of the rows being selected (:func:`~activeloop.query.orders.class_margins`).
     orders : ndarray of shape (n_classes, n_candidates) or None
@@ -289,6 +292,7 @@ class Context:
     fetch_features: Callable[[np.ndarray], np.ndarray] | None = None
     labeled_proba: np.ndarray | None = None
     labeled_y: np.ndarray | None = None
+    labeled_features: np.ndarray | None = None
     margins: np.ndarray | None = None
     orders: np.ndarray | None = None
 
@@ -322,12 +326,15 @@ class Strategy:
         Whether ``select`` reads ``ctx.labeled_proba`` / ``ctx.labeled_y``.
     needs_orders : bool
         Whether ``select`` reads ``ctx.margins`` / ``ctx.orders`` (the engine then keeps them per round).
+    needs_labeled_features : bool
+        Whether ``select`` reads ``ctx.labeled_features`` (selection only: the scores stay storable).
     """
 
     measure: str = "score"
     needs_features: bool = False
     needs_labeled: bool = False
     needs_orders: bool = False
+    needs_labeled_features: bool = False
 
     def score(self, proba: np.ndarray, ctx: Context) -> np.ndarray:
         """One base score per row of ``proba`` (n, C); higher = ask first."""
@@ -455,6 +462,7 @@ class Wrapper(Strategy):
         self.needs_features = base.needs_features
         self.needs_labeled = base.needs_labeled
         self.needs_orders = base.needs_orders
+        self.needs_labeled_features = base.needs_labeled_features
 
     def score(self, proba, ctx):
         return self.base.score(proba, ctx)
