@@ -196,3 +196,17 @@ def test_any_object_with_a_query_method_is_a_selector_the_engine_calls(wine_pool
     assert picker.calls == [(len(ids), 3, len(pool.labeled()[0]))]
     with pytest.raises(StrategyError, match="selects its own batch"):
         QueryEngine(model, strategy=picker, diversity="kmeans++")
+
+
+def test_a_diversity_step_over_labeled_centers_reads_the_learners_training_rows(wine):
+    from activeloop.query import Diverse
+    from activeloop.query.strategies import MARGIN
+
+    X, y = wine
+    init = _initial(y)
+    strat = Diverse(MARGIN, method="coreset", factor=len(X), labeled=True)  # every row is a candidate
+    learner = ActiveLearner(estimator=LogisticRegression(max_iter=500), query_strategy=as_modal(strat),
+                            X_training=X[init], y_training=y[init])
+    idx, _ = learner.query(X, n_instances=1)
+    d2 = ((X[:, None, :].astype(np.float64) - X[init][None, :, :]) ** 2).sum(axis=2).min(axis=1)
+    assert int(idx[0]) == int(np.argmax(d2))  # the row farthest from every labeled row

@@ -69,6 +69,8 @@ class ModalQuery:
             y_idx = np.array([index[v] for v in np.asarray(y_seen).ravel() if v in index], dtype=np.int64)
             lab_p = np.asarray(classifier.predict_proba(np.asarray(X_seen)[keep], **kwargs), dtype=np.float64)
             ctx = replace(ctx, labeled_proba=lab_p, labeled_y=y_idx)
+        if self.strategy.needs_labeled_features and X_seen is not None:
+            ctx = replace(ctx, labeled_features=np.asarray(X_seen))
         predicted = proba.argmax(axis=1)
         scores = self.strategy.rescore(self.strategy.score(proba, ctx), predicted, ctx)
         pos = np.asarray(self.strategy.select(scores, predicted, n, ctx), dtype=np.int64)
