@@ -84,7 +84,8 @@ def main() -> None:
 
     tasks = range(len(suite_tasks("imbalanced"))) if not a.tasks else [int(i) for i in a.tasks.split(",")]
     cands = CANDIDATES if not a.candidates else [tuple(c.split("/")) for c in a.candidates.split(",")]
-    jobs = [] if a.no_peers else [(ti, s, None, p) for ti in tasks for s in range(a.seeds) for p in a.peers.split(",") if p]
+    peers = [] if a.no_peers else [p for p in a.peers.split(",") if p]
+    jobs = [(ti, s, None, p) for ti in tasks for s in range(a.seeds) for p in peers]
     half = [tuple(c.split("/")) for c in a.half.split(",") if c]
     jobs += [(ti, s, m, st) for ti in tasks for s in range(a.seeds) for m, st in cands]
     jobs += [(ti, s, m, st) for ti in tasks for s in range((a.seeds + 1) // 2) for m, st in half]
