@@ -169,18 +169,22 @@ def test_a_next_query_reads_only_the_candidates_feature_rows_it_has_not_read_thi
     reads: list[set[int]] = []
     real = pool.features
     monkeypatch.setattr(pool, "features", lambda ids: reads.append({int(i) for i in ids}) or real(ids))
-    eng = QueryEngine(strategy="default", batch_size=5, random_state=0)  # k-means++ over the top 4 x 5
+    labeled = {int(i) for i in pool.labeled()[0]}
+    eng = QueryEngine(strategy="default", batch_size=5, random_state=0)  # a core-set over the top 4 x 5
     first = [q.example_id for q in eng.query(pool, annotator="ana")]
-    # one read: the 20 candidates, and (read ahead) the next heads of every class
-    assert len(reads) == 1 and len(reads[0]) > 20 and set(first) <= reads[0]
+    # two reads: the labeled rows (the core-set's centers, once per round), then the 20 candidates
+    # and (read ahead) the next heads of every class
+    assert len(reads) == 2 and reads[0] == labeled and len(reads[1]) > 20 and set(first) <= reads[1]
     second = [q.example_id for q in eng.query(pool, annotator="ana")]
-    assert set(second).isdisjoint(first) and set(second) <= reads[0]
-    assert len(reads) == 1  # its candidates were read ahead: no read at all
+    assert set(second).isdisjoint(first) and set(second) <= reads[1]
+    assert len(reads) == 2  # its candidates were read ahead and the labeled rows are kept: no read at all
     monkeypatch.setattr(engine_module, "READ_AHEAD", 1)  # no reading ahead: the heads soon move past what was read
     reads.clear()
     eng = QueryEngine(strategy="default", batch_size=5, random_state=0)
     for _ in range(10):
         eng.query(pool, annotator="bob")
+    assert reads[0] == labeled
+    reads.pop(0)
     assert len(reads) > 1
     for k in range(1, len(reads)):  # each read only rows not read yet this round
         assert reads[k].isdisjoint(set().union(*reads[:k]))

@@ -100,7 +100,8 @@ def test_minority_leaning_wrapper_matches_the_function_and_shows_its_stack():
     np.testing.assert_allclose(strat(p, ctx), minority_margin(p, [50, 3], power=1.0))
     assert repr(strat) == "minority_leaning(margin, power=1, beta=0.95)"
     assert repr(resolve("previous-default")).startswith("diverse(minority_leaning(margin")
-    assert repr(resolve("default")) == "diverse(pairwise_leaning(margin, power=0.5, beta=0.95), method='kmeans++', factor=4)"
+    assert repr(resolve("default")) == "diverse(pairwise_leaning(margin, power=0.5, beta=0.95), method='coreset', factor=4, labeled=True)"
+    assert repr(resolve("pairwise-kmeans++")) == "diverse(pairwise_leaning(margin, power=0.5, beta=0.95), method='kmeans++', factor=4)"
 
 
 def test_scores_do_not_depend_on_chunk_size():
@@ -349,7 +350,7 @@ def test_diverse_with_labeled_centers_reads_ctx_labeled_features_and_says_so():
     X = np.vstack([np.tile([5.0, 0.0], (10, 1)), np.tile([-5.0, 0.0], (10, 1))])
     strat = Diverse(MARGIN, method="kmeans++", factor=10, labeled=True)
     assert strat.needs_labeled_features and not Diverse(MARGIN).needs_labeled_features
-    assert repr(strat).endswith("factor=10, labeled=True)") and "labeled" not in repr(resolve("default"))
+    assert repr(strat).endswith("factor=10, labeled=True)") and "labeled" not in repr(resolve("pairwise-kmeans++"))
     ctx = Context.from_counts([1, 1], labeled_features=np.array([[-5.0, 0.0]])).with_rows(fetch_features=lambda p: X[p])
     scores = np.concatenate([np.full(10, 0.5), np.full(10, 1.0)])  # clump -5 scores best but is labeled
     pos = strat.select(scores, np.zeros(20, int), 2, ctx)
