@@ -52,9 +52,17 @@ def _candidates(X: npt.ArrayLike, scores: npt.ArrayLike, k: int) -> tuple[np.nda
 
 
 def _nearest_sq(X: np.ndarray, centers: npt.ArrayLike) -> np.ndarray:
-    """Squared distance from each row of ``X`` to its nearest row of ``centers`` (exact, one pass per row of X)."""
+    """Squared distance from each row of ``X`` to its nearest row of ``centers``.
+
+    The nearest center is found with one matrix product (``|a|^2 + |b|^2 - 2 a.b``); the distance to it
+    is then computed exactly, so a row equal to a center is exactly 0 away.
+    """
     C = np.asarray(centers, dtype=np.float64)
-    return np.array([_sq_dist(C, x).min() for x in X]) if len(C) else np.full(len(X), np.inf)
+    if not len(C):
+        return np.full(len(X), np.inf)
+    approx = np.einsum("ij,ij->i", C, C)[None, :] - 2.0 * (X @ C.T)  # + |x|^2, the same along each row
+    d = X - C[approx.argmin(axis=1)]
+    return np.einsum("ij,ij->i", d, d)
 
 
 def kmeanspp_select(
