@@ -67,8 +67,8 @@ def record(
 
     Exactly-once under retries: when the newest round already has this call's start time, label count
     and checkpoint sha256, an earlier attempt committed and only its reply was lost, so that round is
-    returned and nothing is added. (A retrain stamps its start from the pool's clock when it begins, so
-    two real rounds share all three only under a frozen test clock with an unchanged model.)
+    returned and nothing is added. (``Loop.retrain`` stamps its start to the microsecond when it begins,
+    so two real rounds never share all three.)
     """
     s.get(Project, project_id, with_for_update=True)
     sha = None if checkpoint is None else hashlib.sha256(checkpoint).hexdigest()
