@@ -1,55 +1,8 @@
-"""Stopping criteria and the one-line stop verdict (imports numpy and scikit-learn only)."""
+"""Stopping criteria and the one-line stop verdict (NumPy only)."""
 
-from activeloop.stopping.criteria import (
-    AllOf,
-    AnyOf,
-    Criterion,
-    KappaStability,
-    LabelBudget,
-    MinorityPlateau,
-    OverallUncertainty,
-    PredictionChange,
-    Snapshot,
-    kappa,
-    normalized_entropy,
-)
-from activeloop.stopping.verdict import (
-    STOP_SET_SEED,
-    STOP_SET_SIZE,
-    Verdict,
-    choose_stop_set,
-    default_criterion,
-    minority_classes,
-    replay,
-    snapshots,
-    stop_set_key,
-    to_record,
-    verdict,
-    watched_criteria,
-)
+from activeloop.stopping import criteria as _criteria
+from activeloop.stopping import verdict as _verdict
+from activeloop.stopping.criteria import *  # noqa: F403 - the package exports exactly what its modules export
+from activeloop.stopping.verdict import *  # noqa: F403
 
-__all__ = [
-    "STOP_SET_SEED",
-    "STOP_SET_SIZE",
-    "AllOf",
-    "AnyOf",
-    "Criterion",
-    "KappaStability",
-    "LabelBudget",
-    "MinorityPlateau",
-    "OverallUncertainty",
-    "PredictionChange",
-    "Snapshot",
-    "Verdict",
-    "choose_stop_set",
-    "default_criterion",
-    "kappa",
-    "minority_classes",
-    "normalized_entropy",
-    "replay",
-    "snapshots",
-    "stop_set_key",
-    "to_record",
-    "verdict",
-    "watched_criteria",
-]
+__all__ = [*_criteria.__all__, *_verdict.__all__]
