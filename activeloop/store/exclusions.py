@@ -106,17 +106,17 @@ class ExclusionTracker:
         self._skips: dict[str, _Skips] = {}
         self._arrays: dict[str, np.ndarray] = {}  # sorted ids of labeled / leased examples, until they change
 
-    def refresh(self, conn, now: datetime, annotator: str, signature: tuple | None = None) -> None:
+    def refresh(self, conn, now: datetime, annotator: str, sig: tuple | None = None) -> None:
         """Apply what changed in the logs since the last refresh (and in ``annotator``'s skips).
 
-        ``signature``: the row of :func:`signature` read on ``conn`` just before (read here when None).
+        ``sig``: the row of :func:`signature` read on ``conn`` just before (read here when None).
         On SQLite (ids commit in order) a log whose newest id and count did not change is not read.
         """
         now = bind(conn, LS.c.expires_at)(now)  # the database's form, compared with its rows' as they come
         p, split = self.project_id, self.split
-        if signature is None:
-            signature = tuple(_run(conn, "signature", (p, now)).one())
-        _, newest_label, n_retracted, newest, n_open = signature
+        if sig is None:
+            sig = signature(conn, p, now)
+        _, newest_label, n_retracted, newest, n_open = sig
         newest_label, newest = newest_label or 0, newest or 0
         # SQLite commits ids in order, and a refresh is one read transaction (one snapshot)
         in_order = conn.dialect.name == "sqlite"
