@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from activeloop.errors import LeaseError
 from activeloop.store.labels import has_label
 from activeloop.store.rows import LOOKUP_CHUNK, bind, mark, marks
-from activeloop.store.schema import Example, Label, Lease, Project, Round
+from activeloop.store.schema import Example, Label, Lease, Project
 
 EX = Example.__table__
 LB = Label.__table__
@@ -101,7 +101,7 @@ def lease(
     return [i for i in ids if i not in taken]
 
 
-def lock_examples(s: Session, ids: Sequence[int]) -> None:
+def lock_examples(s: Session | Connection, ids: Sequence[int]) -> None:
     """Row-lock the examples on PostgreSQL (a no-op on SQLite, whose writers are serialised already).
 
     A label and a lease of the same example take this lock first, so a label never slips in
@@ -136,7 +136,7 @@ def claim(s: Session, example_id: int, annotator: str, now: datetime) -> None:
         s.execute(sa.update(LS).where(LS.c.id.in_([r.id for r in others])).values(released_at=now, outcome="taken over"))
 
 
-def close(s: Session, ids: Sequence[int], annotator: str, outcome: str, now: datetime) -> int:
+def close(s: Session | Connection, ids: Sequence[int], annotator: str, outcome: str, now: datetime) -> int:
     """End ``annotator``'s open leases on ``ids`` with ``outcome``; returns how many were open."""
     return s.execute(_CLOSE, {"ids": [int(i) for i in ids], "who": annotator, "at": now, "outcome": outcome}).rowcount
 
