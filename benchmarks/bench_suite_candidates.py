@@ -71,6 +71,7 @@ def _one(task_index: int, seed: int, model_key: str | None, strategy: str, scale
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--first-seed", type=int, default=0, help="Run seeds first-seed .. first-seed + seeds - 1.")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--scale", type=float, default=1.0, help="Multiply every task's budget (smoke runs).")
     ap.add_argument("--tasks", default="", help="Comma-separated task indices (default: all).")
@@ -85,10 +86,11 @@ def main() -> None:
     tasks = range(len(suite_tasks("imbalanced"))) if not a.tasks else [int(i) for i in a.tasks.split(",")]
     cands = CANDIDATES if not a.candidates else [tuple(c.split("/")) for c in a.candidates.split(",")]
     peers = [] if a.no_peers else [p for p in a.peers.split(",") if p]
-    jobs = [(ti, s, None, p) for ti in tasks for s in range(a.seeds) for p in peers]
+    seeds = range(a.first_seed, a.first_seed + a.seeds)
+    jobs = [(ti, s, None, p) for ti in tasks for s in seeds for p in peers]
     half = [tuple(c.split("/")) for c in a.half.split(",") if c]
-    jobs += [(ti, s, m, st) for ti in tasks for s in range(a.seeds) for m, st in cands]
-    jobs += [(ti, s, m, st) for ti in tasks for s in range((a.seeds + 1) // 2) for m, st in half]
+    jobs += [(ti, s, m, st) for ti in tasks for s in seeds for m, st in cands]
+    jobs += [(ti, s, m, st) for ti in tasks for s in seeds[: (a.seeds + 1) // 2] for m, st in half]
     jobs.sort(key=lambda j: (j[1], j[2] is not None))  # seed by seed, so a cut-short run still covers every task
     a.out.mkdir(parents=True, exist_ok=True)
     path = a.out / "runs.csv"
