@@ -8,6 +8,8 @@ the peer on both. This is how the default was chosen (on the suite's average and
 one data set).
 
     python benchmarks/bench_suite_candidates.py --seeds 5 --jobs 16 --out /tmp/cands
+    python benchmarks/bench_suite_candidates.py --seeds 10 --first-seed 10 --out /tmp/cands2
+    python benchmarks/bench_suite_candidates.py --report /tmp/cands/runs.csv /tmp/cands2/runs.csv
 """
 
 from __future__ import annotations
@@ -80,7 +82,13 @@ def main() -> None:
     ap.add_argument("--no-peers", action="store_true", help="Skip the modAL peers (merge their rows from another run).")
     ap.add_argument("--peers", default=",".join(PEERS), help="Comma-separated peers to run (default: %(default)s).")
     ap.add_argument("--out", type=Path, default=Path("bench-candidates"))
+    ap.add_argument("--detail", action="store_true", help="Print one line per task under each candidate.")
+    ap.add_argument("--report", nargs="+", type=Path, metavar="RUNS_CSV",
+                    help="Run nothing: print the report of saved runs.csv files (several seed ranges merged).")
     a = ap.parse_args()
+    if a.report:
+        report([r for path in a.report for r in csv.DictReader(path.open())], detail=a.detail)
+        return
     from activeloop.bench.tasks import suite_tasks
 
     tasks = range(len(suite_tasks("imbalanced"))) if not a.tasks else [int(i) for i in a.tasks.split(",")]
@@ -108,11 +116,13 @@ def main() -> None:
             w.writerow(r)
             fh.flush()
     print(f"{len(rows)} runs in {time.perf_counter() - t0:.0f} s with {a.jobs} processes")
-    report(rows)
+    report(rows, detail=a.detail)
 
 
-def report(rows: list[dict]) -> None:
-    """Per candidate: paired deltas against peer:modal-margin over tasks (mean over seeds first)."""
+def report(rows: list[dict], detail: bool = False) -> None:
+    """Per candidate: paired deltas against peer:modal-margin over tasks (mean over seeds first).
+
+    With ``detail``, also one line per task: both means, the paired delta and its standard error."""
     by = {}
     for r in rows:
         by.setdefault((r["model"], r["strategy"]), {}).setdefault(r["task"], {})[int(r["seed"])] = r
@@ -120,7 +130,7 @@ def report(rows: list[dict]) -> None:
     print(f"{'model/strategy':<28} {'dF1 mean':>9} {'dF1 worst':>9} {'dRec mean':>9} {'dRec worst':>10} "
           f"{'wins both':>9} {'F1':>6} {'rec':>6}")
     for key, per_task in by.items():
-        dF, dR, both, F, R = [], [], 0, [], []
+        dF, dR, both, F, R, lines = [], [], 0, [], [], []
         for task, seeds in per_task.items():
             common = sorted(set(seeds) & set(peer.get(task, {})))
             if not common:
@@ -131,12 +141,18 @@ def report(rows: list[dict]) -> None:
             pr = np.mean([float(peer[task][s]["aulc_minority_recall"]) for s in common])
             dF.append(f - pf)
             dR.append(rc - pr)
+            if detail:
+                se = [np.std([float(seeds[s][m]) - float(peer[task][s][m]) for s in common], ddof=1) / np.sqrt(len(common))
+                      if len(common) > 1 else np.nan for m in ("aulc_macro_f1", "aulc_minority_recall")]
+                lines.append(f"  {task[:58]:<58} n={len(common):<3} F1 {f:.3f} vs {pf:.3f} ({f - pf:+.4f} ± {se[0]:.4f})"
+                             f"  recall {rc:.3f} vs {pr:.3f} ({rc - pr:+.4f} ± {se[1]:.4f})")
             both += (f > pf) and (rc > pr)
             F.append(f)
             R.append(rc)
         if dF:
             print(f"{key[0] + '/' + key[1]:<28} {np.mean(dF):+9.4f} {np.min(dF):+9.4f} {np.mean(dR):+9.4f} "
                   f"{np.min(dR):+10.4f} {both:>5}/{len(dF):<3} {np.mean(F):6.3f} {np.mean(R):6.3f}")
+            print("\n".join(lines))
 
 
 if __name__ == "__main__":
