@@ -332,6 +332,40 @@ def test_kmeanspp_from_one_distance_matrix_picks_what_one_draw_at_a_time_picks(p
         assert np.array_equal(got, want), seed
 
 
+def _coreset_one_pick_at_a_time(X, s, k, centers=None):
+    """The greedy k-center core-set as written in the paper: farthest row next, ties to the better score."""
+    X, m = np.asarray(X, np.float64), len(X)
+    k = max(min(k, m), 0)
+    rank = np.empty(m)
+    rank[top_n(s, m)] = np.arange(m)
+    if centers is not None and len(centers):
+        C = np.asarray(centers, np.float64)
+        d2 = ((X[:, None, :] - C[None, :, :]) ** 2).sum(axis=2).min(axis=1)
+        picked = []
+    else:
+        picked = [int(top_n(s, 1)[0])] if k else []
+        d2 = ((X - X[picked[0]]) ** 2).sum(axis=1) if k else np.zeros(m)
+    while len(picked) < k:
+        cand = [i for i in range(m) if i not in picked]
+        best = max(d2[i] for i in cand)
+        nxt = min((i for i in cand if d2[i] == best), key=lambda i: rank[i])
+        picked.append(nxt)
+        d2 = np.minimum(d2, ((X - X[nxt]) ** 2).sum(axis=1))
+    return np.asarray(picked, np.int64)
+
+
+def test_coreset_picks_what_the_one_pick_at_a_time_reference_picks():
+    """Ties in distance (duplicates, grid points) and in score included; with and without labeled centers."""
+    r = np.random.default_rng(1)
+    for seed in range(400):
+        m, d = int(r.integers(1, 90)), int(r.integers(1, 6))
+        X = r.integers(0, 3, size=(m, d)).astype(np.float32) if seed % 2 else r.normal(size=(m, d))
+        s = r.integers(0, 3, size=m).astype(float) if seed % 3 else r.random(m)
+        centers = None if seed % 4 == 0 else r.integers(0, 3, size=(int(r.integers(1, 8)), d)).astype(float)
+        k = int(r.integers(0, m + 3))
+        assert np.array_equal(coreset_select(X, s, k, centers), _coreset_one_pick_at_a_time(X, s, k, centers)), seed
+
+
 def test_labeled_rows_as_centers_keep_kmeanspp_and_coreset_out_of_a_labeled_clump():
     """Clump a (best scores), clumps b and c (equal scores, mirror images); b is already labeled."""
     a = np.zeros((10, 2))
@@ -356,3 +390,18 @@ def test_diverse_with_labeled_centers_reads_ctx_labeled_features_and_says_so():
     scores = np.concatenate([np.full(10, 0.5), np.full(10, 1.0)])  # clump -5 scores best but is labeled
     pos = strat.select(scores, np.zeros(20, int), 2, ctx)
     assert sorted(int(p) >= 10 for p in pos) == [False, True]  # the best row, then the unlabeled clump
+
+
+def test_the_diversity_step_runs_blas_on_one_thread_and_restores_the_count():
+    from threadpoolctl import threadpool_info
+
+    from activeloop.query.diversity import one_blas_thread
+
+    def blas_threads():
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+    before = blas_threads()
+    with one_blas_thread():
+        inside = blas_threads()
+    assert inside and set(inside) == {1}
+    assert blas_threads() == before
