@@ -286,15 +286,15 @@ def query(
     try:
         with session(scheduler) as client:
             batch = Loop(pool, strategy=strategy, batch_size=n, client=client).query(n, annotator)
+        ext = dict(zip((q.example_id for q in batch), pool.external_ids([q.example_id for q in batch])))
         if as_json:
             for q in batch:
-                _json({"id": q.example_id, "external_id": pool.example(q.example_id)["external_id"], "score": q.score,
+                _json({"id": q.example_id, "external_id": ext[q.example_id], "score": q.score,
                        "strategy": q.strategy, "predicted": q.predicted, "confidence": q.confidence, "reason": q.reason})
             return
         table = Table(title=f"next {len(batch)} for {annotator!r}")
         for col in ("id", "external id", "score", "predicted", "reason"):
             table.add_column(col, justify="right" if col in ("id", "score") else "left")
-        ext = {int(i): e for i, e in ((q.example_id, pool.example(q.example_id)["external_id"]) for q in batch)}
         for q in batch:
             table.add_row(str(q.example_id), ext[q.example_id], f"{q.score:.4f}", q.predicted or "-", q.reason)
         out.print(table)

@@ -21,7 +21,7 @@ from activeloop.stopping import Criterion, Snapshot, Verdict, choose_stop_set, m
 from activeloop.stopping import to_record as stopping_record
 from activeloop.stopping import verdict as stop_verdict
 from activeloop.store import Pool, RoundInfo
-from activeloop.store.schema import utcnow
+from activeloop.store.tables import utcnow
 
 if TYPE_CHECKING:  # pragma: no cover
     from activeloop.model.capacity import BudgetSizedClassifier

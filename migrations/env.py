@@ -2,10 +2,10 @@
 
 from alembic import context
 
-from activeloop.store.schema import Base
+from activeloop.store.tables import metadata
 
 config = context.config
-target_metadata = Base.metadata
+target_metadata = metadata
 
 
 def run_migrations_offline() -> None:

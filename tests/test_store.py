@@ -189,6 +189,7 @@ def test_add_returns_ids_in_input_order_and_round_trips_everything(filled):
     ex = pool.example(int(ids[5]))
     assert ex == {"id": int(ids[5]), "external_id": "t5", "payload": {"text": "ticket 5", "n": 5}, "split": "pool",
                   "label": None}
+    assert pool.external_ids([int(ids[7]), int(ids[2]), 10**9]) == ["t7", "t2", None]  # in order; not ours: None
 
 
 def test_default_external_ids_continue_across_batches(pool):

@@ -17,10 +17,10 @@ from sqlalchemy.engine import Connection
 
 from activeloop.errors import ActiveloopError, DimensionError, RowError
 from activeloop.store.rows import LOOKUP_CHUNK, bind, bulk_insert, marks, existing_external_ids, inserted_ids
-from activeloop.store.schema import Example, Label
+from activeloop.store import tables
 
-EX = Example.__table__
-LB = Label.__table__
+EX = tables.examples
+LB = tables.labels
 INSERT_CHUNK = 50_000
 EXTERNAL_ID_LEN = 500
 COLUMNS = ["project_id", "external_id", "payload", "features", "split", "created_at"]
@@ -139,9 +139,9 @@ def feature_blobs(conn: Connection, project_id: int, ids: Sequence[int]) -> dict
     return got
 
 
-def payloads(conn: Connection, project_id: int, ids: Sequence[int]) -> list[Any]:
-    """Payloads for ``ids``, in that order (None for an id not in the project)."""
-    stmt = sa.select(EX.c.id, EX.c.payload).where(EX.c.project_id == project_id, EX.c.id.in_([int(i) for i in ids]))
+def column(conn: Connection, project_id: int, ids: Sequence[int], name: str) -> list[Any]:
+    """Column ``name`` (``payload``, ``external_id``) of ``ids``, in that order (None for an id not in the project)."""
+    stmt = sa.select(EX.c.id, EX.c[name]).where(EX.c.project_id == project_id, EX.c.id.in_([int(i) for i in ids]))
     got = dict(conn.execute(stmt).all())
     return [got.get(int(i)) for i in ids]
 

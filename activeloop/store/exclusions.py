@@ -25,11 +25,11 @@ import numpy as np
 import sqlalchemy as sa
 
 from activeloop.store.rows import LOOKUP_CHUNK, bind, mark, marks
-from activeloop.store.schema import ClassDef, Example, Label, Lease
+from activeloop.store import tables
 
 __all__ = ["ExclusionTracker", "QueryStates"]
 
-EX, LB, LS, CL = Example.__table__, Label.__table__, Lease.__table__, ClassDef.__table__
+EX, LB, LS, CL = tables.examples, tables.labels, tables.leases, tables.classes
 OVERLAP_ROWS = 64  # log rows re-read each refresh where ids may commit out of order (not SQLite)
 
 # Plain driver SQL, the same on SQLite and PostgreSQL, run through ``exec_driver_sql`` (a refresh

@@ -13,9 +13,9 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
-import tenacity
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Engine
 
@@ -26,6 +26,9 @@ from activeloop.errors import (
     ReadOnlyError,
     UnreachableError,
 )
+
+if TYPE_CHECKING:
+    import tenacity
 
 RETRY_ENV = "ACTIVELOOP_RETRY_SECONDS"
 DEFAULT_RETRY_SECONDS = 30.0
@@ -165,6 +168,7 @@ def retrying(seconds: float, url: URL | str, *, sleep: Callable[[float], None] =
     with attempt: ...``). Each attempt must be a whole transaction: it runs from the start again.
     Other faults are raised at once; once the time is up, :class:`UnreachableError` says so in one line.
     """
+    import tenacity  # only once a connection has dropped (see call), or for a caller's own retry loop
 
     def give_up(state: tenacity.RetryCallState):
         raise _unreachable(url, seconds, state.outcome.exception()) from None

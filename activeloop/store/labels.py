@@ -6,15 +6,18 @@ Functions over a caller's ``Session`` or connection; they never commit.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
-from activeloop.store.schema import ClassDef, Example, Label
+from activeloop.store import tables
 
-EX = Example.__table__
-LB = Label.__table__
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+EX = tables.examples
+LB = tables.labels
+CL = tables.classes
 
 
 def has_label(example_id_col) -> sa.Exists:
@@ -32,8 +35,8 @@ def current(project_id: int, *, split: str | None = None, ids: list[int] | None 
     if ids is not None:
         newest = newest.where(LB.c.example_id.in_(ids))
     stmt = (
-        sa.select(LB.c.example_id, ClassDef.position)
-        .join(ClassDef, ClassDef.id == LB.c.class_id)
+        sa.select(LB.c.example_id, CL.c.position)
+        .join(CL, CL.c.id == LB.c.class_id)
         .join(EX, EX.c.id == LB.c.example_id)
         .where(LB.c.id.in_(newest), EX.c.project_id == project_id)
     )
@@ -44,7 +47,7 @@ def current(project_id: int, *, split: str | None = None, ids: list[int] | None 
 
 def current_name(conn, project_id: int, example_id: int) -> str | None:
     """The class name of the example's current label, None when unlabeled."""
-    return conn.scalar(current(project_id, ids=[int(example_id)]).with_only_columns(ClassDef.name))
+    return conn.scalar(current(project_id, ids=[int(example_id)]).with_only_columns(CL.c.name))
 
 
 def by_key(s: Session, key: str) -> int | None:
@@ -94,7 +97,7 @@ def export_rows(conn, project_id: int) -> list[dict[str, Any]]:
     stmt = (
         current(project_id)
         .with_only_columns(
-            EX.c.id, EX.c.external_id, EX.c.split, ClassDef.name, LB.c.annotator, LB.c.source, LB.c.created_at
+            EX.c.id, EX.c.external_id, EX.c.split, CL.c.name, LB.c.annotator, LB.c.source, LB.c.created_at
         )
         .order_by(EX.c.id)
     )

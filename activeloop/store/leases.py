@@ -9,21 +9,24 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
-from sqlalchemy.orm import Session
 
 from activeloop.errors import LeaseError
 from activeloop.store.labels import has_label
 from activeloop.store.rows import LOOKUP_CHUNK, bind, mark, marks
-from activeloop.store.schema import Example, Label, Lease, Project
+from activeloop.store import tables
 
-EX = Example.__table__
-LB = Label.__table__
-LS = Lease.__table__
-PJ = Project.__table__
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+EX = tables.examples
+LB = tables.labels
+LS = tables.leases
+PJ = tables.projects
 # Plain driver SQL, filled in with the driver's parameter marker at each call (a string format, no
 # statement compiling; the lease runs on every query), the datetimes converted by the columns' own
 # bind processors.
@@ -45,7 +48,7 @@ _CLOSE_LIVE = _CLOSE.where(LS.c.expires_at > sa.bindparam("now", type_=LS.c.expi
 
 def _dialect(s) -> str:
     """The back end's name, for a ``Session`` or a ``Connection``."""
-    return (s.get_bind() if isinstance(s, Session) else s).dialect.name
+    return (s if isinstance(s, Connection) else s.get_bind()).dialect.name
 
 
 @dataclass(frozen=True)
@@ -81,7 +84,7 @@ def lease(
     ids = [int(i) for i in ids]
     if _dialect(s) != "sqlite":  # serialises leasing per project; SQLite's BEGIN IMMEDIATE already does
         s.execute(sa.select(PJ.c.id).where(PJ.c.id == project_id).with_for_update())
-    conn = s.connection() if isinstance(s, Session) else s
+    conn = s if isinstance(s, Connection) else s.connection()
     at = bind(conn, LS.c.expires_at)
     now_db, until = at(now), at(now + timedelta(seconds=ttl))
     taken, mine = set(), set()

@@ -16,8 +16,7 @@ from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.engine import Connection, Engine
 
 from activeloop.errors import (
     ActiveloopError,
@@ -34,12 +33,10 @@ from activeloop.store.leases import LeaseInfo
 from activeloop.store.names import KEY_LEN, NAME_LEN, label_text, project_spec, text
 from activeloop.store.rounds import RoundInfo
 from activeloop.store.rows import resumable_rows
-from activeloop.store.schema import SOURCES, SPLITS, ClassDef, Example, Label, Project, utcnow
+from activeloop.store.tables import SOURCES, SPLITS, utcnow
+from activeloop.store.tables import classes as CL, examples as EX, labels as LB, projects as PJ
 
 __all__ = ["Pool", "RoundInfo", "LeaseInfo"]
-
-EX = Example.__table__
-LB = Label.__table__
 
 
 def _retried(method):
@@ -87,10 +84,9 @@ class Pool:
         self.retry_seconds = faults.retry_seconds(retry_seconds)
         self._engine = engine
         self._writer = engine.execution_options(**db.WRITE)
-        self._sessions = sessionmaker(self._writer, expire_on_commit=False)
         self.url = engine.url.render_as_string(hide_password=False)
         self.project_id = project_id
-        self._txn: Session | None = None
+        self._txn: Connection | None = None
         self._load_project()
         self._query_states = QueryStates(project_id, len(self.classes))
 
@@ -109,18 +105,14 @@ class Pool:
         """Create a project (and the database, when the file does not exist yet)."""
         name, classes, hotkeys = project_spec(name, classes, hotkeys)
         retry_seconds = faults.retry_seconds(retry_seconds)
-        engine = faults.retrying(retry_seconds, db.normalize_url(url))(db.connect, url, create=True)
-        sessions = sessionmaker(engine.execution_options(**db.WRITE))
-        with sessions.begin() as s:
-            if s.scalar(sa.select(Project.id).where(Project.name == name)) is not None:
+        engine = faults.call(retry_seconds, db.normalize_url(url), db.connect, url, create=True)
+        with engine.execution_options(**db.WRITE).begin() as conn:
+            if conn.scalar(sa.select(PJ.c.id).where(PJ.c.name == name)) is not None:
                 engine.dispose()
                 raise ActiveloopError(f"project {name!r} already exists in {db.normalize_url(url)}")
-            project = Project(name=name)
-            s.add(project)
-            s.flush()
-            for pos, (cname, key) in enumerate(zip(classes, hotkeys)):
-                s.add(ClassDef(project_id=project.id, name=cname, hotkey=key, position=pos))
-            pid = project.id
+            pid = conn.execute(sa.insert(PJ).values(name=name)).inserted_primary_key[0]
+            conn.execute(sa.insert(CL), [{"project_id": pid, "name": cname, "hotkey": key, "position": pos}
+                                         for pos, (cname, key) in enumerate(zip(classes, hotkeys))])
         return cls(engine, pid, clock=clock, retry_seconds=retry_seconds)
 
     @classmethod
@@ -139,13 +131,13 @@ class Pool:
         def projects():
             engine = db.connect(url, auto_upgrade=auto_upgrade)
             try:
-                with Session(engine) as s:
-                    return engine, s.execute(sa.select(Project.id, Project.name).order_by(Project.id)).all()
+                with engine.connect() as conn:
+                    return engine, conn.execute(sa.select(PJ.c.id, PJ.c.name).order_by(PJ.c.id)).all()
             except Exception:
                 engine.dispose()
                 raise
 
-        engine, rows = faults.retrying(retry_seconds, db.normalize_url(url))(projects)
+        engine, rows = faults.call(retry_seconds, db.normalize_url(url), projects)
         where = db.normalize_url(url)
         if project is None:
             if len(rows) != 1:
@@ -165,8 +157,8 @@ class Pool:
         """Names of the projects in a database."""
         engine = db.connect(url)
         try:
-            with Session(engine) as s:
-                return list(s.scalars(sa.select(Project.name).order_by(Project.id)))
+            with engine.connect() as conn:
+                return list(conn.scalars(sa.select(PJ.c.name).order_by(PJ.c.id)))
         finally:
             engine.dispose()
 
@@ -183,11 +175,9 @@ class Pool:
         return f"Pool({self.url!r}, project={self.name!r}, classes={self.classes})"
 
     def _load_project(self) -> None:
-        with Session(self._engine) as s:
-            project = s.get(Project, self.project_id)
-            defs = s.scalars(
-                sa.select(ClassDef).where(ClassDef.project_id == self.project_id).order_by(ClassDef.position)
-            ).all()
+        with self._engine.connect() as conn:
+            project = conn.execute(sa.select(PJ).where(PJ.c.id == self.project_id)).one()
+            defs = conn.execute(sa.select(CL).where(CL.c.project_id == self.project_id).order_by(CL.c.position)).all()
             self.name = project.name
             self.dim = project.dim
             self.classes = [c.name for c in defs]
@@ -208,10 +198,10 @@ class Pool:
             raise ActiveloopError("Pool.transaction() blocks do not nest")
         saved = (self.dim, self._featurizer)
         try:
-            with self._sessions.begin() as s:
+            with self._writer.begin() as s:
                 self._txn = s
                 # Under the write lock: see a dimension or featurizer another process fixed meanwhile.
-                project = s.get(Project, self.project_id, with_for_update=True)
+                project = s.execute(sa.select(PJ).where(PJ.c.id == self.project_id).with_for_update()).one()
                 self.dim, self._featurizer = project.dim, (project.featurizer, project.featurizer_state)
                 yield self
         except BaseException:
@@ -221,8 +211,8 @@ class Pool:
             self._txn = None
 
     def _begin(self):
-        """The open :meth:`transaction`'s session, or a new unit of work."""
-        return nullcontext(self._txn) if self._txn is not None else self._sessions.begin()
+        """The open :meth:`transaction`'s connection, or a new unit of work."""
+        return nullcontext(self._txn) if self._txn is not None else self._writer.begin()
 
     def add(
         self,
@@ -267,16 +257,17 @@ class Pool:
         class_ids = None if labels is None else [self._class_id(lab, row) for row, lab in enumerate(labels)]
         annotator = text(annotator, "annotator", NAME_LEN)
         with self._begin() as s:
-            conn = s.connection()
-            project = s.get(Project, self.project_id, with_for_update=True)
-            if project.dim is None:
-                project.dim = X.shape[1]
-            elif X.shape[1] != project.dim:
-                raise DimensionError(f"{where}: {X.shape[1]} features per example, but the project has {project.dim}")
+            conn = s
+            dim = s.scalar(sa.select(PJ.c.dim).where(PJ.c.id == self.project_id).with_for_update())
+            if dim is None:
+                dim = X.shape[1]
+                s.execute(sa.update(PJ).where(PJ.c.id == self.project_id).values(dim=dim))
+            elif X.shape[1] != dim:
+                raise DimensionError(f"{where}: {X.shape[1]} features per example, but the project has {dim}")
             ext = examples.external_ids(conn, self.project_id, external_ids, n, where)
             ids = examples.insert(conn, self.project_id, X, ext, payloads=payloads, class_ids=class_ids, split=split,
                                   annotator=annotator, now=self.clock(), where=where)
-            self.dim = project.dim
+            self.dim = dim
         return ids
 
     def _class_id(self, name: str | None, row: int) -> int | None:
@@ -309,7 +300,7 @@ class Pool:
         """The feature dimension, re-read once it may have been fixed by another process's first add."""
         if self.dim is None:
             with self._engine.connect() as conn:
-                self.dim = conn.scalar(sa.select(Project.dim).where(Project.id == self.project_id))
+                self.dim = conn.scalar(sa.select(PJ.c.dim).where(PJ.c.id == self.project_id))
         return self.dim or 0
 
     @_retried
@@ -329,7 +320,13 @@ class Pool:
     def payloads(self, ids: Sequence[int]) -> list[Any]:
         """Payloads for ``ids``, in that order."""
         with self._engine.connect() as conn:
-            return examples.payloads(conn, self.project_id, ids)
+            return examples.column(conn, self.project_id, ids, "payload")
+
+    @_retried
+    def external_ids(self, ids: Sequence[int]) -> list[str | None]:
+        """External ids of ``ids``, in that order (one statement; None for an id not in the project)."""
+        with self._engine.connect() as conn:
+            return examples.column(conn, self.project_id, ids, "external_id")
 
     @_retried
     def example(self, example_id: int) -> dict[str, Any]:
@@ -414,7 +411,7 @@ class Pool:
 
     def _label_once(self, example_id: int, class_id: int, annotator: str, source: str, key: str) -> int:
         now = self.clock()
-        with self._sessions.begin() as s:
+        with self._writer.begin() as s:
             found = label_log.by_key(s, key)
             if found is not None:
                 return found
@@ -435,7 +432,7 @@ class Pool:
 
     @_retried
     def _undo_once(self, annotator: str, chosen: list) -> int | None:
-        with self._sessions.begin() as s:
+        with self._writer.begin() as s:
             if not chosen:
                 chosen.append(label_log.newest(s, self.project_id, annotator))
             if chosen[0] is None:
@@ -467,7 +464,7 @@ class Pool:
         with self._engine.connect() as conn:
             return label_log.export_rows(conn, self.project_id)
 
-    def _require_example(self, s: Session, example_id: int) -> None:
+    def _require_example(self, s: Connection, example_id: int) -> None:
         found = s.scalar(
             sa.select(EX.c.id).where(EX.c.id == int(example_id), EX.c.project_id == self.project_id)
         )
@@ -502,7 +499,7 @@ class Pool:
     def skip(self, example_id: int, *, annotator: str) -> None:
         """Release the example and remember that ``annotator`` skipped it (it is not asked of them again)."""
         annotator = text(annotator, "annotator", NAME_LEN)
-        with self._sessions.begin() as s:
+        with self._writer.begin() as s:
             self._require_example(s, example_id)
             leases.skip(s, example_id, annotator, self.clock())
 
@@ -546,7 +543,7 @@ class Pool:
         A crash leaves either the whole round with its scores or none of it, so stored scores never
         disagree with their round.
         """
-        with self._sessions.begin() as s:
+        with self._writer.begin() as s:
             return rounds.record(
                 s, self.project_id, n_labels=n_labels, strategy=label_text(strategy), checkpoint=checkpoint,
                 metrics=metrics, config=config, started_at=started_at, now=self.clock(), scores=scores,
@@ -567,14 +564,14 @@ class Pool:
     @_retried
     def rounds(self) -> list[RoundInfo]:
         """Every recorded round, oldest first."""
-        with Session(self._engine) as s:
-            return rounds.all_rounds(s, self.project_id)
+        with self._engine.connect() as conn:
+            return rounds.all_rounds(conn, self.project_id)
 
     @_retried
     def latest_round(self) -> RoundInfo | None:
         """The newest round, None before the first."""
-        with Session(self._engine) as s:
-            return rounds.latest(s, self.project_id)
+        with self._engine.connect() as conn:
+            return rounds.latest(conn, self.project_id)
 
     @_retried
     def load_checkpoint(self, number: int | None = None) -> bytes | None:
@@ -590,8 +587,6 @@ class Pool:
 
     def set_featurizer(self, spec: dict[str, Any], state: bytes | None) -> None:
         with self._begin() as s:
-            project = s.get(Project, self.project_id, with_for_update=True)
-            project.featurizer = spec
-            project.featurizer_state = state
+            s.execute(sa.update(PJ).where(PJ.c.id == self.project_id).values(featurizer=spec, featurizer_state=state))
         self._featurizer = (spec, state)
 

@@ -7,15 +7,20 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from types import SimpleNamespace
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
 from activeloop.errors import CheckpointError
 from activeloop.store import scores as stored_scores
-from activeloop.store.schema import Project, Round
+from activeloop.store import tables
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+RD = tables.rounds
 
 
 @dataclass(frozen=True)
@@ -32,7 +37,7 @@ class RoundInfo:
     has_checkpoint: bool
 
     @classmethod
-    def from_row(cls, row: Round) -> RoundInfo:
+    def from_row(cls, row: Any) -> RoundInfo:
         return cls(
             number=row.number,
             n_labels=row.n_labels,
@@ -47,7 +52,7 @@ class RoundInfo:
 
 def latest_number(s: Session, project_id: int) -> int | None:
     """The project's newest round number, None before the first round."""
-    return s.scalar(sa.select(sa.func.max(Round.number)).where(Round.project_id == project_id))
+    return s.scalar(sa.select(sa.func.max(RD.c.number)).where(RD.c.project_id == project_id))
 
 
 def record(
@@ -70,51 +75,43 @@ def record(
     returned and nothing is added. (``Loop.retrain`` stamps its start to the microsecond when it begins,
     so two real rounds never share all three.)
     """
-    s.get(Project, project_id, with_for_update=True)
+    pj = tables.projects
+    s.execute(sa.select(pj.c.id).where(pj.c.id == project_id).with_for_update())
     sha = None if checkpoint is None else hashlib.sha256(checkpoint).hexdigest()
-    newest = s.scalar(_recorded(project_id).order_by(Round.number.desc()).limit(1))
+    newest = s.execute(_recorded(project_id).order_by(RD.c.number.desc()).limit(1)).first()
     if newest is not None and (newest.started_at, newest.n_labels, newest.checkpoint_sha256) == (started_at, n_labels, sha):
         return RoundInfo.from_row(newest)
-    row = Round(
-        project_id=project_id,
-        number=(newest.number if newest is not None else 0) + 1,
-        started_at=started_at,
-        finished_at=now,
-        n_labels=n_labels,
-        strategy=strategy,
-        checkpoint=checkpoint,
-        checkpoint_sha256=sha,
-        metrics=metrics,
-        config=config,
-    )
-    s.add(row)
-    s.flush()
+    number = (newest.number if newest is not None else 0) + 1
+    row = dict(project_id=project_id, number=number, started_at=started_at, finished_at=now, n_labels=n_labels,
+               strategy=strategy, checkpoint=checkpoint, checkpoint_sha256=sha, metrics=metrics, config=config)
+    round_id = s.execute(sa.insert(RD).values(**row)).inserted_primary_key[0]
     if scores is not None:
-        stored_scores.save(s, row.id, scores.tied_to(row.number))
-    return RoundInfo.from_row(row)
+        stored_scores.save(s, round_id, scores.tied_to(number))
+    return RoundInfo.from_row(SimpleNamespace(**row))
 
 
 def _recorded(project_id: int) -> sa.Select:
-    return sa.select(Round).where(Round.project_id == project_id).options(sa.orm.defer(Round.checkpoint))
+    """A round's columns but its checkpoint."""
+    return sa.select(*(c for c in RD.c if c.name != "checkpoint")).where(RD.c.project_id == project_id)
 
 
-def all_rounds(s: Session, project_id: int) -> list[RoundInfo]:
+def all_rounds(conn, project_id: int) -> list[RoundInfo]:
     """Every round of the project, oldest first (checkpoints not read)."""
-    return [RoundInfo.from_row(r) for r in s.scalars(_recorded(project_id).order_by(Round.number))]
+    return [RoundInfo.from_row(r) for r in conn.execute(_recorded(project_id).order_by(RD.c.number))]
 
 
-def latest(s: Session, project_id: int) -> RoundInfo | None:
+def latest(conn, project_id: int) -> RoundInfo | None:
     """The newest round (checkpoint not read), None before the first."""
-    row = s.scalars(_recorded(project_id).order_by(Round.number.desc()).limit(1)).first()
+    row = conn.execute(_recorded(project_id).order_by(RD.c.number.desc()).limit(1)).first()
     return None if row is None else RoundInfo.from_row(row)
 
 
 def load_checkpoint(conn, project_id: int, project_name: str, number: int | None) -> bytes | None:
     """The checkpoint of round ``number`` (default: the latest with one), checked against its sha256."""
-    stmt = sa.select(Round.number, Round.checkpoint, Round.checkpoint_sha256).where(
-        Round.project_id == project_id, Round.checkpoint.is_not(None)
+    stmt = sa.select(RD.c.number, RD.c.checkpoint, RD.c.checkpoint_sha256).where(
+        RD.c.project_id == project_id, RD.c.checkpoint.is_not(None)
     )
-    stmt = stmt.where(Round.number == number) if number is not None else stmt.order_by(Round.number.desc())
+    stmt = stmt.where(RD.c.number == number) if number is not None else stmt.order_by(RD.c.number.desc())
     row = conn.execute(stmt.limit(1)).first()
     if row is None:
         return None

@@ -23,7 +23,7 @@ import numpy as np
 import sqlalchemy as sa
 
 from activeloop.errors import ActiveloopError
-from activeloop.store.schema import Round, RoundScores
+from activeloop.store import tables
 
 __all__ = ["Scores", "ScoresError", "class_order", "load", "pack", "save", "unpack"]
 
@@ -173,15 +173,15 @@ def unpack(blob: bytes | memoryview, *, where: str = "stored scores") -> Scores:
 # ------------------------------------------------------------------ in the database (table round_scores)
 def save(session, round_id: int, scores: Scores) -> None:
     """Insert ``scores`` for the round with primary key ``round_id`` inside the caller's transaction."""
-    session.execute(sa.insert(RoundScores.__table__).values(
+    session.execute(sa.insert(tables.round_scores).values(
         round_id=round_id, key=scores.key[:200], n=len(scores), data=pack(scores)))
 
 
 def load(conn, project_id: int, number: int, key: str, *, where: str = "") -> Scores | None:
     """Round ``number``'s stored scores for ``key`` (None when that round has none); checked on unpacking."""
-    rs = RoundScores.__table__
-    stmt = (sa.select(rs.c.data).join(Round, Round.id == rs.c.round_id)
-            .where(Round.project_id == project_id, Round.number == int(number), rs.c.key == key[:200]))
+    rs, rd = tables.round_scores, tables.rounds
+    stmt = (sa.select(rs.c.data).join(rd, rd.c.id == rs.c.round_id)
+            .where(rd.c.project_id == project_id, rd.c.number == int(number), rs.c.key == key[:200]))
     data = conn.scalar(stmt)
     if data is None:
         return None
