@@ -192,6 +192,25 @@ def test_add_returns_ids_in_input_order_and_round_trips_everything(filled):
     assert pool.external_ids([int(ids[7]), int(ids[2]), 10**9]) == ["t7", "t2", None]  # in order; not ours: None
 
 
+def test_payloads_and_external_ids_read_their_rows_by_primary_key(tmp_path):
+    """With the project in the WHERE, SQLite would walk the project's index: every example, per call."""
+    pool = Pool.create(tmp_path / "p.db", "tickets", CLASSES)
+    ids = [int(i) for i in pool.add(np.zeros((30, 2)), payloads=[{"n": i} for i in range(30)])[::3]]
+    seen = []
+
+    def record(conn, cursor, stmt, params, context, many):
+        seen.append((stmt, params))
+
+    sa.event.listen(pool._engine, "before_cursor_execute", record)
+    assert pool.payloads(ids[:2]) == [{"n": 0}, {"n": 3}] and len(pool.external_ids(ids)) == len(ids)
+    sa.event.remove(pool._engine, "before_cursor_execute", record)
+    with pool._engine.connect() as conn:
+        plans = [" ".join(str(r[-1]) for r in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {stmt}", params))
+                 for stmt, params in seen if "FROM examples" in stmt]
+    pool.close()
+    assert len(plans) == 2 and all("USING INTEGER PRIMARY KEY" in p for p in plans), plans
+
+
 def test_default_external_ids_continue_across_batches(pool):
     a = pool.add(np.zeros((2, 3)))
     b = pool.add(np.zeros((2, 3)))
