@@ -1,19 +1,17 @@
 """The label log: current labels (newest unretracted per example), recording under an idempotency key, retraction, export.
 
-Functions over a caller's ``Session`` or connection; they never commit.
+Functions over a caller's connection; they never commit.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from activeloop.store import tables
-
-if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
 
 EX = tables.examples
 LB = tables.labels
@@ -50,12 +48,12 @@ def current_name(conn, project_id: int, example_id: int) -> str | None:
     return conn.scalar(current(project_id, ids=[int(example_id)]).with_only_columns(CL.c.name))
 
 
-def by_key(s: Session, key: str) -> int | None:
+def by_key(s: Connection, key: str) -> int | None:
     """The id of the label written with idempotency ``key``, None when there is none yet."""
     return s.scalar(sa.select(LB.c.id).where(LB.c.idempotency_key == key))
 
 
-def record(s: Session, example_id: int, class_id: int, *, annotator: str, source: str, round: int | None, key: str,
+def record(s: Connection, example_id: int, class_id: int, *, annotator: str, source: str, round: int | None, key: str,
            now: datetime) -> int:
     """Append a label row under idempotency ``key``; returns its id."""
     return s.execute(
@@ -64,7 +62,7 @@ def record(s: Session, example_id: int, class_id: int, *, annotator: str, source
     ).inserted_primary_key[0]
 
 
-def newest(s: Session, project_id: int, annotator: str) -> tuple[int, int] | None:
+def newest(s: Connection, project_id: int, annotator: str) -> tuple[int, int] | None:
     """``(label id, example id)`` of ``annotator``'s newest unretracted label, None if none."""
     row = s.execute(
         sa.select(LB.c.id, LB.c.example_id)
@@ -76,7 +74,7 @@ def newest(s: Session, project_id: int, annotator: str) -> tuple[int, int] | Non
     return None if row is None else (row.id, row.example_id)
 
 
-def retract(s: Session, label_id: int, now: datetime) -> None:
+def retract(s: Connection, label_id: int, now: datetime) -> None:
     """Retract one label (a label already retracted keeps its first retraction time)."""
     s.execute(sa.update(LB).where(LB.c.id == label_id, LB.c.retracted_at.is_(None)).values(retracted_at=now))
 

@@ -1,6 +1,6 @@
 """Leases: which examples are handed to whom until when, and which were skipped.
 
-Functions over a caller's ``Session`` or connection; they never commit. ``now`` is passed in
+Functions over a caller's connection; they never commit. ``now`` is passed in
 (the Pool's clock), so expiry is testable without waiting.
 """
 
@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 import numpy as np
 import sqlalchemy as sa
@@ -19,9 +18,6 @@ from activeloop.errors import LeaseError
 from activeloop.store.labels import has_label
 from activeloop.store.rows import LOOKUP_CHUNK, bind, mark, marks
 from activeloop.store import tables
-
-if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
 
 EX = tables.examples
 LB = tables.labels
@@ -46,9 +42,9 @@ _CLOSE = (sa.update(LS).where(LS.c.example_id.in_(sa.bindparam("ids", expanding=
 _CLOSE_LIVE = _CLOSE.where(LS.c.expires_at > sa.bindparam("now", type_=LS.c.expires_at.type))  # unexpired only
 
 
-def _dialect(s) -> str:
-    """The back end's name, for a ``Session`` or a ``Connection``."""
-    return (s if isinstance(s, Connection) else s.get_bind()).dialect.name
+def _dialect(conn: Connection) -> str:
+    """The back end's name."""
+    return conn.dialect.name
 
 
 @dataclass(frozen=True)
@@ -66,7 +62,7 @@ def is_active(now: datetime) -> sa.ColumnElement[bool]:
 
 
 def lease(
-    s: Session | Connection,
+    conn: Connection,
     project_id: int,
     ids: Sequence[int],
     *,
@@ -82,16 +78,15 @@ def lease(
     retried after an ambiguous commit hands back what the first attempt took.
     """
     ids = [int(i) for i in ids]
-    if _dialect(s) != "sqlite":  # serialises leasing per project; SQLite's BEGIN IMMEDIATE already does
-        s.execute(sa.select(PJ.c.id).where(PJ.c.id == project_id).with_for_update())
-    conn = s if isinstance(s, Connection) else s.connection()
+    if _dialect(conn) != "sqlite":  # serialises leasing per project; SQLite's BEGIN IMMEDIATE already does
+        conn.execute(sa.select(PJ.c.id).where(PJ.c.id == project_id).with_for_update())
     at = bind(conn, LS.c.expires_at)
     now_db, until = at(now), at(now + timedelta(seconds=ttl))
     taken, mine = set(), set()
     for lo in range(0, len(ids), LOOKUP_CHUNK // 2):  # each id is bound twice
         chunk = ids[lo : lo + LOOKUP_CHUNK // 2]
-        lock_examples(s, chunk)
-        sql = _HELD_SQL.format(ids=marks(conn, len(chunk)), m=mark(conn), by_example=_BY_EXAMPLE.get(_dialect(s), ""))
+        lock_examples(conn, chunk)
+        sql = _HELD_SQL.format(ids=marks(conn, len(chunk)), m=mark(conn), by_example=_BY_EXAMPLE.get(_dialect(conn), ""))
         for eid, holder in conn.exec_driver_sql(sql, (*chunk, now_db, *chunk)):
             (mine if holder == annotator else taken).add(eid)
     rows = [
@@ -104,7 +99,7 @@ def lease(
     return [i for i in ids if i not in taken]
 
 
-def lock_examples(s: Session | Connection, ids: Sequence[int]) -> None:
+def lock_examples(s: Connection, ids: Sequence[int]) -> None:
     """Row-lock the examples on PostgreSQL (a no-op on SQLite, whose writers are serialised already).
 
     A label and a lease of the same example take this lock first, so a label never slips in
@@ -114,7 +109,7 @@ def lock_examples(s: Session | Connection, ids: Sequence[int]) -> None:
         s.execute(sa.select(EX.c.id).where(EX.c.id.in_([int(i) for i in ids])).with_for_update())
 
 
-def claim(s: Session, example_id: int, annotator: str, now: datetime) -> None:
+def claim(s: Connection, example_id: int, annotator: str, now: datetime) -> None:
     """Before ``annotator`` labels the example: refuse another's live lease, take over a lapsed one.
 
     Raises
@@ -139,12 +134,12 @@ def claim(s: Session, example_id: int, annotator: str, now: datetime) -> None:
         s.execute(sa.update(LS).where(LS.c.id.in_([r.id for r in others])).values(released_at=now, outcome="taken over"))
 
 
-def close(s: Session | Connection, ids: Sequence[int], annotator: str, outcome: str, now: datetime) -> int:
+def close(s: Connection, ids: Sequence[int], annotator: str, outcome: str, now: datetime) -> int:
     """End ``annotator``'s open leases on ``ids`` with ``outcome``; returns how many were open."""
     return s.execute(_CLOSE, {"ids": [int(i) for i in ids], "who": annotator, "at": now, "outcome": outcome}).rowcount
 
 
-def skip(s: Session, example_id: int, annotator: str, now: datetime) -> None:
+def skip(s: Connection, example_id: int, annotator: str, now: datetime) -> None:
     """Close ``annotator``'s live lease on the example as skipped, or record a skip row of its own.
 
     A lease that has already expired is left as it is: the skip gets its own new row, which every

@@ -1,7 +1,7 @@
 """The Pool: one project's examples, label log, leases and rounds, behind one small API.
 
-Each public method is one unit of work (one transaction); helpers take a connection or a
-session and never commit.
+Each public method is one unit of work (one transaction, on SQLAlchemy Core: the ORM is never
+imported); helpers take a connection and never commit.
 """
 
 from __future__ import annotations
@@ -485,7 +485,7 @@ class Pool:
         """Hand ``ids`` to ``annotator`` until ``ttl`` seconds from now; returns those not already taken."""
         annotator = text(annotator, "annotator", NAME_LEN)
         strategy = label_text(strategy) or ""
-        with self._writer.begin() as conn:  # Core, not the ORM: this runs on every query
+        with self._writer.begin() as conn:
             return leases.lease(conn, self.project_id, ids, annotator=annotator, strategy=strategy, scores=scores,
                                 ttl=ttl, now=self.clock())
 

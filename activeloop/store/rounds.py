@@ -1,24 +1,22 @@
 """Rounds: finished retrains with their checkpoint, metrics and config.
 
-Functions over a caller's ``Session`` or connection; they never commit.
+Functions over a caller's connection; they never commit.
 """
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from types import SimpleNamespace
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from types import SimpleNamespace
+from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from activeloop.errors import CheckpointError
 from activeloop.store import scores as stored_scores
 from activeloop.store import tables
-
-if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
 
 RD = tables.rounds
 
@@ -50,13 +48,13 @@ class RoundInfo:
         )
 
 
-def latest_number(s: Session, project_id: int) -> int | None:
+def latest_number(s: Connection, project_id: int) -> int | None:
     """The project's newest round number, None before the first round."""
     return s.scalar(sa.select(sa.func.max(RD.c.number)).where(RD.c.project_id == project_id))
 
 
 def record(
-    s: Session,
+    s: Connection,
     project_id: int,
     *,
     n_labels: int,
