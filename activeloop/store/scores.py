@@ -165,7 +165,7 @@ def unpack(blob: bytes | memoryview, *, where: str = "stored scores") -> Scores:
         pos += nbytes
     if pos != len(view) or digest.hexdigest() != header.get("sha256") or set(out) != set(_FIELDS):
         raise ScoresError(f"{where}: fails its sha256 check (truncated or altered); retrain to rewrite them")
-    out["ids"] = out["ids"].astype(np.int64) + int(header.get("ids_offset", 0))
+    out["ids"] = np.add(out["ids"], int(header.get("ids_offset", 0)), dtype=np.int64)  # one pass, not two
     out["predicted"] = out["predicted"].astype(np.int16)
     return Scores(header["key"], header["round"], *(out[f] for f in _FIELDS))
 
