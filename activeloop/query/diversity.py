@@ -1,7 +1,8 @@
 """Batch diversity: pick ``k`` spread-out rows among the top ``factor * k`` candidates.
 
 The top-k most uncertain examples are often near-duplicates; these steps make each label count.
-Both selectors take the candidates in score order (best first) and always keep the best one.
+Both selectors take the candidates in score order (best first) and keep the best one, unless started
+from the labeled rows (``centers``): then the first pick is the candidate farthest from them.
 """
 
 from __future__ import annotations
