@@ -93,3 +93,16 @@ def test_bench_suite_option_fails_in_one_line_on_a_bad_name_or_a_second_source(t
                                    "--out", str(tmp_path)])
     assert res.exit_code == 1 and "exactly one of" in res.output
     assert not (tmp_path / "curves.csv").exists()
+
+
+def test_the_summary_shows_a_dash_where_no_ceiling_was_measured(tmp_path):
+    from activeloop.bench.summary import write_summary
+
+    a = "synthetic:n=200,features=4,weights=0.9,class_sep=2.0,seed=1"
+    curves = run_suite([a], ["peer:random"], 1, budget={a: 20}, ceiling=False)
+    write_summary(curves, tmp_path)
+    row = next(line for line in (tmp_path / "summary.md").read_text().splitlines() if line.startswith(f"| {a} "))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert "nan" not in row
+    assert cells[9] == "—" and cells[10] == "—"  # ceiling, labels to 95 %
+    assert cells[5].count("±") == 1  # AULC macro-F1 still has its figure

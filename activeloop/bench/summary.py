@@ -45,7 +45,10 @@ SUMMARY_COLUMNS = [
 
 
 def _ms(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and std over seeds, NaN-skipping; (nan, nan) when no seed has the figure."""
     a = np.asarray(values, dtype=np.float64)
+    if np.isnan(a).all():
+        return float("nan"), float("nan")
     return float(np.nanmean(a)), float(np.nanstd(a))
 
 
@@ -118,21 +121,27 @@ def _cell(v: Any) -> str:
     return str(v)
 
 
+def _num(v: float, digits: int) -> str:
+    """``v`` to ``digits`` decimals; an em dash where there is no figure (e.g. no ceiling was measured)."""
+    return "—" if np.isnan(v) else f"{v:.{digits}f}"
+
+
+def _pm(r: dict[str, Any], key: str, digits: int) -> str:
+    return "—" if np.isnan(r[key]) else f"{r[key]:.{digits}f} ± {r[key + '_std']:.{digits}f}"
+
+
 def _md(rows: list[dict[str, Any]]) -> str:
     head = ("| data set | strategy | init | model | seeds | AULC macro-F1 | AULC bal. acc. | AULC minority recall | "
             "F1 @ budget | ceiling | labels to 95 % | first minority | minority found | query s/batch | vs random |")
-    lines = [head, "|" + "---|" * head.count("|")[:-1] if False else "|" + "---|" * (head.count("|") - 1)]
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
+        reached = f"{_pm(r, 'labels_to_95', 0)} ({r['reached_95']})" if not np.isnan(r["labels_to_95"]) else "—"
         lines.append(
             f"| {r['dataset']} | {r['strategy']} | {r['init']} | {r['model']} | {r['seeds']} "
-            f"| {r['aulc_macro_f1']:.3f} ± {r['aulc_macro_f1_std']:.3f} "
-            f"| {r['aulc_balanced_accuracy']:.3f} ± {r['aulc_balanced_accuracy_std']:.3f} "
-            f"| {r['aulc_minority_recall']:.3f} ± {r['aulc_minority_recall_std']:.3f} "
-            f"| {r['f1_at_budget']:.3f} ± {r['f1_at_budget_std']:.3f} | {r['ceiling']:.3f} "
-            f"| {r['labels_to_95']:.0f} ± {r['labels_to_95_std']:.0f} ({r['reached_95']}) "
-            f"| {r['first_minority']:.1f} ± {r['first_minority_std']:.1f} "
-            f"| {r['minority_found']:.1f} ± {r['minority_found_std']:.1f} | {r['query_s']:.3f} "
-            f"| {r['vs_random']:.3f} |"
+            f"| {_pm(r, 'aulc_macro_f1', 3)} | {_pm(r, 'aulc_balanced_accuracy', 3)} "
+            f"| {_pm(r, 'aulc_minority_recall', 3)} | {_pm(r, 'f1_at_budget', 3)} | {_num(r['ceiling'], 3)} "
+            f"| {reached} | {_pm(r, 'first_minority', 1)} | {_pm(r, 'minority_found', 1)} "
+            f"| {_num(r['query_s'], 3)} | {_num(r['vs_random'], 3)} |"
         )
     return "\n".join(lines)
 
