@@ -1,4 +1,4 @@
-"""The store: SQLAlchemy models, schema upgrades through Alembic, and the Pool API."""
+"""The store: the tables (SQLAlchemy Core; ORM classes over them in ``schema``), Alembic upgrades, the Pool API."""
 
 from activeloop.store.db import connect, head_revision, make_engine, normalize_url
 from activeloop.store.leases import LeaseInfo
