@@ -87,7 +87,11 @@ def main() -> None:
                     help="Run nothing: print the report of saved runs.csv files (several seed ranges merged).")
     a = ap.parse_args()
     if a.report:
-        report([r for path in a.report for r in csv.DictReader(path.open())], detail=a.detail)
+        rows = []
+        for path in a.report:
+            with path.open(newline="") as fh:
+                rows += list(csv.DictReader(fh))
+        report(rows, detail=a.detail)
         return
     from activeloop.bench.tasks import suite_tasks
 
@@ -152,7 +156,8 @@ def report(rows: list[dict], detail: bool = False) -> None:
         if dF:
             print(f"{key[0] + '/' + key[1]:<28} {np.mean(dF):+9.4f} {np.min(dF):+9.4f} {np.mean(dR):+9.4f} "
                   f"{np.min(dR):+10.4f} {both:>5}/{len(dF):<3} {np.mean(F):6.3f} {np.mean(R):6.3f}")
-            print("\n".join(lines))
+            if lines:
+                print("\n".join(lines))
 
 
 if __name__ == "__main__":

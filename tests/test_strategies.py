@@ -392,16 +392,10 @@ def test_diverse_with_labeled_centers_reads_ctx_labeled_features_and_says_so():
     assert sorted(int(p) >= 10 for p in pos) == [False, True]  # the best row, then the unlabeled clump
 
 
-def test_the_diversity_step_runs_blas_on_one_thread_and_restores_the_count():
-    from threadpoolctl import threadpool_info
+def test_blocked_products_equal_one_product_across_block_edges():
+    from activeloop.query.diversity import GRAM_ROWS, _gram
 
-    from activeloop.query.diversity import one_blas_thread
-
-    def blas_threads():
-        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas" and "numpy" in i["filepath"]]
-
-    before = blas_threads()
-    with one_blas_thread():
-        inside = blas_threads()
-    assert inside and set(inside) == {1}
-    assert blas_threads() == before
+    rng = np.random.default_rng(3)
+    for m, n, d in [(1, 1, 1), (GRAM_ROWS + 1, 1000, 64), (2 * GRAM_ROWS, 5, 700), (40, 300, 3)]:
+        A, B = rng.normal(size=(m, d)), rng.normal(size=(n, d))
+        np.testing.assert_allclose(_gram(A, B), A @ B.T, rtol=1e-12, atol=1e-9)

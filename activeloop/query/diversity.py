@@ -1,13 +1,11 @@
 """Batch diversity: pick ``k`` spread-out rows among the top ``factor * k`` candidates.
 
 The top-k most uncertain examples are often near-duplicates; these steps make each label count.
-Both selectors take the candidates in score order (best first) and keep the best one, unless started
-from the labeled rows (``centers``): then the first pick is the candidate farthest from them.
+Both selectors take the candidates in score order (best first) and keep the best one, except the
+core-set started from the labeled rows (``centers``): its first pick is the candidate farthest from them.
 """
 
 from __future__ import annotations
-
-import functools
 
 import numpy as np
 import numpy.typing as npt
@@ -18,18 +16,18 @@ from activeloop.query.strategies import Context, Strategy, Wrapper, top_n
 __all__ = ["kmeanspp_select", "coreset_select", "Diverse", "DIVERSITY_METHODS"]
 
 
-@functools.cache
-def _blas_pools():
-    from threadpoolctl import ThreadpoolController  # once per process, on the first diverse selection
-
-    return ThreadpoolController()
-
-
-def one_blas_thread():
-    """Run NumPy's BLAS on one thread inside ``with``: these products are small (at most a few thousand rows),
-    and spreading one over threads costs far more than it saves when the cores are busy (0.2 ms -> 16 ms
-    for 128 candidates x 300 labeled rows on a loaded 2-core machine)."""
-    return _blas_pools().limit(limits=1, user_api="blas")
+def _gram(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """``A @ B.T`` in blocks of ``GRAM_ROWS`` rows and about ``GRAM_WORK`` multiply-adds: OpenBLAS runs a product
+    that small on the calling thread. One product of these sizes would be spread over its threads, which costs
+    far more than it saves when the cores are busy (64 x 300 rows of 64 features on a loaded 2-core machine:
+    32 ms, blocked 0.04 ms). Nothing process-wide is changed, so other threads' BLAS calls are untouched."""
+    out = np.empty((len(A), len(B)))
+    BT = np.ascontiguousarray(B.T)
+    cols = max(1, GRAM_WORK // (GRAM_ROWS * max(A.shape[1], 1)))
+    for c in range(0, len(B), cols):
+        for r in range(0, len(A), GRAM_ROWS):
+            out[r : r + GRAM_ROWS, c : c + cols] = A[r : r + GRAM_ROWS] @ BT[:, c : c + cols]
+    return out
 
 
 def _sq_dist(X: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -46,10 +44,7 @@ def _pairwise_sq(X: np.ndarray) -> np.ndarray:
     """
     sq = np.einsum("ij,ij->i", X, X)
     norms = sq[:, None] + sq[None, :]
-    G, XT = np.empty_like(norms), np.ascontiguousarray(X.T)
-    for lo in range(0, len(X), GRAM_ROWS):  # OpenBLAS runs a product this small on one thread (the whole one
-        np.dot(X[lo : lo + GRAM_ROWS], XT, out=G[lo : lo + GRAM_ROWS])  # spreads over threads: 10x slower when busy)
-    D = norms - 2.0 * G
+    D = norms - 2.0 * _gram(X, X)
     ii, jj = np.nonzero(D <= CLOSE * norms)
     d = X[ii] - X[jj]
     D[ii, jj] = np.einsum("ij,ij->i", d, d)  # the diagonal among them: exactly 0
@@ -57,7 +52,7 @@ def _pairwise_sq(X: np.ndarray) -> np.ndarray:
 
 
 CLOSE = 1e-6
-GRAM_ROWS = 16
+GRAM_ROWS, GRAM_WORK = 16, 1 << 18
 PAIRWISE_ROWS = 4096  # the largest candidate set whose m x m distance matrix is kept (128 MiB of float64)
 
 
@@ -77,7 +72,7 @@ def _nearest_sq(X: np.ndarray, centers: npt.ArrayLike) -> np.ndarray:
     C = np.asarray(centers, dtype=np.float64)
     if not len(C):
         return np.full(len(X), np.inf)
-    approx = np.einsum("ij,ij->i", C, C)[None, :] - 2.0 * (X @ C.T)  # + |x|^2, the same along each row
+    approx = np.einsum("ij,ij->i", C, C)[None, :] - 2.0 * _gram(X, C)  # + |x|^2, the same along each row
     d = X - C[approx.argmin(axis=1)]
     return np.einsum("ij,ij->i", d, d)
 
@@ -212,11 +207,10 @@ class Diverse(Wrapper):
         X = ctx.fetch_features(pool_pos)
         s = scores[pool_pos]
         centers = ctx.labeled_features if self.labeled else None
-        with one_blas_thread():
-            if self.method == "kmeans++":
-                chosen = kmeanspp_select(X, s, n, ctx.rng, centers)
-            else:
-                chosen = coreset_select(X, s, n, centers)
+        if self.method == "kmeans++":
+            chosen = kmeanspp_select(X, s, n, ctx.rng, centers)
+        else:
+            chosen = coreset_select(X, s, n, centers)
         out = pool_pos[chosen]
         return out[top_n(scores[out], len(out))]
 

@@ -256,12 +256,11 @@ class Pool:
                 raise ActiveloopError(f"{where}: {n} feature rows but {len(seq)} {what}")
         class_ids = None if labels is None else [self._class_id(lab, row) for row, lab in enumerate(labels)]
         annotator = text(annotator, "annotator", NAME_LEN)
-        with self._begin() as s:
-            conn = s
-            dim = s.scalar(sa.select(PJ.c.dim).where(PJ.c.id == self.project_id).with_for_update())
+        with self._begin() as conn:
+            dim = conn.scalar(sa.select(PJ.c.dim).where(PJ.c.id == self.project_id).with_for_update())
             if dim is None:
                 dim = X.shape[1]
-                s.execute(sa.update(PJ).where(PJ.c.id == self.project_id).values(dim=dim))
+                conn.execute(sa.update(PJ).where(PJ.c.id == self.project_id).values(dim=dim))
             elif X.shape[1] != dim:
                 raise DimensionError(f"{where}: {X.shape[1]} features per example, but the project has {dim}")
             ext = examples.external_ids(conn, self.project_id, external_ids, n, where)
