@@ -100,7 +100,7 @@ def test_minority_leaning_wrapper_matches_the_function_and_shows_its_stack():
     np.testing.assert_allclose(strat(p, ctx), minority_margin(p, [50, 3], power=1.0))
     assert repr(strat) == "minority_leaning(margin, power=1, beta=0.95)"
     assert repr(resolve("previous-default")).startswith("diverse(minority_leaning(margin")
-    assert repr(resolve("default")) == "diverse(pairwise_leaning(margin, power=0.5, beta=0.95), method='coreset', factor=2, labeled=True)"
+    assert repr(resolve("default")) == "diverse(pairwise_leaning(margin, power=0.5, beta=0.95), method='coreset', factor=min(classes, 4), labeled=True)"
     assert repr(resolve("pairwise-kmeans++")) == "diverse(pairwise_leaning(margin, power=0.5, beta=0.95), method='kmeans++', factor=4)"
     assert repr(resolve("coreset-4")) == "diverse(pairwise_leaning(margin, power=0.5, beta=0.95), method='coreset', factor=4, labeled=True)"
 
@@ -399,3 +399,23 @@ def test_blocked_products_equal_one_product_across_block_edges():
     for m, n, d in [(1, 1, 1), (GRAM_ROWS + 1, 1000, 64), (2 * GRAM_ROWS, 5, 700), (40, 300, 3)]:
         A, B = rng.normal(size=(m, d)), rng.normal(size=(n, d))
         np.testing.assert_allclose(_gram(A, B), A @ B.T, rtol=1e-12, atol=1e-9)
+
+
+@pytest.mark.parametrize("counts, window", [([5, 5], 2), ([5, 5, 5], 3), ([5] * 4, 4), ([5] * 10, 4)])
+def test_the_default_window_holds_one_candidate_per_class_per_slot_up_to_four(counts, window):
+    from activeloop.query.strategies import Strategy
+
+    asked = []
+
+    class Spy(Strategy):
+        def select(self, scores, predicted, n, ctx):
+            asked.append(n)
+            return top_n(scores, n)
+
+    X = np.random.default_rng(0).normal(size=(100, 3))
+    ctx = Context.from_counts(counts, labeled_features=X[:2]).with_rows(fetch_features=lambda p: X[p])
+    strat = Diverse(Spy(), method="coreset", factor=4, labeled=True, by_classes=True)
+    picks = strat.select(np.linspace(1, 0, 100), np.zeros(100, int), 5, ctx)
+    assert asked == [window * 5] and len(set(picks.tolist())) == 5 and set(picks.tolist()) <= set(range(window * 5))
+    assert strat.window(ctx) == window
+    assert Diverse(Spy(), factor=4).window(ctx) == 4  # without by_classes the factor is fixed

@@ -186,9 +186,15 @@ class Diverse(Wrapper):
     labeled : bool, default False
         Count the labeled rows (``ctx.labeled_features``) as centers already chosen, so picks avoid
         regions already labeled (the k-center core-set's start; Sener & Savarese, 2018).
+    by_classes : bool, default False
+        Look at one candidate per class per slot, at most ``factor``: ``min(C, factor)`` with ``C`` the
+        project's classes (``len(ctx.class_counts)``). A binary task has one decision boundary, and a
+        wider window only trades closeness to it for spread; with more classes the window holds
+        candidates from more boundaries for the picks to spread over.
     """
 
-    def __init__(self, base: Strategy, *, method: str = "kmeans++", factor: int = 4, labeled: bool = False):
+    def __init__(self, base: Strategy, *, method: str = "kmeans++", factor: int = 4, labeled: bool = False,
+                 by_classes: bool = False):
         if method not in DIVERSITY_METHODS:
             raise StrategyError(f"unknown diversity method {method!r}; choose one of {', '.join(DIVERSITY_METHODS)}")
         if int(factor) < 1:
@@ -197,11 +203,18 @@ class Diverse(Wrapper):
         self.method = method
         self.factor = int(factor)
         self.labeled = bool(labeled)
+        self.by_classes = bool(by_classes)
         self.needs_labeled_features = self.labeled or base.needs_labeled_features
+
+    def window(self, ctx: Context) -> int:
+        """Candidates per slot: ``factor``, or ``min(C, factor)`` (at least 2) with ``by_classes``."""
+        if not self.by_classes:
+            return self.factor
+        return max(min(len(ctx.class_counts), self.factor), min(2, self.factor))
 
     def select(self, scores, predicted, n, ctx: Context):
         n = int(min(n, len(scores)))
-        pool_pos = self.base.select(scores, predicted, self.factor * n, ctx)
+        pool_pos = self.base.select(scores, predicted, self.window(ctx) * n, ctx)
         if len(pool_pos) <= n or ctx.fetch_features is None:
             return pool_pos[:n]
         X = ctx.fetch_features(pool_pos)
@@ -215,8 +228,9 @@ class Diverse(Wrapper):
         return out[top_n(scores[out], len(out))]
 
     def heads(self, n):
-        return self.base.heads(self.factor * n)
+        return self.base.heads(self.factor * n)  # the widest window: enough for any number of classes
 
     def __repr__(self):
         labeled = ", labeled=True" if self.labeled else ""
-        return f"diverse({self.base!r}, method={self.method!r}, factor={self.factor}{labeled})"
+        factor = f"min(classes, {self.factor})" if self.by_classes else self.factor
+        return f"diverse({self.base!r}, method={self.method!r}, factor={factor}{labeled})"
