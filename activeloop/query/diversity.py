@@ -19,8 +19,9 @@ __all__ = ["kmeanspp_select", "coreset_select", "Diverse", "DIVERSITY_METHODS"]
 def _gram(A: np.ndarray, B: np.ndarray) -> np.ndarray:
     """``A @ B.T`` in blocks of ``GRAM_ROWS`` rows and about ``GRAM_WORK`` multiply-adds: OpenBLAS runs a product
     that small on the calling thread. One product of these sizes would be spread over its threads, which costs
-    far more than it saves when the cores are busy (64 x 300 rows of 64 features on a loaded 2-core machine:
-    32 ms, blocked 0.04 ms). Nothing process-wide is changed, so other threads' BLAS calls are untouched."""
+    far more than it saves when the cores are busy (64 x 300 rows of 64 features on a 2-core machine with
+    four busy processes: 24-32 ms, blocked 0.04-0.08 ms). Nothing process-wide changes, so other threads'
+    BLAS calls are untouched (a thread-count limit would be process-wide and not thread-safe)."""
     out = np.empty((len(A), len(B)))
     BT = np.ascontiguousarray(B.T)
     cols = max(1, GRAM_WORK // (GRAM_ROWS * max(A.shape[1], 1)))
