@@ -396,12 +396,13 @@ def test_blocked_products_equal_one_product_across_block_edges():
     from activeloop.query.diversity import GRAM_ROWS, _gram
 
     rng = np.random.default_rng(3)
-    for m, n, d in [(1, 1, 1), (GRAM_ROWS + 1, 1000, 64), (2 * GRAM_ROWS, 5, 700), (40, 300, 3)]:
+    for m, n, d in [(1, 1, 1), (GRAM_ROWS + 1, 1000, 64), (2 * GRAM_ROWS, 5, 700), (40, 300, 3), (0, 4, 8), (3, 0, 8),
+                    (5, 7, 20_000)]:
         A, B = rng.normal(size=(m, d)), rng.normal(size=(n, d))
         np.testing.assert_allclose(_gram(A, B), A @ B.T, rtol=1e-12, atol=1e-9)
 
 
-@pytest.mark.parametrize("counts, window", [([5, 5], 2), ([5, 5, 5], 3), ([5] * 4, 4), ([5] * 10, 4)])
+@pytest.mark.parametrize("counts, window", [([5], 2), ([5, 5], 2), ([5, 5, 5], 3), ([5] * 4, 4), ([5] * 10, 4)])
 def test_the_default_window_holds_one_candidate_per_class_per_slot_up_to_four(counts, window):
     from activeloop.query.strategies import Strategy
 

@@ -22,9 +22,12 @@ def _gram(A: np.ndarray, B: np.ndarray) -> np.ndarray:
     far more than it saves when the cores are busy (64 x 300 rows of 64 features on a 2-core machine with
     four busy processes: 24-32 ms, blocked 0.04-0.08 ms). Nothing process-wide changes, so other threads'
     BLAS calls are untouched (a thread-count limit would be process-wide and not thread-safe)."""
+    d = max(A.shape[1], 1)
+    if GRAM_ROWS * d > GRAM_WORK:  # wide rows: even one column of a block is big work, worth the threads
+        return A @ B.T
     out = np.empty((len(A), len(B)))
     BT = np.ascontiguousarray(B.T)
-    cols = max(1, GRAM_WORK // (GRAM_ROWS * max(A.shape[1], 1)))
+    cols = GRAM_WORK // (GRAM_ROWS * d)
     for c in range(0, len(B), cols):
         for r in range(0, len(A), GRAM_ROWS):
             out[r : r + GRAM_ROWS, c : c + cols] = A[r : r + GRAM_ROWS] @ BT[:, c : c + cols]
@@ -189,9 +192,10 @@ class Diverse(Wrapper):
         regions already labeled (the k-center core-set's start; Sener & Savarese, 2018).
     by_classes : bool, default False
         Look at one candidate per class per slot, at most ``factor``: ``min(C, factor)`` with ``C`` the
-        project's classes (``len(ctx.class_counts)``). A binary task has one decision boundary, and a
-        wider window only trades closeness to it for spread; with more classes the window holds
-        candidates from more boundaries for the picks to spread over.
+        project's classes (``len(ctx.class_counts)``; in a modAL learner wrapped by
+        :func:`~activeloop.query.to_modal.as_modal`, the classes its estimator has seen). A binary task
+        has one decision boundary, and a wider window only trades closeness to it for spread; with more
+        classes the window holds candidates from more boundaries for the picks to spread over.
     """
 
     def __init__(self, base: Strategy, *, method: str = "kmeans++", factor: int = 4, labeled: bool = False,
@@ -208,7 +212,7 @@ class Diverse(Wrapper):
         self.needs_labeled_features = self.labeled or base.needs_labeled_features
 
     def window(self, ctx: Context) -> int:
-        """Candidates per slot: ``factor``, or ``min(C, factor)`` (at least 2) with ``by_classes``."""
+        """Candidates per slot: ``factor``, or ``min(C, factor)`` (at least ``min(2, factor)``) with ``by_classes``."""
         if not self.by_classes:
             return self.factor
         return max(min(len(ctx.class_counts), self.factor), min(2, self.factor))

@@ -114,7 +114,7 @@ class QueryEngine:
     batch_size : int, default 10
         Examples per query when ``n`` is not given; also sizes the cold start's clusters.
     diversity : {None, "none", "kmeans++", "coreset"}, default None
-        None keeps the strategy's own diversity step (``default`` has k-means++); "none" removes
+        None keeps the strategy's own diversity step (``default`` has a core-set); "none" removes
         it; a method wraps the strategy in :class:`~activeloop.query.diversity.Diverse`.
     candidates : int, default 4
         For a diversity step: how many top candidates per slot it looks at (top ``candidates * n``).
