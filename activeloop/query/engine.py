@@ -480,7 +480,7 @@ class QueryEngine:
         return _Cache(key, True, cold)
 
     def _make_query(self, cache: _Cache, i: int, score: float, classes: list[str], counts: np.ndarray,
-                    said: dict | None = None) -> Query:
+                    said: dict) -> Query:
         """The :class:`Query` of cached row ``i``; ``said`` keeps the strategy's repr and the per-class texts
         of one query (they are the same for every example of it)."""
         S = cache.scores
@@ -489,7 +489,6 @@ class QueryEngine:
             base = float(S.base[i])
             reason = "cold start: k-means representative" if base >= 1.0 else "cold start: random draw"
             return Query(eid, score, "cold-start", None, None, reason)
-        said = {} if said is None else said
         c = int(S.predicted[i])
         if c not in said:
             total = int(counts.sum())

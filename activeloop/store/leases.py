@@ -42,11 +42,6 @@ _CLOSE = (sa.update(LS).where(LS.c.example_id.in_(sa.bindparam("ids", expanding=
 _CLOSE_LIVE = _CLOSE.where(LS.c.expires_at > sa.bindparam("now", type_=LS.c.expires_at.type))  # unexpired only
 
 
-def _dialect(conn: Connection) -> str:
-    """The back end's name."""
-    return conn.dialect.name
-
-
 @dataclass(frozen=True)
 class LeaseInfo:
     example_id: int
@@ -78,7 +73,7 @@ def lease(
     retried after an ambiguous commit hands back what the first attempt took.
     """
     ids = [int(i) for i in ids]
-    if _dialect(conn) != "sqlite":  # serialises leasing per project; SQLite's BEGIN IMMEDIATE already does
+    if conn.dialect.name != "sqlite":  # serialises leasing per project; SQLite's BEGIN IMMEDIATE already does
         conn.execute(sa.select(PJ.c.id).where(PJ.c.id == project_id).with_for_update())
     at = bind(conn, LS.c.expires_at)
     now_db, until = at(now), at(now + timedelta(seconds=ttl))
@@ -86,7 +81,8 @@ def lease(
     for lo in range(0, len(ids), LOOKUP_CHUNK // 2):  # each id is bound twice
         chunk = ids[lo : lo + LOOKUP_CHUNK // 2]
         lock_examples(conn, chunk)
-        sql = _HELD_SQL.format(ids=marks(conn, len(chunk)), m=mark(conn), by_example=_BY_EXAMPLE.get(_dialect(conn), ""))
+        sql = _HELD_SQL.format(ids=marks(conn, len(chunk)), m=mark(conn),
+                               by_example=_BY_EXAMPLE.get(conn.dialect.name, ""))
         for eid, holder in conn.exec_driver_sql(sql, (*chunk, now_db, *chunk)):
             (mine if holder == annotator else taken).add(eid)
     rows = [
@@ -105,7 +101,7 @@ def lock_examples(s: Connection, ids: Sequence[int]) -> None:
     A label and a lease of the same example take this lock first, so a label never slips in
     between a lease's check and its insert, nor a lease between a label's check and its insert.
     """
-    if _dialect(s) != "sqlite":
+    if s.dialect.name != "sqlite":
         s.execute(sa.select(EX.c.id).where(EX.c.id.in_([int(i) for i in ids])).with_for_update())
 
 

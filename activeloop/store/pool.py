@@ -404,9 +404,8 @@ class Pool:
         annotator = text(annotator, "annotator", NAME_LEN)
         key = uuid.uuid4().hex if key is None else text(key, "label key", KEY_LEN)
         seconds = self.retry_seconds if retry_seconds is None else faults.retry_seconds(retry_seconds)
-        return faults.retrying(seconds, self._engine.url)(
-            self._label_once, int(example_id), self._class_ids[self.classes.index(cls)], annotator, source, key
-        )
+        return faults.call(seconds, self._engine.url, self._label_once, int(example_id),
+                           self._class_ids[self.classes.index(cls)], annotator, source, key)
 
     def _label_once(self, example_id: int, class_id: int, annotator: str, source: str, key: str) -> int:
         now = self.clock()

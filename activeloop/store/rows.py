@@ -35,7 +35,7 @@ def mark(conn: Connection) -> str:
 
 def marks(conn: Connection, n: int) -> str:
     """``n`` parameter markers joined by commas, for an ``IN (...)`` of plain driver SQL."""
-    return ", ".join([_MARKS[conn.dialect.paramstyle]] * n)
+    return ", ".join([mark(conn)] * n)
 
 
 _MARKS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
