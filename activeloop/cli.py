@@ -1,4 +1,4 @@
-"""The ``activeloop`` command line: thin Typer commands over the library.
+"""The ``activeloop`` command line: thin click commands over the library.
 
 Results go to stdout, progress and errors to stderr. Every error a user can cause is an
 :class:`~activeloop.errors.ActiveloopError`; :class:`_Commands` catches it in one place,
@@ -9,12 +9,11 @@ imported inside the commands that need them, so ``activeloop --help`` stays fast
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Any
 
-import typer
+import click
 from rich.console import Console
 from rich.table import Table
-from typer.core import TyperGroup
 
 from activeloop.errors import ActiveloopError
 
@@ -22,10 +21,10 @@ out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False)
 
 
-class _Commands(TyperGroup):
+class _Commands(click.Group):
     """Runs a command; an ActiveloopError (or a file or database fault) becomes one line on stderr and exit status 1."""
 
-    def invoke(self, ctx: Any) -> Any:
+    def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except ActiveloopError as exc:
@@ -39,33 +38,27 @@ class _Commands(TyperGroup):
                 raise
             line = describe(exc)
         err.print(f"error: {line}", markup=False, soft_wrap=True)
-        raise typer.Exit(1) from None
+        ctx.exit(1)
 
 
-app = typer.Typer(
-    cls=_Commands,
-    name="activeloop",
-    help="Active-learning annotation for class-imbalanced data.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
+@click.group(cls=_Commands, name="activeloop", no_args_is_help=True, context_settings={"show_default": True})
+def app() -> None:
+    """Active-learning annotation for class-imbalanced data."""
+
 
 # A str, not a Path: Path would fold the "//" of a SQLAlchemy URL such as postgresql://host/db.
-DB = Annotated[str, typer.Argument(help="The activeloop database (a .db file or a SQLAlchemy URL).", show_default=False)]
-ProjectOpt = Annotated[Optional[str], typer.Option("--project", "-p", help="Project name (default: the only one).")]
-SchedulerOpt = Annotated[Optional[str], typer.Option(
+DB = click.argument("db", help="The activeloop database (a .db file or a SQLAlchemy URL).")
+ProjectOpt = click.option("--project", "-p", help="Project name (default: the only one).")
+SchedulerOpt = click.option(
     "--scheduler", help="A dask scheduler's address (tcp://HOST:8786): score the pool on that cluster; the workers "
-                        "open the database by its URL (pip install \"activeloop[dask]\").")]
-
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="One JSON object per line (for jq and scripts).")]
+                        "open the database by its URL (pip install \"activeloop[dask]\").")
+JsonOpt = click.option("--json", "as_json", is_flag=True, help="One JSON object per line (for jq and scripts).")
 
 
 def _json(obj: dict[str, Any]) -> None:
     from activeloop.store.db import json_line
 
-    typer.echo(json_line(obj))
+    click.echo(json_line(obj))
 
 
 def _status_json(pool) -> None:
@@ -95,12 +88,11 @@ def _open(db: str, project: str | None):
 
 # ---------------------------------------------------------------- init / import
 @app.command()
-def init(
-    db: DB,
-    name: Annotated[str, typer.Option("--name", "-n", help="Project name.")],
-    classes: Annotated[str, typer.Option("--classes", "-c", help="Comma-separated class names, e.g. ok,fraud.")],
-    hotkeys: Annotated[Optional[str], typer.Option(help="Comma-separated keys, one per class (default 1,2,3...).")] = None,
-) -> None:
+@DB
+@click.option("--name", "-n", required=True, help="Project name.")
+@click.option("--classes", "-c", required=True, help="Comma-separated class names, e.g. ok,fraud.")
+@click.option("--hotkeys", help="Comma-separated keys, one per class (default 1,2,3...).")
+def init(db: str, name: str, classes: str, hotkeys: str | None) -> None:
     """Create a project (and the database file if it does not exist)."""
     from activeloop.store import Pool
 
@@ -113,20 +105,22 @@ def init(
 
 
 @app.command("import")
+@DB
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path),
+                help="CSV, JSONL, .npy or .npz files.")
+@ProjectOpt
+@click.option("--features", help="Comma-separated numeric feature columns.")
+@click.option("--text-column", help="Featurize this text column (see --featurizer).")
+@click.option("--featurizer", help="Text featurizer: tfidf (TF-IDF + SVD, the default) or embed[:MODEL] (sentence "
+                                   "embeddings, offline; needs activeloop[embed]). Default: the project's own.")
+@click.option("--label-column", help="Column of class names (empty = unlabeled).")
+@click.option("--id-column", help="Column of unique external ids.")
+@click.option("--eval-fraction", default=0.0, help="Share of rows reserved as the eval split.")
+@click.option("--split", default="pool", help="pool or eval (when --eval-fraction is 0).")
+@click.option("--seed", default=0, help="Seed of the eval split and the SVD.")
 def import_(
-    db: DB,
-    files: Annotated[list[Path], typer.Argument(help="CSV, JSONL, .npy or .npz files.", show_default=False)],
-    project: ProjectOpt = None,
-    features: Annotated[Optional[str], typer.Option(help="Comma-separated numeric feature columns.")] = None,
-    text_column: Annotated[Optional[str], typer.Option(help="Featurize this text column (see --featurizer).")] = None,
-    featurizer: Annotated[Optional[str], typer.Option(
-        help="Text featurizer: tfidf (TF-IDF + SVD, the default) or embed[:MODEL] (sentence embeddings, "
-             "offline; needs activeloop[embed]). Default: the project's own.")] = None,
-    label_column: Annotated[Optional[str], typer.Option(help="Column of class names (empty = unlabeled).")] = None,
-    id_column: Annotated[Optional[str], typer.Option(help="Column of unique external ids.")] = None,
-    eval_fraction: Annotated[float, typer.Option(help="Share of rows reserved as the eval split.")] = 0.0,
-    split: Annotated[str, typer.Option(help="pool or eval (when --eval-fraction is 0).")] = "pool",
-    seed: Annotated[int, typer.Option(help="Seed of the eval split and the SVD.")] = 0,
+    db: str, files: tuple[Path, ...], project: str | None, features: str | None, text_column: str | None,
+    featurizer: str | None, label_column: str | None, id_column: str | None, eval_fraction: float, split: str, seed: int,
 ) -> None:
     """Import files into a project, all in one transaction (an error leaves the database as it was)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -168,7 +162,10 @@ def import_(
 
 # ---------------------------------------------------------------- status / export / upgrade
 @app.command()
-def status(db: DB, project: ProjectOpt = None, as_json: JsonOpt = False) -> None:
+@DB
+@ProjectOpt
+@JsonOpt
+def status(db: str, project: str | None, as_json: bool) -> None:
     """Examples per split, labels per class, and every round's metrics on the eval split and model."""
     from activeloop.loop import model_summary
 
@@ -219,12 +216,11 @@ def status(db: DB, project: ProjectOpt = None, as_json: JsonOpt = False) -> None
 
 
 @app.command()
-def export(
-    db: DB,
-    format: Annotated[str, typer.Option("--format", "-f", help="csv or jsonl.")] = "csv",
-    out_path: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output file (default: stdout).")] = None,
-    project: ProjectOpt = None,
-) -> None:
+@DB
+@click.option("--format", "-f", default="csv", help="csv or jsonl.")
+@click.option("--out", "-o", "out_path", type=click.Path(path_type=Path), help="Output file (default: stdout).")
+@ProjectOpt
+def export(db: str, format: str, out_path: Path | None, project: str | None) -> None:
     """Current labels with their annotator, source and time; written atomically (temp file + rename)."""
     from activeloop.ingest.export import check_format, export_labels, labels_text
 
@@ -232,7 +228,7 @@ def export(
     pool = _open(db, project)
     try:
         if out_path is None:
-            typer.echo(labels_text(pool, format)[0], nl=False)
+            click.echo(labels_text(pool, format)[0], nl=False)
             return
         n = export_labels(pool, out_path, format)
     finally:
@@ -241,11 +237,11 @@ def export(
 
 
 @app.command()
-def report(
-    db: DB,
-    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder for report.md and its PNGs (created if missing).")],
-    project: ProjectOpt = None,
-) -> None:
+@DB
+@click.option("--out", "-o", "out_dir", required=True, type=click.Path(path_type=Path),
+              help="Folder for report.md and its PNGs (created if missing).")
+@ProjectOpt
+def report(db: str, out_dir: Path, project: str | None) -> None:
     """Write report.md with plots of every round: eval metrics, minority found, labels per hour, stopping."""
     from activeloop.report import write_report
 
@@ -259,7 +255,8 @@ def report(
 
 
 @app.command()
-def upgrade(db: DB) -> None:
+@DB
+def upgrade(db: str) -> None:
     """Apply the Alembic revisions this activeloop knows to an older database."""
     from activeloop.store.migrate import upgrade as upgrade_schema
 
@@ -269,15 +266,15 @@ def upgrade(db: DB) -> None:
 
 # ---------------------------------------------------------------- the loop
 @app.command()
-def query(
-    db: DB,
-    project: ProjectOpt = None,
-    n: Annotated[int, typer.Option("--n", "-n", help="How many examples.")] = 10,
-    strategy: Annotated[str, typer.Option(help="Strategy name, or package.module:function.")] = "default",
-    annotator: Annotated[str, typer.Option(help="Who the examples are leased to.")] = "default",
-    scheduler: SchedulerOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
+@DB
+@ProjectOpt
+@click.option("--n", "-n", default=10, help="How many examples.")
+@click.option("--strategy", default="default", help="Strategy name, or package.module:function.")
+@click.option("--annotator", default="default", help="Who the examples are leased to.")
+@SchedulerOpt
+@JsonOpt
+def query(db: str, project: str | None, n: int, strategy: str, annotator: str, scheduler: str | None,
+          as_json: bool) -> None:
     """Ask the query engine for the next examples to label (they are leased to ``--annotator``)."""
     from activeloop.cluster import session
     from activeloop.loop import Loop
@@ -303,7 +300,10 @@ def query(
 
 
 @app.command()
-def train(db: DB, project: ProjectOpt = None, scheduler: SchedulerOpt = None) -> None:
+@DB
+@ProjectOpt
+@SchedulerOpt
+def train(db: str, project: str | None, scheduler: str | None) -> None:
     """Retrain on the pool split's labels, evaluate on the eval split's, and record a round."""
     from rich.progress import Progress
 
@@ -334,28 +334,26 @@ def train(db: DB, project: ProjectOpt = None, scheduler: SchedulerOpt = None) ->
 
 
 @app.command()
-def label(
-    db: DB,
-    project: ProjectOpt = None,
-    annotator: Annotated[str, typer.Option(help="Your name, recorded with every label.")] = "default",
-    batch: Annotated[int, typer.Option(help="Examples per batch.")] = 10,
-    strategy: Annotated[str, typer.Option(help="Query strategy.")] = "default",
-) -> None:
+@DB
+@ProjectOpt
+@click.option("--annotator", default="default", help="Your name, recorded with every label.")
+@click.option("--batch", default=10, help="Examples per batch.")
+@click.option("--strategy", default="default", help="Query strategy.")
+def label(db: str, project: str | None, annotator: str, batch: int, strategy: str) -> None:
     """Open the labeling app (one keystroke per decision; retrains between batches)."""
     from activeloop import tui
 
     code = tui.run(db, project=project, annotator=annotator, batch=batch, strategy=strategy)
-    raise typer.Exit(code or 0)
+    raise SystemExit(code or 0)
 
 
 @app.command()
-def demo(
-    db: Annotated[str, typer.Argument(help="Where to write the demo database.")] = "demo.db",
-    rounds: Annotated[int, typer.Option(help="Query/label/retrain rounds to run.")] = 5,
-    batch: Annotated[int, typer.Option(help="Labels per round.")] = 10,
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-    force: Annotated[bool, typer.Option(help="Overwrite an existing file that is not an earlier demo.")] = False,
-) -> None:
+@click.argument("db", default="demo.db", help="Where to write the demo database.")
+@click.option("--rounds", default=5, help="Query/label/retrain rounds to run.")
+@click.option("--batch", default=10, help="Labels per round.")
+@click.option("--seed", default=0, help="Random seed.")
+@click.option("--force/--no-force", default=False, help="Overwrite an existing file that is not an earlier demo.")
+def demo(db: str, rounds: int, batch: int, seed: int, force: bool) -> None:
     """Build a demo project (imbalanced digits) in demo.db with a simulated oracle and run a few rounds.
 
     An earlier demo is replaced; any other existing file is left alone unless --force.
@@ -369,7 +367,7 @@ def _register_bench() -> None:
     """``bench`` lives in activeloop.bench.cli, beside the benchmark code it drives."""
     from activeloop.bench.cli import bench
 
-    app.command("bench")(bench)
+    app.add_command(bench)
 
 
 _register_bench()

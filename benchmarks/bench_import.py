@@ -39,7 +39,7 @@ def _cpu() -> float:
 
 
 def child_import(db: str, npy: str) -> dict:
-    """``activeloop init`` + ``activeloop import`` through the Typer app, as the console script runs it."""
+    """``activeloop init`` + ``activeloop import`` through the click app, as the console script runs it."""
     from activeloop.cli import app
 
     app(["init", db, "--name", "bench", "--classes", "ok,rare"], standalone_mode=False)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from optional import needs_modal
 from test_extras import run_without_modal
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from activeloop.bench import Curve, load_dataset, run_curve, run_suite, split_dataset
 from activeloop.bench.summary import SUMMARY_COLUMNS, summarize

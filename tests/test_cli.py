@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from sklearn.datasets import load_breast_cancer
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from activeloop import Pool
 from activeloop.cli import app

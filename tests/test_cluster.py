@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 from sklearn.linear_model import LogisticRegression
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from activeloop import cluster as cluster_mod
 from activeloop.bench import run_suite, write_curves_csv

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from activeloop.cli import app
 from activeloop.loop import Loop

@@ -296,7 +296,7 @@ def test_an_order_strategy_is_never_stored_and_rescores_from_a_budget_sized_roun
 # ------------------------------------------------------------------ torch stays off the query path
 _NO_TORCH = r"""
 import json, sys
-from typer.testing import CliRunner
+from click.testing import CliRunner
 import activeloop.cli as cli
 runner = CliRunner()
 out = {}

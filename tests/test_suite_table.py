@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from activeloop.bench import Curve, load_dataset, run_suite
 from activeloop.bench.summary import paired_deltas, suite_markdown, suite_table, verdict

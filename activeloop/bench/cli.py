@@ -9,9 +9,8 @@ import shlex
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Optional
 
-import typer
+import click
 
 from activeloop.errors import ActiveloopError
 
@@ -30,7 +29,7 @@ def _default_strategies(default: str) -> str:
     try:
         require_modal("modAL.models", "the bench's modAL peers")
     except MissingExtraError as exc:
-        typer.echo(f"note: leaving out the default modAL peers: {exc}", err=True)
+        click.echo(f"note: leaving out the default modAL peers: {exc}", err=True)
         return ",".join(s for s in default.split(",") if not s.startswith("peer:modal-"))
     return default
 
@@ -97,39 +96,38 @@ def run_bench(
     return rows
 
 
+@click.command("bench")
+@click.option("--out", "-o", required=True, type=click.Path(path_type=Path),
+              help="Output folder (curves.csv, summary.md/.csv, curves.png).")
+@click.option("--dataset", "-d", multiple=True,
+              help="Built-in data set (repeat for several): digits-imbalanced[:minority=8,share=0.03], "
+                   "synthetic[:n=3000,classes=2,weights=0.97,class_sep=1.0].")
+@click.option("--data", type=click.Path(path_type=Path),
+              help="A labeled .csv (label/y/class/target or last column) or .npz (X, y) file.")
+@click.option("--suite", help="A named suite of tasks, each with its own budget: imbalanced. Adds the suite table "
+                              "(the default against peer:modal-margin and peer:modal-entropy); "
+                              "skips the full-pool ceilings.")
+@click.option("--strategies", "-s",
+              help="Comma-separated: activeloop strategies (default, margin, ..., modal:NAME = a modAL measure in "
+                   "activeloop's engine, package.module:function) and peers run outside activeloop: "
+                   "peer:modal-uncertainty|margin|entropy (modAL ActiveLearner + logistic regression; needs "
+                   "activeloop[modal]), peer:random. "
+                   f"Default: {DEFAULT_STRATEGIES} ({SUITE_STRATEGIES} with --suite); without the modal extra, "
+                   "less the modAL peers.")
+@click.option("--seeds", default=5, help="Seeds 0..N-1 (each its own split, seed set and model seed).")
+@click.option("--budget", default=300, help="Labels in total per run (with --suite each task has its own).")
+@click.option("--batch", default=10, help="Labels per round.")
+@click.option("--init-size", default=10, help="Size of the random seed set.")
+@click.option("--init", default="random",
+              help="random, cold-start, or both (random,cold-start): how activeloop runs get their first labels.")
+@click.option("--model", default="default", help="default (the Loop's model), focal, or logreg.")
+@click.option("--jobs", "-j", default=1, help="Parallel processes (one torch thread each).")
+@click.option("--scheduler", help="A dask scheduler's address (tcp://HOST:8786): run each run as a task on that "
+                                  "cluster (pip install \"activeloop[dask]\").")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def bench(
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (curves.csv, summary.md/.csv, curves.png).")],
-    dataset: Annotated[Optional[list[str]], typer.Option(
-        "--dataset", "-d",
-        help="Built-in data set (repeat for several): digits-imbalanced[:minority=8,share=0.03], "
-             "synthetic[:n=3000,classes=2,weights=0.97,class_sep=1.0].")] = None,
-    data: Annotated[Optional[Path], typer.Option(
-        "--data", help="A labeled .csv (label/y/class/target or last column) or .npz (X, y) file.")] = None,
-    suite: Annotated[Optional[str], typer.Option(
-        "--suite", help="A named suite of tasks, each with its own budget: imbalanced. Adds the suite table "
-                        "(the default against peer:modal-margin and peer:modal-entropy); "
-                        "skips the full-pool ceilings.")] = None,
-    strategies: Annotated[Optional[str], typer.Option(
-        "--strategies", "-s",
-        help="Comma-separated: activeloop strategies (default, margin, ..., modal:NAME = a modAL measure in "
-             "activeloop's engine, package.module:function) and peers run outside activeloop: "
-             "peer:modal-uncertainty|margin|entropy (modAL ActiveLearner + logistic regression; needs "
-             "activeloop[modal]), peer:random. "
-             f"Default: {DEFAULT_STRATEGIES} ({SUITE_STRATEGIES} with --suite); without the modal extra, "
-             "less the modAL peers.")] = None,
-    seeds: Annotated[int, typer.Option(help="Seeds 0..N-1 (each its own split, seed set and model seed).")] = 5,
-    budget: Annotated[int, typer.Option(help="Labels in total per run (with --suite each task has its own).")] = 300,
-    batch: Annotated[int, typer.Option(help="Labels per round.")] = 10,
-    init_size: Annotated[int, typer.Option("--init-size", help="Size of the random seed set.")] = 10,
-    init: Annotated[str, typer.Option(
-        "--init", help="random, cold-start, or both (random,cold-start): how activeloop runs get their first labels."
-    )] = "random",
-    model: Annotated[str, typer.Option(help="default (the Loop's model), focal, or logreg.")] = "default",
-    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Parallel processes (one torch thread each).")] = 1,
-    scheduler: Annotated[Optional[str], typer.Option(
-        "--scheduler", help="A dask scheduler's address (tcp://HOST:8786): run each run as a task on that cluster "
-                            "(pip install \"activeloop[dask]\").")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    out: Path, dataset: tuple[str, ...], data: Path | None, suite: str | None, strategies: str | None, seeds: int,
+    budget: int, batch: int, init_size: int, init: str, model: str, jobs: int, scheduler: str | None, quiet: bool,
 ) -> None:
     """Benchmark query strategies with a simulated oracle; writes learning curves and a summary table."""
     if sum((bool(dataset), data is not None, suite is not None)) != 1:
@@ -157,7 +155,7 @@ def bench(
     from activeloop.bench.peers import check_peer, peer_name
     from activeloop.query import resolve
 
-    strats = [peer_name(s, warn=lambda msg: typer.echo(f"note: {msg}", err=True)) or s for s in strats]
+    strats = [peer_name(s, warn=lambda msg: click.echo(f"note: {msg}", err=True)) or s for s in strats]
     for s in strats:  # fail before any work on an unknown name or a missing extra
         if s.startswith("peer:"):
             check_peer(s)
@@ -168,7 +166,7 @@ def bench(
                      model=model, jobs=jobs, out_dir=out, command=command, progress=not quiet,
                      suite_table=suite is not None, ceiling=suite is None, scheduler=scheduler)
     for r in rows:
-        typer.echo(f"{r['dataset']:>20} {r['strategy']:<28} {r['init']:<10} AULC macro-F1 {r['aulc_macro_f1']:.3f} "
+        click.echo(f"{r['dataset']:>20} {r['strategy']:<28} {r['init']:<10} AULC macro-F1 {r['aulc_macro_f1']:.3f} "
                    f"± {r['aulc_macro_f1_std']:.3f}  minority recall {r['aulc_minority_recall']:.3f}  "
                    f"labels to 95% {r['labels_to_95']:.0f}  first minority {r['first_minority']:.1f}")
-    typer.echo(f"wrote {out / 'summary.md'}, {out / 'summary.csv'}, {out / 'curves.csv'}, {out / 'curves.png'}")
+    click.echo(f"wrote {out / 'summary.md'}, {out / 'summary.csv'}, {out / 'curves.csv'}, {out / 'curves.png'}")
