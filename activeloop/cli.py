@@ -24,6 +24,9 @@ err = Console(stderr=True, highlight=False)
 class _Commands(click.Group):
     """Runs a command; an ActiveloopError (or a file or database fault) becomes one line on stderr and exit status 1."""
 
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.commands)  # in the order of a project's life (init, import, ...), not alphabetical
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)

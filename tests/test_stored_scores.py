@@ -170,14 +170,18 @@ def test_a_next_query_reads_only_the_candidates_feature_rows_it_has_not_read_thi
     real = pool.features
     monkeypatch.setattr(pool, "features", lambda ids: reads.append({int(i) for i in ids}) or real(ids))
     labeled = {int(i) for i in pool.labeled()[0]}
-    eng = QueryEngine(strategy="default", batch_size=5, random_state=0)  # a core-set over the top 4 x 5
+    eng = QueryEngine(strategy="default", batch_size=5, random_state=0)  # a core-set over the top 3 x 5 (3 classes)
     first = [q.example_id for q in eng.query(pool, annotator="ana")]
-    # two reads: the labeled rows (the core-set's centers, once per round), then the 20 candidates
-    # and (read ahead) the next heads of every class
-    assert len(reads) == 2 and reads[0] == labeled and len(reads[1]) > 20 and set(first) <= reads[1]
+    # two reads: the labeled rows (the core-set's centers, once per round), then the 15 candidates alone
+    # (the round's first query reads no more: a process that asks once never needs it)
+    assert len(reads) == 2 and reads[0] == labeled and len(reads[1]) == 15 and set(first) <= reads[1]
     second = [q.example_id for q in eng.query(pool, annotator="ana")]
-    assert set(second).isdisjoint(first) and set(second) <= reads[1]
-    assert len(reads) == 2  # its candidates were read ahead and the labeled rows are kept: no read at all
+    # the second query's miss reads its candidates not read yet and (read ahead) the next heads of every class
+    assert len(reads) == 3 and set(second).isdisjoint(first) and set(second) <= reads[1] | reads[2]
+    assert reads[2].isdisjoint(reads[1]) and len(reads[2]) > 15
+    third = [q.example_id for q in eng.query(pool, annotator="ana")]
+    assert set(third).isdisjoint(first + second) and set(third) <= reads[1] | reads[2]
+    assert len(reads) == 3  # its candidates were read ahead and the labeled rows are kept: no read at all
     monkeypatch.setattr(engine_module, "READ_AHEAD", 1)  # no reading ahead: the heads soon move past what was read
     reads.clear()
     eng = QueryEngine(strategy="default", batch_size=5, random_state=0)

@@ -79,8 +79,8 @@ class _Cache:
     def features(self, pool: Any, ids: np.ndarray, ahead: Callable[[], np.ndarray] | None = None) -> np.ndarray:
         """Feature rows of ``ids``: the head candidates recur from query to query, so each is read once.
 
-        On a miss, the rows of ``ahead()`` (the next candidates) are read in the same statement, so
-        the following queries of the round read none until the heads move past them.
+        On a miss, the rows of ``ahead()`` (the next candidates; given from the round's second query on)
+        are read in the same statement, so the following queries read none until the heads move past them.
         """
         ids = np.asarray(ids, dtype=np.int64)
         missing = [i for i in ids.tolist() if i not in self.rows]
@@ -361,7 +361,9 @@ class QueryEngine:
                 pos = top_n(scores, want)
             else:
                 scores = self.strategy_.rescore(S.base[avail], pred, ctx)
-                ahead = None if h is None else self._ahead(S, excluded, max(h, want))
+                # a round's first query reads only its own candidates (a process that asks once, such as
+                # `activeloop query`, reads no more); from the second on, a miss reads the next heads too
+                ahead = None if h is None or cache.queries == 1 else self._ahead(S, excluded, max(h, want))
                 fetch: Callable[[np.ndarray], np.ndarray] = lambda p, ids=ids, ahead=ahead: cache.features(
                     pool, ids[p], ahead)
                 rows = ctx.with_rows(ids=ids, fetch_features=fetch)
