@@ -29,11 +29,14 @@ def _model(key: str):
     """sized: the default (L-BFGS linear weighted CE or focal MLP, chosen per round by CV above the parameter
     floor); sized0: the previous default (Adam linear, CV every round); mlp: the focal MLP; linear: focal, no
     hidden layer; lin0: no hidden layer, weighted cross-entropy with balanced class weights (gamma 0), Adam;
-    lin: the same solved by L-BFGS (the default's linear candidate alone)."""
+    lin: the same solved by L-BFGS (the default's linear candidate alone); logreg: the peers' estimator
+    (``logreg/margin`` in activeloop's engine reproduces ``peer:modal-margin`` exactly)."""
     from activeloop.model import BudgetSizedClassifier, FocalLossClassifier
 
     lin0 = lambda: FocalLossClassifier(hidden=(), gamma=0.0, alpha="balanced")  # noqa: E731
-    return {"sized": BudgetSizedClassifier, "mlp": FocalLossClassifier,
+    from activeloop.bench.models import logreg_balanced
+
+    return {"sized": BudgetSizedClassifier, "mlp": FocalLossClassifier, "logreg": logreg_balanced,
             "sized0": lambda: BudgetSizedClassifier(candidates=(lin0(), FocalLossClassifier()), floor=None),
             "linear": lambda: FocalLossClassifier(hidden=()), "lin0": lin0,
             "lin": lambda: FocalLossClassifier(hidden=(), gamma=0.0, alpha="balanced", solver="lbfgs",
