@@ -27,6 +27,12 @@ class _Commands(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(self.commands)  # in the order of a project's life (init, import, ...), not alphabetical
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if not args and self.no_args_is_help and not ctx.resilient_parsing:  # bare `activeloop`: help on stdout, status 2
+            click.echo(ctx.get_help(), color=ctx.color)
+            ctx.exit(2)
+        return super().parse_args(ctx, args)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
@@ -347,11 +353,11 @@ def label(db: str, project: str | None, annotator: str, batch: int, strategy: st
     from activeloop import tui
 
     code = tui.run(db, project=project, annotator=annotator, batch=batch, strategy=strategy)
-    raise SystemExit(code or 0)
+    raise click.exceptions.Exit(code or 0)
 
 
 @app.command()
-@click.argument("db", default="demo.db", help="Where to write the demo database.")
+@click.argument("db", default="demo.db", help="Where to write the demo database (default: demo.db).")
 @click.option("--rounds", default=5, help="Query/label/retrain rounds to run.")
 @click.option("--batch", default=10, help="Labels per round.")
 @click.option("--seed", default=0, help="Random seed.")

@@ -61,6 +61,13 @@ def test_help_lists_every_command_and_imports_nothing_heavy():
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
 
 
+def test_bare_command_prints_its_help_on_stdout_in_the_commands_order():
+    r = runner.invoke(app, [])
+    assert r.exit_code == 2 and r.stderr == ""  # pipeable: `activeloop | less`
+    listed = [line.split()[0] for line in r.stdout.split("Commands:")[1].splitlines() if line.strip()]
+    assert listed[:3] == ["init", "import", "status"] and listed[-2:] == ["demo", "bench"]
+
+
 def test_init_creates_the_project_with_classes_and_hotkeys(db):
     pool = Pool.open(db)
     assert (pool.name, pool.classes, pool.hotkeys, pool.count()) == ("bc", ["benign", "malignant"], ["b", "m"], 0)
