@@ -1,0 +1,85 @@
+"""Imbalanced tasks from outside the suite, for a check of the default on data it was not chosen on.
+
+Writes CSV files (numeric features, a ``label`` column) from data sets that ship inside two packages
+that activeloop does not depend on (``pip install statsmodels vega_datasets``; nothing is
+downloaded), then prints the ``activeloop bench`` command for each:
+
+* ``seattle-weather`` (vega_datasets): the day's weather, 5 classes, naturally imbalanced (snow
+  1.6 %, drizzle 3.7 %); features precipitation, temperatures, wind and the month as a circle;
+* ``fair-rating`` (statsmodels ``fair``): the rating of a marriage, 5 classes, naturally imbalanced
+  (rating 1: 1.6 %); eight numeric features;
+* ``fair-affairs`` (statsmodels ``fair``): any affair, binary, the positives cut to 3 %;
+* ``anes96-vote`` (statsmodels ``anes96``): the 1996 vote, binary, Dole voters cut to 4 %;
+* ``cars-origin`` (vega_datasets ``cars``): 3 classes, European cars cut to 5 %.
+
+A cut keeps a fixed random subset of that class (seed 0), as the suite's ``*-imbalanced`` sets do.
+
+    python benchmarks/outside_tasks.py --out /tmp/outside     # then run the printed commands
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+STRATEGIES = "default,margin,peer:modal-margin,peer:modal-entropy"
+
+
+def _cut(df: pd.DataFrame, label: str, share: float) -> pd.DataFrame:
+    """Keep a random subset (seed 0) of class ``label`` so that it makes ``share`` of the rows."""
+    rest = df[df.label != label]
+    keep = int(round(share * len(rest) / (1 - share)))
+    rare = df[df.label == label].sample(n=keep, random_state=0)
+    return pd.concat([rest, rare]).sort_index()
+
+
+def tasks() -> dict[str, tuple[pd.DataFrame, str, int]]:
+    """Name -> (features and ``label``, the minority class, budget)."""
+    import statsmodels.api as sm
+    from vega_datasets import local_data
+
+    w = local_data.seattle_weather()
+    month = pd.to_datetime(w.date).dt.month
+    weather = pd.DataFrame({"precipitation": w.precipitation, "temp_max": w.temp_max, "temp_min": w.temp_min,
+                            "wind": w.wind, "month_sin": np.sin(2 * np.pi * month / 12),
+                            "month_cos": np.cos(2 * np.pi * month / 12), "label": w.weather})
+    fair = sm.datasets.fair.load_pandas().data
+    feats = ["age", "yrs_married", "children", "religious", "educ", "occupation", "occupation_husb"]
+    rating = fair[feats + ["affairs"]].assign(label=fair.rate_marriage.astype(int).astype(str))
+    affairs = fair[feats + ["rate_marriage"]].assign(label=np.where(fair.affairs > 0, "affair", "none"))
+    anes = sm.datasets.anes96.load_pandas().data
+    vote = anes[["popul", "TVnews", "selfLR", "ClinLR", "DoleLR", "PID", "age", "educ", "income"]].assign(
+        label=np.where(anes.vote == 1, "dole", "clinton"))
+    cars = local_data.cars().dropna()
+    origin = cars[["Miles_per_Gallon", "Cylinders", "Displacement", "Horsepower", "Weight_in_lbs",
+                   "Acceleration"]].assign(year=pd.to_datetime(cars.Year).dt.year, label=cars.Origin)
+    return {
+        "seattle-weather": (weather, "snow", 150),
+        "fair-rating": (rating, "1", 150),
+        "fair-affairs": (_cut(affairs, "affair", 0.03), "affair", 150),
+        "anes96-vote": (_cut(vote, "dole", 0.04), "dole", 100),
+        "cars-origin": (_cut(origin, "Europe", 0.05), "Europe", 100),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, required=True, help="Folder for the CSV files.")
+    ap.add_argument("--seeds", type=int, default=10)
+    a = ap.parse_args()
+    a.out.mkdir(parents=True, exist_ok=True)
+    for name, (df, minority, budget) in tasks().items():
+        path = a.out / f"{name}.csv"
+        df.to_csv(path, index=False)
+        counts = df.label.value_counts()
+        print(f"# {name}: {len(df)} rows, {df.shape[1] - 1} features, classes {counts.to_dict()}, "
+              f"minority {minority!r} {counts[minority] / len(df):.1%}")
+        print(f"activeloop bench --data {path}:label=label,minority={minority} --strategies {STRATEGIES} "
+              f"--seeds {a.seeds} --budget {budget} --batch 10 --jobs 2 --out {a.out / name}")
+
+
+if __name__ == "__main__":
+    main()
