@@ -76,7 +76,7 @@ def record(
     pj = tables.projects
     s.execute(sa.select(pj.c.id).where(pj.c.id == project_id).with_for_update())
     sha = None if checkpoint is None else hashlib.sha256(checkpoint).hexdigest()
-    newest = s.execute(_recorded(project_id).order_by(RD.c.number.desc()).limit(1)).first()
+    newest = _newest(s, project_id)
     if newest is not None and (newest.started_at, newest.n_labels, newest.checkpoint_sha256) == (started_at, n_labels, sha):
         return RoundInfo.from_row(newest)
     number = (newest.number if newest is not None else 0) + 1
@@ -93,6 +93,11 @@ def _recorded(project_id: int) -> sa.Select:
     return sa.select(*(c for c in RD.c if c.name != "checkpoint")).where(RD.c.project_id == project_id)
 
 
+def _newest(conn, project_id: int) -> Any:
+    """The newest round's row (checkpoint not read), None before the first."""
+    return conn.execute(_recorded(project_id).order_by(RD.c.number.desc()).limit(1)).first()
+
+
 def all_rounds(conn, project_id: int) -> list[RoundInfo]:
     """Every round of the project, oldest first (checkpoints not read)."""
     return [RoundInfo.from_row(r) for r in conn.execute(_recorded(project_id).order_by(RD.c.number))]
@@ -100,7 +105,7 @@ def all_rounds(conn, project_id: int) -> list[RoundInfo]:
 
 def latest(conn, project_id: int) -> RoundInfo | None:
     """The newest round (checkpoint not read), None before the first."""
-    row = conn.execute(_recorded(project_id).order_by(RD.c.number.desc()).limit(1)).first()
+    row = _newest(conn, project_id)
     return None if row is None else RoundInfo.from_row(row)
 
 
