@@ -7,13 +7,15 @@ core-set started from the labeled rows (``centers``): its first pick is the cand
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import numpy.typing as npt
 
 from activeloop.errors import StrategyError
 from activeloop.query.strategies import Context, Strategy, Wrapper, top_n
 
-__all__ = ["kmeanspp_select", "coreset_select", "Diverse", "DIVERSITY_METHODS"]
+__all__ = ["kmeanspp_select", "coreset_select", "NearestCenters", "Diverse", "DIVERSITY_METHODS"]
 
 
 def _gram(A: np.ndarray, B: np.ndarray) -> np.ndarray:
@@ -67,8 +69,8 @@ def _candidates(X: npt.ArrayLike, scores: npt.ArrayLike, k: int) -> tuple[np.nda
     return X, np.asarray(scores, dtype=np.float64), m, max(int(min(k, m)), 0)
 
 
-def _nearest_sq(X: np.ndarray, centers: npt.ArrayLike) -> np.ndarray:
-    """Squared distance from each row of ``X`` to its nearest row of ``centers``.
+def _nearest_sq(X: np.ndarray, centers: npt.ArrayLike, center_sq: np.ndarray | None = None) -> np.ndarray:
+    """Squared distance from each row of ``X`` to its nearest row of ``centers`` (``center_sq``: their squared norms).
 
     The nearest center is found with one matrix product (``|a|^2 + |b|^2 - 2 a.b``); the distance to it
     is then computed exactly, so a row equal to a center is exactly 0 away.
@@ -76,13 +78,56 @@ def _nearest_sq(X: np.ndarray, centers: npt.ArrayLike) -> np.ndarray:
     C = np.asarray(centers, dtype=np.float64)
     if not len(C):
         return np.full(len(X), np.inf)
-    approx = np.einsum("ij,ij->i", C, C)[None, :] - 2.0 * _gram(X, C)  # + |x|^2, the same along each row
+    if center_sq is None:
+        center_sq = np.einsum("ij,ij->i", C, C)
+    approx = center_sq[None, :] - 2.0 * _gram(X, C)  # + |x|^2, the same along each row
     d = X - C[approx.argmin(axis=1)]
     return np.einsum("ij,ij->i", d, d)
 
 
+class NearestCenters:
+    """Squared distance of rows to their nearest center, kept per row id.
+
+    The centers (a round's labeled rows) stay the same for all of the round's queries, and most
+    candidates of one query are candidates of the next, so each id's distance is computed once.
+
+    Parameters
+    ----------
+    centers : array-like of shape (c, n_features)
+    """
+
+    def __init__(self, centers: npt.ArrayLike):
+        self.centers = np.asarray(centers, dtype=np.float64)
+        self.center_sq = np.einsum("ij,ij->i", self.centers, self.centers)
+        self._known: dict[int, float] = {}
+
+    def __call__(self, ids: npt.ArrayLike, X: npt.ArrayLike) -> np.ndarray | None:
+        """Distances of the rows ``X`` (ids ``ids``); None when there are no centers."""
+        if not len(self.centers):
+            return None
+        ids = np.asarray(ids).tolist()
+        known = self._known
+        new = [k for k, i in enumerate(ids) if i not in known]
+        if new:
+            d2 = _nearest_sq(np.asarray(np.asarray(X)[new], dtype=np.float64), self.centers, self.center_sq)
+            known.update(zip([ids[k] for k in new], d2.tolist()))
+        return np.array([known[i] for i in ids], dtype=np.float64)
+
+
+def _distance_rows(X: np.ndarray) -> Callable[[int], np.ndarray]:
+    """``row(i)``: squared distances from every row of ``X`` to row ``i``.
+
+    Up to ``PAIRWISE_ROWS`` rows, one matrix of all of them (:func:`_pairwise_sq`) is computed at once,
+    so each pick is then an elementwise minimum with one of its rows; above, a row per pick.
+    """
+    if len(X) <= PAIRWISE_ROWS:
+        return _pairwise_sq(X).__getitem__
+    return lambda i: _sq_dist(X, X[i])
+
+
 def kmeanspp_select(
-    X: npt.ArrayLike, scores: npt.ArrayLike, k: int, rng: np.random.Generator, centers: npt.ArrayLike | None = None
+    X: npt.ArrayLike, scores: npt.ArrayLike, k: int, rng: np.random.Generator, centers: npt.ArrayLike | None = None,
+    *, nearest: npt.ArrayLike | None = None,
 ) -> npt.NDArray[np.int64]:
     """k-means++ seeding weighted by score: spread-out rows that are still informative.
 
@@ -100,6 +145,9 @@ def kmeanspp_select(
     k : int
     rng : numpy.random.Generator
     centers : array-like of shape (c, n_features), optional
+    nearest : array-like of shape (m,), optional
+        Each row's squared distance to its nearest center, when known already (see
+        :class:`NearestCenters`); used in place of ``centers``.
 
     Returns
     -------
@@ -112,15 +160,12 @@ def kmeanspp_select(
     s = s - min(s.min(), 0.0) + 1e-12  # keep every weight positive
     first = int(top_n(s, 1)[0])
     picked = [first]
-    if m <= PAIRWISE_ROWS:  # once: each draw is then an elementwise minimum with one row of it
-        D = _pairwise_sq(X)
-        row = D.__getitem__
-    else:  # an m x m matrix would not fit: one row per draw
-        def row(i):
-            return _sq_dist(X, X[i])
+    row = _distance_rows(X)
     d2 = row(first).copy()
-    if centers is not None and len(centers):
-        np.minimum(d2, _nearest_sq(X, centers), out=d2)
+    if nearest is None and centers is not None and len(centers):
+        nearest = _nearest_sq(X, centers)
+    if nearest is not None:
+        np.minimum(d2, nearest, out=d2)
     for _ in range(k - 1):
         w = s * d2  # a picked row (and any duplicate of one) is at distance exactly 0: never drawn again
         total = w.sum()
@@ -136,7 +181,8 @@ def kmeanspp_select(
 
 
 def coreset_select(
-    X: npt.ArrayLike, scores: npt.ArrayLike, k: int, centers: npt.ArrayLike | None = None
+    X: npt.ArrayLike, scores: npt.ArrayLike, k: int, centers: npt.ArrayLike | None = None,
+    *, nearest: npt.ArrayLike | None = None,
 ) -> npt.NDArray[np.int64]:
     """Greedy k-center core-set (Sener & Savarese, 2018) over the candidates; deterministic.
 
@@ -149,6 +195,9 @@ def coreset_select(
     scores : array-like of shape (m,)
     k : int
     centers : array-like of shape (c, n_features), optional
+    nearest : array-like of shape (m,), optional
+        Each row's squared distance to its nearest center, when known already (see
+        :class:`NearestCenters`); used in place of ``centers``.
 
     Returns
     -------
@@ -158,18 +207,21 @@ def coreset_select(
     if k == 0:
         return np.empty(0, dtype=np.int64)
     rank = top_n(s, m)  # score order: argmax then breaks ties of distance by the better score
-    if centers is not None and len(centers):
-        d2 = _nearest_sq(X, centers)[rank]
+    Xr = X[rank]
+    row = _distance_rows(Xr)
+    if nearest is None and centers is not None and len(centers):
+        nearest = _nearest_sq(X, centers)
+    if nearest is not None:
+        d2 = np.asarray(nearest, dtype=np.float64)[rank]
         picked: list[int] = []
     else:
-        d2 = _sq_dist(X, X[rank[0]])[rank]
+        d2 = row(0).copy()
         d2[0] = -np.inf  # chosen: never again
         picked = [0]
-    Xr = X[rank]
     while len(picked) < k:
         nxt = int(d2.argmax())
         picked.append(nxt)
-        np.minimum(d2, _sq_dist(Xr, Xr[nxt]), out=d2)
+        np.minimum(d2, row(nxt), out=d2)
         d2[nxt] = -np.inf
     return rank[picked]
 
@@ -225,10 +277,13 @@ class Diverse(Wrapper):
         X = ctx.fetch_features(pool_pos)
         s = scores[pool_pos]
         centers = ctx.labeled_features if self.labeled else None
+        nearest = None
+        if self.labeled and ctx.labeled_nearest is not None and ctx.ids is not None:
+            nearest = ctx.labeled_nearest(ctx.ids[pool_pos], X)
         if self.method == "kmeans++":
-            chosen = kmeanspp_select(X, s, n, ctx.rng, centers)
+            chosen = kmeanspp_select(X, s, n, ctx.rng, centers, nearest=nearest)
         else:
-            chosen = coreset_select(X, s, n, centers)
+            chosen = coreset_select(X, s, n, centers, nearest=nearest)
         out = pool_pos[chosen]
         return out[top_n(scores[out], len(out))]
 

@@ -19,7 +19,7 @@ import numpy as np
 from activeloop.defaults import RANDOM_STATE
 from activeloop.errors import ActiveloopError, PoolExhaustedError, StrategyError
 from activeloop.query.coldstart import ColdStartSampler, cold_start_clusters
-from activeloop.query.diversity import DIVERSITY_METHODS, Diverse
+from activeloop.query.diversity import DIVERSITY_METHODS, Diverse, NearestCenters
 from activeloop.model.adapter import is_fitted, proba_by_class
 from activeloop.query.orders import restrict_orders
 from activeloop.query.registry import resolve
@@ -75,6 +75,7 @@ class _Cache:
     block: np.ndarray | None = None  # their feature rows
     windows: dict = field(default_factory=dict)  # class -> head window that sufficed (see class_heads)
     labeled_X: np.ndarray | None = None  # feature rows of the labeled pool split, read once per round when asked for
+    nearest: NearestCenters | None = None  # each candidate's squared distance to its nearest labeled row
 
     def features(self, pool: Any, ids: np.ndarray, ahead: Callable[[], np.ndarray] | None = None) -> np.ndarray:
         """Feature rows of ``ids``: the head candidates recur from query to query, so each is read once.
@@ -341,7 +342,8 @@ class QueryEngine:
         if not cache.cold and self.strategy_.needs_labeled_features:
             if cache.labeled_X is None:
                 cache.labeled_X = pool.labeled_xy("pool")[1]
-            ctx = replace(ctx, labeled_features=cache.labeled_X)
+                cache.nearest = NearestCenters(cache.labeled_X)
+            ctx = replace(ctx, labeled_features=cache.labeled_X, labeled_nearest=cache.nearest)
         out: list[Query] = []
         said: dict = {}  # texts shared by this query's examples
         first = True

@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine, make_url
 
 from activeloop.errors import DatabaseError, SchemaOutdatedError, SchemaTooNewError
 from activeloop.store import faults
+from activeloop.store.rows import run
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -115,7 +116,7 @@ def _sqlite_begin(conn) -> None:
     # A write transaction takes the write lock up front, so it waits (busy_timeout) instead of
     # failing with "database is locked" when it later upgrades from a stale read snapshot.
     write = conn.get_execution_options().get("activeloop_write", False)
-    conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+    run(conn, "BEGIN IMMEDIATE" if write else "BEGIN")  # on the driver: every SQLite transaction begins here
 
 
 def migrations_dir() -> Path:

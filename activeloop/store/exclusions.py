@@ -24,7 +24,7 @@ from functools import lru_cache
 import numpy as np
 import sqlalchemy as sa
 
-from activeloop.store.rows import LOOKUP_CHUNK, bind, mark, marks
+from activeloop.store.rows import LOOKUP_CHUNK, bind, mark, marks, run
 from activeloop.store import tables
 
 __all__ = ["ExclusionTracker", "QueryStates"]
@@ -32,8 +32,8 @@ __all__ = ["ExclusionTracker", "QueryStates"]
 EX, LB, LS, CL = tables.examples, tables.labels, tables.leases, tables.classes
 OVERLAP_ROWS = 64  # log rows re-read each refresh where ids may commit out of order (not SQLite)
 
-# Plain driver SQL, the same on SQLite and PostgreSQL, run through ``exec_driver_sql`` (a refresh
-# runs on every query: no statement compiling). ``{m}`` is the driver's parameter marker; times
+# Plain driver SQL, the same on SQLite and PostgreSQL, run through :func:`~activeloop.store.rows.run`
+# (a refresh runs on every query: no statement compiling, no result objects). ``{m}`` is the driver's parameter marker; times
 # are compared in the database's own form (a column's bind processor: on SQLite, fixed-width ISO
 # text, whose order is the times' order), so no row's time is converted back.
 _IN_SPLIT = ("EXISTS (SELECT 1 FROM examples e WHERE e.id = {t}.example_id AND e.project_id = {{m}} "
@@ -67,15 +67,15 @@ def _statements(marker: str) -> dict[str, str]:
     return {name: sql.replace("{m}", marker) for name, sql in _SQL.items()}
 
 
-def _run(conn, name: str, params: tuple, ids: int = 0):
-    """Run statement ``name`` (with ``ids`` markers in its ``IN``) on the driver."""
+def _run(conn, name: str, params: tuple, ids: int = 0) -> list[tuple]:
+    """Rows of statement ``name`` (with ``ids`` markers in its ``IN``), run on the driver."""
     sql = _statements(mark(conn))[name]
-    return conn.exec_driver_sql(sql.replace("{ids}", marks(conn, ids)) if ids else sql, params)
+    return run(conn, sql.replace("{ids}", marks(conn, ids)) if ids else sql, params)
 
 
 def signature(conn, project_id: int, now_db) -> tuple:
     """``(latest round, newest label id, retracted labels, newest lease id, open leases)`` at ``now_db``."""
-    return tuple(_run(conn, "signature", (project_id, now_db)).one())
+    return tuple(_run(conn, "signature", (project_id, now_db))[0])
 
 
 class ExclusionTracker:
@@ -128,14 +128,14 @@ class ExclusionTracker:
                     self._arrays.pop("labeled", None)
                 self._label_id = max(self._label_id, lid)
         if n_retracted != self._retracted:  # an undo since: re-read those examples' current labels
-            retracted = _run(conn, "retracted", (p, split)).scalars().all()
+            retracted = [eid for (eid,) in _run(conn, "retracted", (p, split))]
             self._relabel(conn, set(retracted) & self.labeled.keys())
             self._retracted = n_retracted
         skips = self._skips.setdefault(annotator, _Skips())
         follow = in_order and self._lease_sig is not None  # follow the new lease rows; re-read when the count disagrees
         with_skips = follow and skips.lease_id == self._lease_id  # the new lease rows bring this annotator's skips
         if (not in_order or newest > skips.lease_id) and not with_skips:
-            skips.skipped.update(_run(conn, "new_skips", (skips.lease_id - overlap, annotator, p, split)).scalars())
+            skips.skipped.update(eid for (eid,) in _run(conn, "new_skips", (skips.lease_id - overlap, annotator, p, split)))
         if follow:
             if newest > self._lease_id:
                 for lid, eid, who, expires, released, outcome, here in _run(conn, "new_leases", (p, split,
@@ -153,7 +153,7 @@ class ExclusionTracker:
             stale = (newest, n_open) != self._lease_sig
         gone = False
         if stale:
-            self._unreleased = set(_run(conn, "open_ids", (now,)).scalars())
+            self._unreleased = {lid for (lid,) in _run(conn, "open_ids", (now,))}
             gone = self._follow_open(conn, self._unreleased)
         self._lease_sig, self._lease_id = (newest, n_open), max(self._lease_id, newest)
         if self._next_expiry is not None and self._next_expiry <= now:  # else none has expired: no pass over them
@@ -272,7 +272,7 @@ class QueryStates:
             tracker = self._trackers.get(split)
             if tracker is None:
                 tracker = self._trackers[split] = ExclusionTracker(self.project_id, split, self.n_classes)
-            with engine.connect() as conn:
+            with engine.connect() as conn, conn.begin():  # one snapshot (the statements run on the driver)
                 sig = signature(conn, self.project_id, bind(conn, LS.c.expires_at)(now))
                 tracker.refresh(conn, now, annotator, sig)
             number = sig[0]

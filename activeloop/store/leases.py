@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection
 
 from activeloop.errors import LeaseError
 from activeloop.store.labels import has_label
-from activeloop.store.rows import LOOKUP_CHUNK, bind, mark, marks
+from activeloop.store.rows import LOOKUP_CHUNK, bind, mark, marks, run
 from activeloop.store import tables
 
 EX = tables.examples
@@ -83,7 +83,7 @@ def lease(
         lock_examples(conn, chunk)
         sql = _HELD_SQL.format(ids=marks(conn, len(chunk)), m=mark(conn),
                                by_example=_BY_EXAMPLE.get(conn.dialect.name, ""))
-        for eid, holder in conn.exec_driver_sql(sql, (*chunk, now_db, *chunk)):
+        for eid, holder in run(conn, sql, (*chunk, now_db, *chunk)):
             (mine if holder == annotator else taken).add(eid)
     rows = [
         (i, annotator, strategy, None if scores is None else float(scores[k]), project_id, now_db, until)
@@ -91,7 +91,7 @@ def lease(
         if i not in taken and i not in mine
     ]
     if rows:  # one executemany
-        conn.exec_driver_sql(_INSERT_SQL.format(m=mark(conn)), rows)
+        run(conn, _INSERT_SQL.format(m=mark(conn)), rows, many=True)
     return [i for i in ids if i not in taken]
 
 

@@ -11,6 +11,8 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from activeloop.store import faults
+
 LOOKUP_CHUNK = 900  # ids per IN (...) lookup, under SQLite's bound-parameter limit
 
 
@@ -39,6 +41,37 @@ def marks(conn: Connection, n: int) -> str:
 
 
 _MARKS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
+
+
+def run(conn: Connection, sql: str, params: Any = (), *, many: bool = False) -> list[tuple]:
+    """Plain driver SQL on ``conn`` (its transaction already begun), the rows as tuples.
+
+    On SQLite straight on a DBAPI cursor: SQLAlchemy's execution and result objects cost 15-100 µs a
+    statement against the driver's few, and a query runs several. A driver error is raised as the
+    engine would raise it (:func:`driver_error`). On other back ends through ``exec_driver_sql``, whose
+    error handling also invalidates a dropped connection for the retry.
+    """
+    if conn.dialect.name != "sqlite":
+        result = conn.exec_driver_sql(sql, params)
+        return result.all() if result.returns_rows else []
+    cursor = conn.connection.dbapi_connection.cursor()
+    try:
+        if many:
+            cursor.executemany(sql, params)
+        else:
+            cursor.execute(sql, params)
+        return cursor.fetchall()
+    except conn.dialect.loaded_dbapi.Error as exc:
+        raise driver_error(conn, sql, exc) from None
+    finally:
+        cursor.close()
+
+
+def driver_error(conn: Connection, sql: str, exc: Exception) -> Exception:
+    """What the engine raises for a driver error: one of :func:`faults.translate`'s one-line errors, else
+    SQLAlchemy's own ``DBAPIError`` subclass (never with the parameters)."""
+    return faults.translate(exc, conn.engine.url, lock_timeout_s=faults.lock_seconds()) or sa.exc.DBAPIError.instance(
+        sql, None, exc, conn.dialect.loaded_dbapi.Error, hide_parameters=True, dialect=conn.dialect)
 
 
 def bulk_insert(conn: Connection, table: sa.Table, columns: list[str], rows: list[tuple]) -> None:
