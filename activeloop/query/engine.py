@@ -23,7 +23,7 @@ from activeloop.query.diversity import DIVERSITY_METHODS, Diverse, NearestCenter
 from activeloop.model.adapter import is_fitted, proba_by_class
 from activeloop.query.orders import restrict_orders
 from activeloop.query.registry import resolve
-from activeloop.query.scoring import Scored, class_heads, not_in, score_pool
+from activeloop.query.scoring import ExcludedRows, Scored, class_heads, not_in, score_pool
 from activeloop.query.selector import Selector
 from activeloop.query.strategies import Context, Strategy, top_n
 from activeloop.store.scores import Scores
@@ -76,6 +76,7 @@ class _Cache:
     windows: dict = field(default_factory=dict)  # class -> head window that sufficed (see class_heads)
     labeled_X: np.ndarray | None = None  # feature rows of the labeled pool split, read once per round when asked for
     nearest: NearestCenters | None = None  # each candidate's squared distance to its nearest labeled row
+    excluded: ExcludedRows | None = None  # which rows of ``scores`` the last query excluded, as a mask
 
     def features(self, pool: Any, ids: np.ndarray, ahead: Callable[[], np.ndarray] | None = None) -> np.ndarray:
         """Feature rows of ``ids``: the head candidates recur from query to query, so each is read once.
@@ -350,7 +351,12 @@ class QueryEngine:
         while len(out) < n:
             want = n - len(out)
             h = None if cache.cold else self.strategy_.heads(want)
-            avail = not_in(S.ids, excluded) if h is None else class_heads(S, excluded, max(h, want), cache.windows)
+            if h is None:
+                avail = not_in(S.ids, excluded)
+            else:
+                if cache.excluded is None:
+                    cache.excluded = ExcludedRows(S.ids)
+                avail = class_heads(S, cache.excluded.update(excluded), max(h, want), cache.windows)
             if first:  # with heads >= n per class, fewer than n candidates means every class ran out
                 self._check_available(pool, len(avail), n, annotator, partial)
                 first = False
@@ -365,7 +371,7 @@ class QueryEngine:
                 scores = self.strategy_.rescore(S.base[avail], pred, ctx)
                 # a round's first query reads only its own candidates (a process that asks once, such as
                 # `activeloop query`, reads no more); from the second on, a miss reads the next heads too
-                ahead = None if h is None or cache.queries == 1 else self._ahead(S, excluded, max(h, want))
+                ahead = None if h is None or cache.queries == 1 else self._ahead(S, cache.excluded, max(h, want))
                 fetch: Callable[[np.ndarray], np.ndarray] = lambda p, ids=ids, ahead=ahead: cache.features(
                     pool, ids[p], ahead)
                 rows = ctx.with_rows(ids=ids, fetch_features=fetch)
@@ -378,17 +384,18 @@ class QueryEngine:
                 break
             got = set(pool.lease(ids[pos], annotator=annotator, strategy=self._label(cache),
                                  scores=scores[pos], ttl=self.lease_ttl))
-            for p in pos:
-                if int(ids[p]) in got:
-                    out.append(self._make_query(cache, int(avail[p]), float(scores[p]), classes, counts, said))
+            out.extend(self._make_queries(cache, avail[pos], scores[pos], got, classes, counts, said))
             # leased now, or taken by someone else meanwhile: either way not a candidate any more
-            excluded = np.sort(np.concatenate((excluded, ids[pos])))  # not np.union1d: its unique imports numpy.ma
+            if cache.excluded is not None:  # the next query of the round then finds them excluded already
+                excluded = cache.excluded.add(ids[pos])
+            else:
+                excluded = np.sort(np.concatenate((excluded, ids[pos])))  # not np.union1d: its unique imports numpy.ma
         if not out:
             raise PoolExhaustedError.of(pool.name, 0, n, annotator=annotator)
         return out
 
     @staticmethod
-    def _ahead(S: Scores, excluded: np.ndarray, h: int) -> Callable[[], np.ndarray]:
+    def _ahead(S: Scores, excluded: ExcludedRows, h: int) -> Callable[[], np.ndarray]:
         """The ids of the next head candidates, whose feature rows a miss reads too."""
         per_class = max(h, min(READ_AHEAD * h, ROW_CACHE // (2 * max(S.n_classes, 1))))
         return lambda: S.ids[class_heads(S, excluded, per_class)]
@@ -483,26 +490,31 @@ class QueryEngine:
                       np.zeros(1, np.int64))
         return _Cache(key, True, cold)
 
-    def _make_query(self, cache: _Cache, i: int, score: float, classes: list[str], counts: np.ndarray,
-                    said: dict) -> Query:
-        """The :class:`Query` of cached row ``i``; ``said`` keeps the strategy's repr and the per-class texts
-        of one query (they are the same for every example of it)."""
+    def _make_queries(self, cache: _Cache, rows: np.ndarray, scores: np.ndarray, got: set, classes: list[str],
+                      counts: np.ndarray, said: dict) -> list[Query]:
+        """The :class:`Query` of each cached row in ``rows`` whose id was leased (in ``got``), in that order;
+        ``said`` keeps the strategy's repr and the per-class texts of one query (the same for all its examples)."""
         S = cache.scores
-        eid = int(S.ids[i])
+        ids, scores = S.ids[rows].tolist(), scores.tolist()
         if cache.cold:
-            base = float(S.base[i])
-            reason = "cold start: k-means representative" if base >= 1.0 else "cold start: random draw"
-            return Query(eid, score, "cold-start", None, None, reason)
-        c = int(S.predicted[i])
-        if c not in said:
-            total = int(counts.sum())
-            rare = counts[c] * len(classes) < total
-            labels = f"{'rare: ' if rare else ''}{int(counts[c])} label{'s' if counts[c] != 1 else ''}"
-            said[c] = f", predicted {classes[c]!r} ({labels})"
+            return [Query(eid, score, "cold-start", None, None,
+                          "cold start: k-means representative" if base >= 1.0 else "cold start: random draw")
+                    for eid, score, base in zip(ids, scores, S.base[rows].tolist()) if eid in got]
         if "strategy" not in said:
             said["strategy"] = repr(self.strategy_)
-        reason = self.strategy_.describe(float(S.base[i])) + said[c]
-        return Query(eid, score, said["strategy"], classes[c], float(S.confidence[i]), reason)
+        strategy, describe = said["strategy"], self.strategy_.describe
+        out = []
+        for eid, score, c, base, conf in zip(ids, scores, S.predicted[rows].tolist(), S.base[rows].tolist(),
+                                             S.confidence[rows].tolist()):
+            if eid not in got:
+                continue
+            if c not in said:
+                total = int(counts.sum())
+                rare = counts[c] * len(classes) < total
+                labels = f"{'rare: ' if rare else ''}{int(counts[c])} label{'s' if counts[c] != 1 else ''}"
+                said[c] = f", predicted {classes[c]!r} ({labels})"
+            out.append(Query(eid, score, strategy, classes[c], conf, describe(base) + said[c]))
+        return out
 
     def _check_available(self, pool: Any, available: int, n: int, annotator: str, partial: bool) -> None:
         if available == 0 or (available < n and not partial):

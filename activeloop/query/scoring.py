@@ -19,7 +19,7 @@ from activeloop.query.orders import class_orders
 from activeloop.query.strategies import Strategy
 from activeloop.store.scores import Scores
 
-__all__ = ["Scored", "class_heads", "not_in", "score_pool"]
+__all__ = ["ExcludedRows", "Scored", "class_heads", "not_in", "score_pool"]
 
 
 @dataclass
@@ -79,14 +79,22 @@ def score_pool(
     return Scored(scores, part.probe_X, part.probe_proba, part.n, margins, per_class)
 
 
-def class_heads(scores: Scores, excluded: np.ndarray, h: int, windows: dict | None = None) -> np.ndarray:
+def class_heads(scores: Scores, excluded: np.ndarray | ExcludedRows, h: int, windows: dict | None = None) -> np.ndarray:
     """Positions (ascending) of the ``h`` best-scored ids of each predicted class that are not in ``excluded``.
 
     Walks each class's stored order from its head, in windows that double until ``h`` are found,
     so the cost is about ``n_classes * (h + excluded in the window)`` rather than one per example.
     ``windows`` (class -> window), kept by the caller between calls, starts each class at the window
     that sufficed last time (the excluded only grow within a round, mostly); the result is the same.
+    ``excluded``: sorted ids, or an :class:`ExcludedRows` of ``scores`` (a lookup per row instead of a search).
     """
+    if isinstance(excluded, ExcludedRows):
+        mask = excluded.mask
+        def absent(pos):
+            return ~mask[pos]
+    else:
+        def absent(pos):
+            return _absent(scores.ids[pos], excluded)
     parts = []
     windows = {} if windows is None else windows
     for c in range(scores.n_classes):
@@ -94,7 +102,7 @@ def class_heads(scores: Scores, excluded: np.ndarray, h: int, windows: dict | No
         take = max(h + 16, windows.get(c, 0))
         while True:
             pos = seg[:take]
-            keep = pos[_absent(scores.ids[pos], excluded)]
+            keep = pos[absent(pos)]
             if len(keep) >= h or take >= len(seg):
                 break
             take *= 2
@@ -103,6 +111,51 @@ def class_heads(scores: Scores, excluded: np.ndarray, h: int, windows: dict | No
     if not parts:
         return np.empty(0, np.int64)
     return np.sort(np.concatenate(parts)).astype(np.int64)
+
+
+class ExcludedRows:
+    """Which rows of a :class:`~activeloop.store.scores.Scores` are excluded, as a mask over its positions.
+
+    Kept up to date from the sorted excluded ids by difference: one query's exclusions differ from the
+    last one's by a batch or so, so an update costs a search of the excluded ids among the last ones,
+    and :func:`class_heads` then looks each candidate up in the mask instead of searching for it.
+
+    Parameters
+    ----------
+    ids : ndarray of shape (n,)
+        The scores' ids, ascending.
+    """
+
+    def __init__(self, ids: np.ndarray):
+        self.ids = ids
+        self.mask = np.zeros(len(ids), dtype=bool)
+        self._known = np.empty(0, np.int64)  # the sorted excluded ids the mask reflects
+
+    def update(self, excluded: np.ndarray) -> "ExcludedRows":
+        """Make the mask say ``excluded`` (sorted ids; ids not among the scores' are ignored)."""
+        known = self._known
+        if len(excluded) == len(known) and np.array_equal(excluded, known):  # what the last query left
+            return self
+        added = excluded[_absent(excluded, known)]
+        if len(excluded) - len(added) != len(known):  # some that were excluded are not any more
+            self._set(known[_absent(known, excluded)], False)
+        self._set(added, True)
+        self._known = excluded
+        return self
+
+    def add(self, ids: np.ndarray) -> np.ndarray:
+        """Exclude ``ids`` too (a query's own leases); returns every excluded id, sorted."""
+        ids = np.sort(np.asarray(ids, dtype=np.int64))
+        new = ids[_absent(ids, self._known)]
+        self._known = np.insert(self._known, np.searchsorted(self._known, new), new)
+        self._set(new, True)
+        return self._known
+
+    def _set(self, ids: np.ndarray, value: bool) -> None:
+        pos = np.searchsorted(self.ids, ids)
+        inside = pos < len(self.ids)
+        pos, ids = pos[inside], ids[inside]
+        self.mask[pos[self.ids[pos] == ids]] = value
 
 
 def not_in(sorted_ids: np.ndarray, excluded: np.ndarray) -> np.ndarray:
