@@ -15,20 +15,22 @@ import numpy.typing as npt
 from activeloop.errors import StrategyError
 from activeloop.query.strategies import Context, Strategy, Wrapper, top_n
 
-__all__ = ["kmeanspp_select", "coreset_select", "NearestCenters", "Diverse", "DIVERSITY_METHODS"]
+__all__ = ["kmeanspp_select", "coreset_select", "CandidateDistances", "Diverse", "DIVERSITY_METHODS"]
 
 
-def _gram(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+def _gram(A: np.ndarray, B: np.ndarray, BT: np.ndarray | None = None) -> np.ndarray:
     """``A @ B.T`` in blocks of ``GRAM_ROWS`` rows and about ``GRAM_WORK`` multiply-adds: OpenBLAS runs a product
     that small on the calling thread. One product of these sizes would be spread over its threads, which costs
     far more than it saves when the cores are busy (64 x 300 rows of 64 features on a 2-core machine with
     four busy processes: 24-32 ms, blocked 0.04-0.08 ms). Nothing process-wide changes, so other threads'
-    BLAS calls are untouched (a thread-count limit would be process-wide and not thread-safe)."""
+    BLAS calls are untouched (a thread-count limit would be process-wide and not thread-safe). ``BT``: ``B.T``
+    as a C-contiguous array, when kept from an earlier call."""
     d = max(A.shape[1], 1)
     if GRAM_ROWS * d > GRAM_WORK:  # wide rows: even one column of a block is big work, worth the threads
         return A @ B.T
     out = np.empty((len(A), len(B)))
-    BT = np.ascontiguousarray(B.T)
+    if BT is None:
+        BT = np.ascontiguousarray(B.T)
     cols = GRAM_WORK // (GRAM_ROWS * d)
     for c in range(0, len(B), cols):
         for r in range(0, len(A), GRAM_ROWS):
@@ -41,19 +43,22 @@ def _sq_dist(X: np.ndarray, x: np.ndarray) -> np.ndarray:
     return np.einsum("ij,ij->i", d, d)
 
 
-def _pairwise_sq(X: np.ndarray) -> np.ndarray:
-    """Squared distances between all rows of ``X``: one matrix product, ``|a|^2 + |b|^2 - 2 a.b``.
+def _pairwise_sq(A: np.ndarray, B: np.ndarray | None = None) -> np.ndarray:
+    """Squared distances between the rows of ``A`` and those of ``B`` (default ``A``): one matrix product,
+    ``|a|^2 + |b|^2 - 2 a.b``.
 
     Where that cancels (rows within ``CLOSE`` of each other, relative to their norms) the pair is
     computed directly as ``|a - b|^2``, so identical rows are exactly 0 apart and near ones keep
     their own small distance.
     """
-    sq = np.einsum("ij,ij->i", X, X)
-    norms = sq[:, None] + sq[None, :]
-    D = norms - 2.0 * _gram(X, X)
+    sq_a = np.einsum("ij,ij->i", A, A)
+    sq_b = sq_a if B is None else np.einsum("ij,ij->i", B, B)
+    B = A if B is None else B
+    norms = sq_a[:, None] + sq_b[None, :]
+    D = norms - 2.0 * _gram(A, B)
     ii, jj = np.nonzero(D <= CLOSE * norms)
-    d = X[ii] - X[jj]
-    D[ii, jj] = np.einsum("ij,ij->i", d, d)  # the diagonal among them: exactly 0
+    d = A[ii] - B[jj]
+    D[ii, jj] = np.einsum("ij,ij->i", d, d)  # a row and itself among them: exactly 0
     return D
 
 
@@ -69,8 +74,10 @@ def _candidates(X: npt.ArrayLike, scores: npt.ArrayLike, k: int) -> tuple[np.nda
     return X, np.asarray(scores, dtype=np.float64), m, max(int(min(k, m)), 0)
 
 
-def _nearest_sq(X: np.ndarray, centers: npt.ArrayLike, center_sq: np.ndarray | None = None) -> np.ndarray:
-    """Squared distance from each row of ``X`` to its nearest row of ``centers`` (``center_sq``: their squared norms).
+def _nearest_sq(X: np.ndarray, centers: npt.ArrayLike, center_sq: np.ndarray | None = None,
+                centers_T: np.ndarray | None = None) -> np.ndarray:
+    """Squared distance from each row of ``X`` to its nearest row of ``centers`` (``center_sq``: their squared
+    norms, ``centers_T``: their transpose, C-contiguous; when kept from an earlier call).
 
     The nearest center is found with one matrix product (``|a|^2 + |b|^2 - 2 a.b``); the distance to it
     is then computed exactly, so a row equal to a center is exactly 0 away.
@@ -80,38 +87,76 @@ def _nearest_sq(X: np.ndarray, centers: npt.ArrayLike, center_sq: np.ndarray | N
         return np.full(len(X), np.inf)
     if center_sq is None:
         center_sq = np.einsum("ij,ij->i", C, C)
-    approx = center_sq[None, :] - 2.0 * _gram(X, C)  # + |x|^2, the same along each row
+    approx = center_sq[None, :] - 2.0 * _gram(X, C, centers_T)  # + |x|^2, the same along each row
     d = X - C[approx.argmin(axis=1)]
     return np.einsum("ij,ij->i", d, d)
 
 
-class NearestCenters:
-    """Squared distance of rows to their nearest center, kept per row id.
+class CandidateDistances:
+    """Squared distances of a round's candidates to the labeled rows and among themselves, kept per id.
 
-    The centers (a round's labeled rows) stay the same for all of the round's queries, and most
-    candidates of one query are candidates of the next, so each id's distance is computed once.
+    The labeled rows (the centers) stay the same for all of a round's queries, and most candidates of
+    one query are candidates of the next: each candidate's distance to its nearest center is computed
+    once, and the distances among the last call's candidates are kept, so a call computes only the
+    rows of candidates it has not seen.
 
     Parameters
     ----------
-    centers : array-like of shape (c, n_features)
+    centers : array-like of shape (c, n_features), optional
     """
 
-    def __init__(self, centers: npt.ArrayLike):
-        self.centers = np.asarray(centers, dtype=np.float64)
+    def __init__(self, centers: npt.ArrayLike | None = None):
+        self.centers = np.asarray(centers if centers is not None else np.empty((0, 0)), dtype=np.float64)
         self.center_sq = np.einsum("ij,ij->i", self.centers, self.centers)
-        self._known: dict[int, float] = {}
+        self.centers_T = np.ascontiguousarray(self.centers.T)
+        self._nearest: dict[int, float] = {}
+        self._slots: dict[int, int] = {}  # id -> its row and column in ``_among``
+        self._free: list[int] = []  # slots of no id
+        self._among = np.empty((0, 0))
 
-    def __call__(self, ids: npt.ArrayLike, X: npt.ArrayLike) -> np.ndarray | None:
-        """Distances of the rows ``X`` (ids ``ids``); None when there are no centers."""
+    def to_labeled(self, ids: npt.ArrayLike, X: npt.ArrayLike) -> np.ndarray | None:
+        """Each row's squared distance to its nearest center (rows ``X``, ids ``ids``); None without centers."""
         if not len(self.centers):
             return None
         ids = np.asarray(ids).tolist()
-        known = self._known
+        known = self._nearest
         new = [k for k, i in enumerate(ids) if i not in known]
         if new:
-            d2 = _nearest_sq(np.asarray(np.asarray(X)[new], dtype=np.float64), self.centers, self.center_sq)
+            d2 = _nearest_sq(np.asarray(np.asarray(X)[new], dtype=np.float64), self.centers, self.center_sq,
+                             self.centers_T)
             known.update(zip([ids[k] for k in new], d2.tolist()))
         return np.array([known[i] for i in ids], dtype=np.float64)
+
+    def among(self, ids: npt.ArrayLike, X: npt.ArrayLike) -> Callable[[int], np.ndarray] | None:
+        """``row(i)``: the squared distances from row ``i`` of ``X`` (ids ``ids``) to every row, in that order,
+        as :func:`_pairwise_sq` computes them; None above ``PAIRWISE_ROWS`` rows.
+
+        The distances are kept in a matrix with a slot per id: the rows and columns of new ids are
+        computed into the slots of ids that are no longer candidates.
+        """
+        ids = np.asarray(ids).tolist()
+        if len(ids) > PAIRWISE_ROWS:
+            return None
+        slot_of, free = self._slots, self._free
+        asked = set(ids)
+        for i in [i for i in slot_of if i not in asked]:
+            free.append(slot_of.pop(i))
+        new = [k for k, i in enumerate(ids) if i not in slot_of]
+        if len(slot_of) + len(new) > len(self._among):  # grow: twice what is needed now
+            size, old = 2 * (len(slot_of) + len(new)), self._among
+            self._among = np.empty((size, size))
+            self._among[: len(old), : len(old)] = old
+            free.extend(range(size - 1, len(old) - 1, -1))
+        for k in new:
+            slot_of[ids[k]] = free.pop()
+        slots = np.array([slot_of[i] for i in ids], dtype=np.int64)
+        D = self._among
+        if new:
+            X = np.asarray(X, dtype=np.float64)
+            D_new = _pairwise_sq(X[new], X)
+            D[np.ix_(slots[new], slots)] = D_new
+            D[np.ix_(slots, slots[new])] = np.ascontiguousarray(D_new.T)  # twice as fast as the transposed view
+        return lambda i: D[slots[i], slots]
 
 
 def _distance_rows(X: np.ndarray) -> Callable[[int], np.ndarray]:
@@ -127,7 +172,7 @@ def _distance_rows(X: np.ndarray) -> Callable[[int], np.ndarray]:
 
 def kmeanspp_select(
     X: npt.ArrayLike, scores: npt.ArrayLike, k: int, rng: np.random.Generator, centers: npt.ArrayLike | None = None,
-    *, nearest: npt.ArrayLike | None = None,
+    *, nearest: npt.ArrayLike | None = None, pairwise: Callable[[int], np.ndarray] | None = None,
 ) -> npt.NDArray[np.int64]:
     """k-means++ seeding weighted by score: spread-out rows that are still informative.
 
@@ -147,7 +192,10 @@ def kmeanspp_select(
     centers : array-like of shape (c, n_features), optional
     nearest : array-like of shape (m,), optional
         Each row's squared distance to its nearest center, when known already (see
-        :class:`NearestCenters`); used in place of ``centers``.
+        :class:`CandidateDistances`); used in place of ``centers``.
+    pairwise : callable, optional
+        ``pairwise(i)``: the squared distances from row ``i`` to every row, when known already (see
+        :meth:`CandidateDistances.among`).
 
     Returns
     -------
@@ -160,7 +208,7 @@ def kmeanspp_select(
     s = s - min(s.min(), 0.0) + 1e-12  # keep every weight positive
     first = int(top_n(s, 1)[0])
     picked = [first]
-    row = _distance_rows(X)
+    row = pairwise if pairwise is not None else _distance_rows(X)
     d2 = row(first).copy()
     if nearest is None and centers is not None and len(centers):
         nearest = _nearest_sq(X, centers)
@@ -182,7 +230,7 @@ def kmeanspp_select(
 
 def coreset_select(
     X: npt.ArrayLike, scores: npt.ArrayLike, k: int, centers: npt.ArrayLike | None = None,
-    *, nearest: npt.ArrayLike | None = None,
+    *, nearest: npt.ArrayLike | None = None, pairwise: Callable[[int], np.ndarray] | None = None,
 ) -> npt.NDArray[np.int64]:
     """Greedy k-center core-set (Sener & Savarese, 2018) over the candidates; deterministic.
 
@@ -197,7 +245,10 @@ def coreset_select(
     centers : array-like of shape (c, n_features), optional
     nearest : array-like of shape (m,), optional
         Each row's squared distance to its nearest center, when known already (see
-        :class:`NearestCenters`); used in place of ``centers``.
+        :class:`CandidateDistances`); used in place of ``centers``.
+    pairwise : callable, optional
+        ``pairwise(i)``: the squared distances from row ``i`` to every row, when known already (see
+        :meth:`CandidateDistances.among`).
 
     Returns
     -------
@@ -208,7 +259,7 @@ def coreset_select(
         return np.empty(0, dtype=np.int64)
     rank = top_n(s, m)  # score order: argmax then breaks ties of distance by the better score
     Xr = X[rank]
-    row = _distance_rows(Xr)
+    row = _distance_rows(Xr) if pairwise is None else (lambda i: pairwise(rank[i])[rank])
     if nearest is None and centers is not None and len(centers):
         nearest = _nearest_sq(X, centers)
     if nearest is not None:
@@ -277,13 +328,15 @@ class Diverse(Wrapper):
         X = ctx.fetch_features(pool_pos)
         s = scores[pool_pos]
         centers = ctx.labeled_features if self.labeled else None
-        nearest = None
-        if self.labeled and ctx.labeled_nearest is not None and ctx.ids is not None:
-            nearest = ctx.labeled_nearest(ctx.ids[pool_pos], X)
+        nearest = pairwise = None
+        if ctx.distances is not None and ctx.ids is not None:  # kept per id for the round
+            ids = ctx.ids[pool_pos]
+            nearest = ctx.distances.to_labeled(ids, X) if self.labeled else None
+            pairwise = ctx.distances.among(ids, X)
         if self.method == "kmeans++":
-            chosen = kmeanspp_select(X, s, n, ctx.rng, centers, nearest=nearest)
+            chosen = kmeanspp_select(X, s, n, ctx.rng, centers, nearest=nearest, pairwise=pairwise)
         else:
-            chosen = coreset_select(X, s, n, centers, nearest=nearest)
+            chosen = coreset_select(X, s, n, centers, nearest=nearest, pairwise=pairwise)
         out = pool_pos[chosen]
         return out[top_n(scores[out], len(out))]
 

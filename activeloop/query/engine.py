@@ -19,7 +19,7 @@ import numpy as np
 from activeloop.defaults import RANDOM_STATE
 from activeloop.errors import ActiveloopError, PoolExhaustedError, StrategyError
 from activeloop.query.coldstart import ColdStartSampler, cold_start_clusters
-from activeloop.query.diversity import DIVERSITY_METHODS, Diverse, NearestCenters
+from activeloop.query.diversity import DIVERSITY_METHODS, CandidateDistances, Diverse
 from activeloop.model.adapter import is_fitted, proba_by_class
 from activeloop.query.orders import restrict_orders
 from activeloop.query.registry import resolve
@@ -75,7 +75,7 @@ class _Cache:
     block: np.ndarray | None = None  # their feature rows
     windows: dict = field(default_factory=dict)  # class -> head window that sufficed (see class_heads)
     labeled_X: np.ndarray | None = None  # feature rows of the labeled pool split, read once per round when asked for
-    nearest: NearestCenters | None = None  # each candidate's squared distance to its nearest labeled row
+    distances: CandidateDistances | None = None  # candidates' distances to the labeled rows and among themselves
     excluded: ExcludedRows | None = None  # which rows of ``scores`` the last query excluded, as a mask
 
     def features(self, pool: Any, ids: np.ndarray, ahead: Callable[[], np.ndarray] | None = None) -> np.ndarray:
@@ -343,8 +343,11 @@ class QueryEngine:
         if not cache.cold and self.strategy_.needs_labeled_features:
             if cache.labeled_X is None:
                 cache.labeled_X = pool.labeled_xy("pool")[1]
-                cache.nearest = NearestCenters(cache.labeled_X)
-            ctx = replace(ctx, labeled_features=cache.labeled_X, labeled_nearest=cache.nearest)
+            ctx = replace(ctx, labeled_features=cache.labeled_X)
+        if not cache.cold:
+            if cache.distances is None:
+                cache.distances = CandidateDistances(cache.labeled_X)
+            ctx = replace(ctx, distances=cache.distances)
         out: list[Query] = []
         said: dict = {}  # texts shared by this query's examples
         first = True

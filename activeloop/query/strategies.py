@@ -11,7 +11,7 @@ shows the whole stack, e.g. ``class_balanced(minority_leaning(margin, power=0.5,
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -275,9 +275,9 @@ class Context:
     labeled_features : ndarray of shape (n_labeled, n_features) or None
         Feature rows of the labeled pool-split rows (filled for strategies with
         ``needs_labeled_features``; read once per round).
-    labeled_nearest : callable or None
-        ``labeled_nearest(ids, X) -> d2``: each row's squared distance to its nearest labeled row, kept
-        per id for the round (a :class:`~activeloop.query.diversity.NearestCenters`); None: computed per call.
+    distances : CandidateDistances or None
+        The round's distances of candidates to the labeled rows and among themselves, kept per id
+        (:class:`~activeloop.query.diversity.CandidateDistances`); None: a diversity step computes them.
     margins : ndarray of shape (n_candidates, n_classes) or None
         Per-class margins of the rows being selected (:func:`~activeloop.query.orders.class_margins`).
     orders : ndarray of shape (n_classes, n_candidates) or None
@@ -296,7 +296,7 @@ class Context:
     labeled_proba: np.ndarray | None = None
     labeled_y: np.ndarray | None = None
     labeled_features: np.ndarray | None = None
-    labeled_nearest: Callable[[np.ndarray, np.ndarray], np.ndarray | None] | None = None
+    distances: Any = None  # a CandidateDistances (query.diversity imports this module)
     margins: np.ndarray | None = None
     orders: np.ndarray | None = None
 
