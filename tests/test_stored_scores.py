@@ -45,9 +45,22 @@ def test_the_blob_is_about_17_bytes_per_example():
     assert len(pack(s)) < 17.5 * 20_000 + 1000
 
 
+@pytest.mark.parametrize("version", [1, 2], ids=["sha256-format-1", "crc32-format-2"])
+def test_blobs_of_either_format_give_back_every_array(version):
+    """Format 2 (a CRC-32) is written now; format 1 blobs (a SHA-256) of older databases still read."""
+    s = _random_scores()
+    blob = pack(s, version=version)
+    assert (b'"crc32"' in blob, b'"sha256"' in blob) == (version == 2, version == 1)
+    back = unpack(blob)
+    for f in ("ids", "base", "predicted", "confidence", "order", "starts"):
+        np.testing.assert_array_equal(getattr(back, f), getattr(s, f))
+    assert pack(s) == pack(s, version=2)
+
+
+@pytest.mark.parametrize("version", [1, 2], ids=["sha256-format-1", "crc32-format-2"])
 @pytest.mark.parametrize("damage", ["flip", "truncate", "extend", "magic"])
-def test_a_damaged_blob_is_refused_with_one_line(damage):
-    blob = bytearray(pack(_random_scores()))
+def test_a_damaged_blob_is_refused_with_one_line(damage, version):
+    blob = bytearray(pack(_random_scores(), version=version))
     if damage == "flip":
         blob[-100] ^= 1
     elif damage == "truncate":
@@ -59,6 +72,14 @@ def test_a_damaged_blob_is_refused_with_one_line(damage):
     with pytest.raises(ScoresError, match="round 3") as err:
         unpack(bytes(blob), where="round 3")
     assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(("version", "check"), [(1, "sha256"), (2, "crc32")])
+def test_a_flipped_bit_fails_the_checksum_of_its_format(version, check):
+    blob = bytearray(pack(_random_scores(), version=version))
+    blob[-100] ^= 1
+    with pytest.raises(ScoresError, match=f"fails its {check} check"):
+        unpack(bytes(blob))
 
 
 def test_class_order_is_each_class_best_first_with_ties_by_position():

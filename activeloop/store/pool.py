@@ -555,7 +555,7 @@ class Pool:
 
     @_retried
     def load_scores(self, number: int, key: str) -> stored_scores.Scores | None:
-        """Round ``number``'s stored scores for scoring ``key`` (None when it has none), sha256-checked."""
+        """Round ``number``'s stored scores for scoring ``key`` (None when it has none), checksum-checked."""
         with self._engine.connect() as conn:
             return stored_scores.load(conn, self.project_id, number, key, where=f"project {self.name!r}: ")
 
