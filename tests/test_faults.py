@@ -109,3 +109,37 @@ def test_a_lock_held_too_long_is_one_line(small_db, big_file):
         holder.close()
     assert line.startswith(f"error: {small_db}: another process held the database lock for over 0.5 s")
     assert _dump(small_db) == before
+
+
+def test_a_lock_held_too_long_while_a_query_leases_is_one_line(small_db):
+    """The query path runs its statements on the driver cursor; its faults still read as the engine's."""
+    with Pool.open(small_db) as pool:
+        pool.add(np.arange(20, dtype=np.float32).reshape(10, 2))  # unlabeled: something to lease
+    before = _dump(small_db)
+    holder = sqlite3.connect(small_db, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        line = _one_line(_cli("query", small_db, "-n", "3", env={"ACTIVELOOP_LOCK_SECONDS": "0.5"}))
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert line.startswith(f"error: {small_db}: another process held the database lock for over 0.5 s")
+    assert _dump(small_db) == before
+
+
+def test_a_driver_error_on_the_driver_path_is_sqlalchemys_without_its_parameters(small_db):
+    import sqlalchemy as sa
+
+    from activeloop.store import db
+    from activeloop.store.rows import run
+
+    engine = db.connect(small_db)
+    try:
+        with engine.begin() as conn, pytest.raises(sa.exc.IntegrityError) as err:
+            run(conn, "INSERT INTO leases (example_id, annotator, strategy, created_at, expires_at) "
+                      "VALUES (?, ?, ?, ?, ?)", (999_999, "secret-annotator", "s", "2026-01-01", "2026-01-02"))
+    finally:
+        engine.dispose()
+    assert "FOREIGN KEY constraint failed" in str(err.value) and "secret-annotator" not in str(err.value)
+    with Pool.open(small_db) as pool:
+        assert pool.active_leases() == []

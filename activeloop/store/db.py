@@ -22,6 +22,12 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
 CONNECT_TIMEOUT_S = 10
+# SQLite checkpoints the WAL into the database file once it holds this many pages (default 1000). A
+# 32-example lease dirties ~45 pages, mostly scattered leaves of the lease index, so at 1000 a next
+# query paid a ~20 ms checkpoint every ~22 queries; at 10,000 one checkpoint writes each of those
+# leaves once for ~220 queries (1M pool: mean next query 4.0-5.2 -> 2.8-3.0 ms, p90 6.6-7.3 -> 2.7-3.1 ms).
+# The WAL file then keeps up to ~40 MB.
+WAL_AUTOCHECKPOINT_PAGES = 10_000
 WRITE = {"activeloop_write": True}
 
 
@@ -102,6 +108,7 @@ def _sqlite_connect(dbapi_connection, _record, *, lock_ms: int) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute(f"PRAGMA busy_timeout={lock_ms}")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
     cursor.close()
 
 
