@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+from contextlib import contextmanager
 import resource
 import sqlite3
 import subprocess
@@ -97,16 +98,23 @@ def test_a_read_only_database_file_is_one_line(small_db, big_file):
     assert _dump(small_db) == before
 
 
-def test_a_lock_held_too_long_is_one_line(small_db, big_file):
-    before = _dump(small_db)
-    holder = sqlite3.connect(small_db, isolation_level=None)
-    holder.execute("BEGIN IMMEDIATE")  # another writer that does not let go
+@contextmanager
+def _write_lock_held(path: Path):
+    """Another writer that does not let go."""
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
     try:
-        line = _one_line(_cli("import", small_db, big_file, "--id-column", "ids",
-                              env={"ACTIVELOOP_LOCK_SECONDS": "0.5"}))
+        yield
     finally:
         holder.execute("ROLLBACK")
         holder.close()
+
+
+def test_a_lock_held_too_long_is_one_line(small_db, big_file):
+    before = _dump(small_db)
+    with _write_lock_held(small_db):
+        line = _one_line(_cli("import", small_db, big_file, "--id-column", "ids",
+                              env={"ACTIVELOOP_LOCK_SECONDS": "0.5"}))
     assert line.startswith(f"error: {small_db}: another process held the database lock for over 0.5 s")
     assert _dump(small_db) == before
 
@@ -116,13 +124,8 @@ def test_a_lock_held_too_long_while_a_query_leases_is_one_line(small_db):
     with Pool.open(small_db) as pool:
         pool.add(np.arange(20, dtype=np.float32).reshape(10, 2))  # unlabeled: something to lease
     before = _dump(small_db)
-    holder = sqlite3.connect(small_db, isolation_level=None)
-    holder.execute("BEGIN IMMEDIATE")
-    try:
+    with _write_lock_held(small_db):
         line = _one_line(_cli("query", small_db, "-n", "3", env={"ACTIVELOOP_LOCK_SECONDS": "0.5"}))
-    finally:
-        holder.execute("ROLLBACK")
-        holder.close()
     assert line.startswith(f"error: {small_db}: another process held the database lock for over 0.5 s")
     assert _dump(small_db) == before
 

@@ -13,7 +13,7 @@ import pytest
 from activeloop.loop import Loop
 from activeloop.query import QueryEngine, resolve
 import activeloop.query.engine as engine_module
-from activeloop.query.scoring import class_heads, not_in
+from activeloop.query.scoring import ExcludedRows, class_heads, not_in
 from activeloop.query.strategies import Context
 from activeloop.store import Pool, db
 from activeloop.store.scores import Scores, ScoresError, class_order, pack, unpack
@@ -89,6 +89,24 @@ def test_class_order_is_each_class_best_first_with_ties_by_position():
         expect = sorted(np.flatnonzero(s.predicted == c), key=lambda i: (-float(s.base[i]), i))
         assert seg.tolist() == expect
     assert class_order(np.array([0.1, 0.2]), np.array([-1, 0]), 2)[0].tolist() == [1]
+
+
+def test_excluded_rows_kept_by_difference_mark_what_a_fresh_mask_marks():
+    """Exclusions that grow, shrink, switch annotator and reach ids beyond the scores: the mask follows."""
+    s = _random_scores()
+    rows = ExcludedRows(s.ids)
+    rng = np.random.default_rng(5)
+    ex = np.empty(0, np.int64)
+    for step in range(60):
+        if step % 7 == 6:  # a release, an undo, another annotator's skips: some go
+            ex = ex[rng.random(len(ex)) < 0.6]
+        else:
+            ex = np.unique(np.concatenate((ex, rng.choice(10 * len(s.ids) + 50, 40))))
+        if step % 5 == 4:
+            ex = np.unique(np.concatenate((ex, rows.add(rng.choice(s.ids, 8)))))  # a query's own leases
+        rows.update(ex)
+        assert np.array_equal(rows.mask, np.isin(s.ids, ex)), step
+        assert np.array_equal(class_heads(s, rows, 12), class_heads(s, ex, 12)), step
 
 
 # ------------------------------------------------------------------ per-class heads == every candidate

@@ -10,6 +10,7 @@ import pytest
 from optional import needs_modal
 
 from activeloop.errors import StrategyError
+from activeloop.query.diversity import CandidateDistances
 from activeloop.query import (
     ClassBalanced,
     Context,
@@ -364,6 +365,29 @@ def test_coreset_picks_what_the_one_pick_at_a_time_reference_picks():
         centers = None if seed % 4 == 0 else r.integers(0, 3, size=(int(r.integers(1, 8)), d)).astype(float)
         k = int(r.integers(0, m + 3))
         assert np.array_equal(coreset_select(X, s, k, centers), _coreset_one_pick_at_a_time(X, s, k, centers)), seed
+
+
+def test_distances_kept_per_id_across_a_rounds_queries_pick_what_fresh_ones_pick():
+    """Overlapping candidate sets, as the queries of a round have; duplicates stay exactly 0 apart."""
+    r = np.random.default_rng(3)
+    X_all = r.normal(size=(160, 6))
+    X_all[41] = X_all[40]
+    centers = X_all[:12]
+    kept = CandidateDistances(centers)
+    for q in range(40):
+        ids = np.union1d(r.choice(np.arange(12, 160), size=int(r.integers(0, 100)), replace=False), [40, 41])
+        X, s = X_all[ids], r.random(len(ids))
+        k = int(r.integers(1, len(ids) + 2))
+        nearest, pairwise = kept.to_labeled(ids, X), kept.among(ids, X)
+        exact = ((X[:, None, :] - X[None, :, :]) ** 2).sum(axis=2)
+        assert np.allclose([pairwise(i) for i in range(len(ids))], exact, rtol=1e-9, atol=1e-9), q
+        assert np.array_equal(coreset_select(X, s, k, nearest=nearest, pairwise=pairwise),
+                              coreset_select(X, s, k, centers)), q
+        assert np.array_equal(kmeanspp_select(X, s, k, np.random.default_rng(q), nearest=nearest, pairwise=pairwise),
+                              kmeanspp_select(X, s, k, np.random.default_rng(q), centers)), q
+        first = int(np.searchsorted(ids, 40))
+        assert pairwise(first)[first + 1] == 0.0 and pairwise(first + 1)[first] == 0.0, q
+    assert CandidateDistances().to_labeled([1, 2], np.zeros((2, 6))) is None
 
 
 def test_labeled_rows_as_centers_keep_kmeanspp_and_coreset_out_of_a_labeled_clump():

@@ -159,6 +159,13 @@ class CandidateDistances:
         return lambda i: D[slots[i], slots]
 
 
+def _to_centers(X: np.ndarray, centers: npt.ArrayLike | None, nearest: npt.ArrayLike | None) -> np.ndarray | None:
+    """``nearest`` when known, else each row's squared distance to its nearest center (None: no centers)."""
+    if nearest is None and centers is not None and len(centers):
+        return _nearest_sq(X, centers)
+    return None if nearest is None else np.asarray(nearest, dtype=np.float64)
+
+
 def _distance_rows(X: np.ndarray) -> Callable[[int], np.ndarray]:
     """``row(i)``: squared distances from every row of ``X`` to row ``i``.
 
@@ -210,8 +217,7 @@ def kmeanspp_select(
     picked = [first]
     row = pairwise if pairwise is not None else _distance_rows(X)
     d2 = row(first).copy()
-    if nearest is None and centers is not None and len(centers):
-        nearest = _nearest_sq(X, centers)
+    nearest = _to_centers(X, centers, nearest)
     if nearest is not None:
         np.minimum(d2, nearest, out=d2)
     for _ in range(k - 1):
@@ -243,12 +249,8 @@ def coreset_select(
     scores : array-like of shape (m,)
     k : int
     centers : array-like of shape (c, n_features), optional
-    nearest : array-like of shape (m,), optional
-        Each row's squared distance to its nearest center, when known already (see
-        :class:`CandidateDistances`); used in place of ``centers``.
-    pairwise : callable, optional
-        ``pairwise(i)``: the squared distances from row ``i`` to every row, when known already (see
-        :meth:`CandidateDistances.among`).
+    nearest, pairwise : optional
+        Distances known already, as for :func:`kmeanspp_select`.
 
     Returns
     -------
@@ -260,10 +262,9 @@ def coreset_select(
     rank = top_n(s, m)  # score order: argmax then breaks ties of distance by the better score
     Xr = X[rank]
     row = _distance_rows(Xr) if pairwise is None else (lambda i: pairwise(rank[i])[rank])
-    if nearest is None and centers is not None and len(centers):
-        nearest = _nearest_sq(X, centers)
+    nearest = _to_centers(X, centers, nearest)
     if nearest is not None:
-        d2 = np.asarray(nearest, dtype=np.float64)[rank]
+        d2 = nearest[rank]
         picked: list[int] = []
     else:
         d2 = row(0).copy()
