@@ -33,9 +33,9 @@ EX, LB, LS, CL = tables.examples, tables.labels, tables.leases, tables.classes
 OVERLAP_ROWS = 64  # log rows re-read each refresh where ids may commit out of order (not SQLite)
 
 # Plain driver SQL, the same on SQLite and PostgreSQL, run through :func:`~activeloop.store.rows.run`
-# (a refresh runs on every query: no statement compiling, no result objects). ``{m}`` is the driver's parameter marker; times
-# are compared in the database's own form (a column's bind processor: on SQLite, fixed-width ISO
-# text, whose order is the times' order), so no row's time is converted back.
+# (a refresh runs on every query: no statement compiling, no result objects). ``{m}`` is the driver's
+# parameter marker; times are compared in the database's own form (a column's bind processor: on
+# SQLite, fixed-width ISO text, whose order is the times' order), so no row's time is converted back.
 _IN_SPLIT = ("EXISTS (SELECT 1 FROM examples e WHERE e.id = {t}.example_id AND e.project_id = {{m}} "
              "AND e.split = {{m}})")  # checked per log row by primary key: the logs drive, not the examples
 _SQL = {
@@ -135,7 +135,8 @@ class ExclusionTracker:
         follow = in_order and self._lease_sig is not None  # follow the new lease rows; re-read when the count disagrees
         with_skips = follow and skips.lease_id == self._lease_id  # the new lease rows bring this annotator's skips
         if (not in_order or newest > skips.lease_id) and not with_skips:
-            skips.skipped.update(eid for (eid,) in _run(conn, "new_skips", (skips.lease_id - overlap, annotator, p, split)))
+            new_skips = _run(conn, "new_skips", (skips.lease_id - overlap, annotator, p, split))
+            skips.skipped.update(eid for (eid,) in new_skips)
         if follow:
             if newest > self._lease_id:
                 for lid, eid, who, expires, released, outcome, here in _run(conn, "new_leases", (p, split,
