@@ -26,21 +26,29 @@ import numpy as np
 
 
 def _model(key: str):
-    """sized: the default (L-BFGS linear weighted CE or focal MLP, chosen per round by CV above the parameter
-    floor); sized0: the previous default (Adam linear, CV every round); mlp: the focal MLP; linear: focal, no
+    """sized: the default (L-BFGS linear weighted CE or focal MLP, chosen per round by CV once the rarest class
+    has the linear model's weights per class); sized-total: the same with the floor on all labels against all
+    weights ("sized" until the fifth pass); sized0: the previous default (Adam linear, CV every round); mlp: the focal MLP; linear: focal, no
     hidden layer; lin0: no hidden layer, weighted cross-entropy with balanced class weights (gamma 0), Adam;
     lin: the same solved by L-BFGS (the default's linear candidate alone); logreg: the peers' estimator
     (``logreg/margin`` in activeloop's engine reproduces ``peer:modal-margin`` exactly)."""
     from activeloop.model import BudgetSizedClassifier, FocalLossClassifier
 
-    lin0 = lambda: FocalLossClassifier(hidden=(), gamma=0.0, alpha="balanced")  # noqa: E731
     from activeloop.bench.models import logreg_balanced
 
+    lin0 = lambda: FocalLossClassifier(hidden=(), gamma=0.0, alpha="balanced")  # noqa: E731
+    lin = lambda **kw: FocalLossClassifier(hidden=(), gamma=0.0, alpha="balanced", solver="lbfgs",  # noqa: E731
+                                           max_epochs=500, **kw)
+    if key.endswith("-noclip"):  # the same model with unclipped standardised inputs
+        return {"lin": lambda: lin(input_clip=None),
+                "sized-total": lambda: BudgetSizedClassifier(candidates=(lin(input_clip=None),
+                                                                         FocalLossClassifier(input_clip=None)),
+                                                             floor="parameters")}[key.removesuffix("-noclip")]()
+    if key == "sized-total":
+        return BudgetSizedClassifier(floor="parameters")
     return {"sized": BudgetSizedClassifier, "mlp": FocalLossClassifier, "logreg": logreg_balanced,
             "sized0": lambda: BudgetSizedClassifier(candidates=(lin0(), FocalLossClassifier()), floor=None),
-            "linear": lambda: FocalLossClassifier(hidden=()), "lin0": lin0,
-            "lin": lambda: FocalLossClassifier(hidden=(), gamma=0.0, alpha="balanced", solver="lbfgs",
-                                               max_epochs=500)}[key]()
+            "linear": lambda: FocalLossClassifier(hidden=()), "lin0": lin0, "lin": lin}[key]()
 
 
 CANDIDATES = [
@@ -50,15 +58,29 @@ CANDIDATES = [
 PEERS = ["peer:modal-margin", "peer:modal-entropy"]
 
 
-def _one(task_index: int, seed: int, model_key: str | None, strategy: str, scale: float):
+def _tasks(data_dir: Path | None) -> list[tuple[str, int]]:
+    """The suite's ``(spec, budget)`` tasks, or every ``*.csv`` in ``data_dir`` (a ``label`` column, minority
+    ``pos`` or named in a ``NAME.minority`` file beside it; budget 100), e.g. ``outside_tasks.py``'s output."""
+    from activeloop.bench.tasks import suite_tasks
+
+    if data_dir is None:
+        return suite_tasks("imbalanced")
+    out = []
+    for csv_path in sorted(data_dir.glob("*.csv")):
+        side = csv_path.with_suffix(".minority")
+        minority = side.read_text().strip() if side.exists() else "pos"
+        out.append((f"{csv_path}:label=label,minority={minority}", 100))
+    return out
+
+
+def _one(task_index: int, seed: int, model_key: str | None, strategy: str, scale: float, data_dir=None):
     import torch
 
     torch.set_num_threads(1)
     from activeloop.bench.datasets import load_dataset, split_dataset
     from activeloop.bench.runner import run_curve
-    from activeloop.bench.tasks import suite_tasks
 
-    spec, task_budget = suite_tasks("imbalanced")[task_index]
+    spec, task_budget = _tasks(data_dir)[task_index]
     ds = load_dataset(spec)
     p, t = split_dataset(ds, seed)
     budget = max(20, int(round(task_budget * scale / 10)) * 10)
@@ -80,6 +102,8 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--scale", type=float, default=1.0, help="Multiply every task's budget (smoke runs).")
     ap.add_argument("--tasks", default="", help="Comma-separated task indices (default: all).")
+    ap.add_argument("--data-dir", type=Path, help="Run on every .csv here instead of the suite (budget 100), e.g. "
+                    "the folder outside_tasks.py writes.")
     ap.add_argument("--candidates", default="", help="model/strategy pairs, e.g. sized/direct,mlp/margin.")
     ap.add_argument("--half", default="", help="Pairs run on the first half of the seeds only.")
     ap.add_argument("--no-peers", action="store_true", help="Skip the modAL peers (merge their rows from another run).")
@@ -96,9 +120,7 @@ def main() -> None:
                 rows += list(csv.DictReader(fh))
         report(rows, detail=a.detail)
         return
-    from activeloop.bench.tasks import suite_tasks
-
-    tasks = range(len(suite_tasks("imbalanced"))) if not a.tasks else [int(i) for i in a.tasks.split(",")]
+    tasks = range(len(_tasks(a.data_dir))) if not a.tasks else [int(i) for i in a.tasks.split(",")]
     cands = CANDIDATES if not a.candidates else [tuple(c.split("/")) for c in a.candidates.split(",")]
     peers = [] if a.no_peers else [p for p in a.peers.split(",") if p]
     seeds = range(a.first_seed, a.first_seed + a.seeds)
@@ -116,7 +138,7 @@ def main() -> None:
     with path.open("w", newline="") as fh, ProcessPoolExecutor(a.jobs) as ex:
         w = csv.DictWriter(fh, fieldnames=cols)
         w.writeheader()
-        futs = [ex.submit(_one, *j, a.scale) for j in jobs]
+        futs = [ex.submit(_one, *j, a.scale, a.data_dir) for j in jobs]
         for f in as_completed(futs):
             r = f.result()
             rows.append(r)

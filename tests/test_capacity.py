@@ -71,12 +71,27 @@ def test_below_the_linear_models_parameter_count_the_mlp_is_not_tried():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(30, 20)).astype(np.float32)  # linear model: 21 * 2 = 42 parameters > 30 labels
     y = (X[:, 0] > 0).astype(int)
-    m = BudgetSizedClassifier(random_state=0).fit(X, y)
+    m = BudgetSizedClassifier(floor="parameters", random_state=0).fit(X, y)
     assert m.capacity_["tried"] == ["linear(gamma=0)"] and m.cv_scores_ is None and m.hidden_ == ()
     both = BudgetSizedClassifier(floor=None, random_state=0).fit(X, y)
     assert both.capacity_["tried"] == ["linear(gamma=0)", "mlp(64)"] and both.cv_scores_.shape == (2, 3)
-    more = BudgetSizedClassifier(random_state=0).fit(np.vstack([X, X[:12] + 0.01]), np.concatenate([y, y[:12]]))
+    more = BudgetSizedClassifier(floor="parameters", random_state=0).fit(np.vstack([X, X[:12] + 0.01]), np.concatenate([y, y[:12]]))
     assert more.capacity_["tried"] == ["linear(gamma=0)", "mlp(64)"]  # 42 labels reach the floor
+
+
+def test_the_class_floor_waits_until_the_rarest_class_has_the_linear_models_weights_per_class():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(64, 4)).astype(np.float32)  # linear model: 5 weights per class, 10 in all
+    y = np.zeros(64, dtype=int)
+    y[:4] = 1  # 4 rare labels: fewer than the rare class's 5 weights
+    X[:5, 0] += 3.0
+    rare4 = BudgetSizedClassifier(floor="class_parameters", random_state=0).fit(X, y)
+    assert rare4.capacity_["tried"] == ["linear(gamma=0)"] and rare4.cv_scores_ is None
+    assert BudgetSizedClassifier(floor="parameters", random_state=0).fit(X, y).capacity_["tried"] == [
+        "linear(gamma=0)", "mlp(64)"]  # 64 labels pass the total count's floor of 10
+    y[4] = 1  # a fifth rare label reaches it
+    rare5 = BudgetSizedClassifier(floor="class_parameters", random_state=0).fit(X, y)
+    assert rare5.capacity_["tried"] == ["linear(gamma=0)", "mlp(64)"] and rare5.cv_scores_.shape == (2, 3)
 
 
 def test_the_default_linear_candidate_is_solved_by_lbfgs():
@@ -109,7 +124,7 @@ def test_checkpoint_round_trip_keeps_predictions_and_the_choice():
     assert isinstance(back, BudgetSizedClassifier)
     np.testing.assert_allclose(back.predict_proba(X), m.predict_proba(X))
     assert back.capacity_ == m.capacity_ and back.hidden_ == m.hidden_
-    assert back.get_params()["floor"] == "parameters"
+    assert back.get_params()["floor"] == "class_parameters"
     assert back.estimator_.get_params() == m.estimator_.get_params()
     np.testing.assert_array_equal(back.classes_, m.classes_)
     assert isinstance(load_checkpoint(m.estimator_.to_checkpoint()), FocalLossClassifier)

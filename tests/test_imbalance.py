@@ -143,7 +143,7 @@ def test_pairwise_margin_is_plain_margin_in_a_binary_task_and_skips_unseen_class
 
 
 def test_pairwise_leaning_is_stored_with_the_rounds_counts_and_shows_its_stack():
-    strat = resolve("default")
+    strat = resolve("pairwise-coreset")
     assert repr(strat) == "diverse(pairwise_leaning(margin, power=0.5, beta=0.95), method='coreset', factor=min(classes, 4), labeled=True)"
     assert strat.score_key(0) == "pairwise_margin:0.5:0.95" and strat.heads(10) == 40
     p = np.array([[0.5, 0.45, 0.05], [0.4, 0.3, 0.3]])

@@ -101,7 +101,8 @@ def test_minority_leaning_wrapper_matches_the_function_and_shows_its_stack():
     np.testing.assert_allclose(strat(p, ctx), minority_margin(p, [50, 3], power=1.0))
     assert repr(strat) == "minority_leaning(margin, power=1, beta=0.95)"
     assert repr(resolve("previous-default")).startswith("diverse(minority_leaning(margin")
-    assert repr(resolve("default")) == "diverse(pairwise_leaning(margin, power=0.5, beta=0.95), method='coreset', factor=min(classes, 4), labeled=True)"
+    assert repr(resolve("default")) == "diverse(margin, method='coreset', factor=min(classes, 4), labeled=True)"
+    assert repr(resolve("pairwise-coreset")) == "diverse(pairwise_leaning(margin, power=0.5, beta=0.95), method='coreset', factor=min(classes, 4), labeled=True)"
     assert repr(resolve("pairwise-kmeans++")) == "diverse(pairwise_leaning(margin, power=0.5, beta=0.95), method='kmeans++', factor=4)"
     assert repr(resolve("coreset-4")) == "diverse(pairwise_leaning(margin, power=0.5, beta=0.95), method='coreset', factor=4, labeled=True)"
 
