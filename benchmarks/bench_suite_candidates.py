@@ -40,10 +40,10 @@ def _model(key: str):
     lin = lambda **kw: FocalLossClassifier(hidden=(), gamma=0.0, alpha="balanced", solver="lbfgs",  # noqa: E731
                                            max_epochs=500, **kw)
     if key.endswith("-noclip"):  # the same model with unclipped standardised inputs
-        return {"lin": lambda: lin(input_clip=None),
-                "sized-total": lambda: BudgetSizedClassifier(candidates=(lin(input_clip=None),
-                                                                         FocalLossClassifier(input_clip=None)),
-                                                             floor="parameters")}[key.removesuffix("-noclip")]()
+        pair = lambda: (lin(input_clip=None), FocalLossClassifier(input_clip=None))  # noqa: E731
+        return {"lin": lambda: lin(input_clip=None), "sized": lambda: BudgetSizedClassifier(candidates=pair()),
+                "sized-total": lambda: BudgetSizedClassifier(candidates=pair(), floor="parameters")}[
+            key.removesuffix("-noclip")]()
     if key == "sized-total":
         return BudgetSizedClassifier(floor="parameters")
     return {"sized": BudgetSizedClassifier, "mlp": FocalLossClassifier, "logreg": logreg_balanced,
