@@ -104,6 +104,7 @@ def main() -> None:
     for name, (df, minority, budget) in (tasks() if a.source == "vega" else keel_tasks()).items():
         path = a.out / f"{name}.csv"
         df.to_csv(path, index=False)
+        path.with_suffix(".minority").write_text(minority)  # for bench_suite_candidates.py --data-dir
         counts = df.label.value_counts()
         print(f"# {name}: {len(df)} rows, {df.shape[1] - 1} features, classes {counts.to_dict()}, "
               f"minority {minority!r} {counts[minority] / len(df):.1%}")
