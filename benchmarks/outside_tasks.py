@@ -11,6 +11,9 @@ downloaded), then prints the ``activeloop bench`` command for each:
 * ``fair-affairs`` (statsmodels ``fair``): any affair, binary, the positives cut to 3 %;
 * ``anes96-vote`` (statsmodels ``anes96``): the 1996 vote, binary, Dole voters cut to 4 %;
 * ``cars-origin`` (vega_datasets ``cars``): 3 classes, European cars cut to 5 %.
+* ``randhie-health`` (statsmodels ``randhie``, RAND Health Insurance Experiment): self-rated health,
+  4 classes, naturally imbalanced (poor: 1.5 %); seven numeric features. Added after the fifth
+  pass had chosen its default, as a task none of its candidates had seen.
 
 A cut keeps a fixed random subset of that class (seed 0), as the suite's ``*-imbalanced`` sets do.
 
@@ -62,12 +65,16 @@ def tasks() -> dict[str, tuple[pd.DataFrame, str, int]]:
     cars = local_data.cars().dropna()
     origin = cars[["Miles_per_Gallon", "Cylinders", "Displacement", "Horsepower", "Weight_in_lbs",
                    "Acceleration"]].assign(year=pd.to_datetime(cars.Year).dt.year, label=cars.Origin)
+    rand = sm.datasets.randhie.load_pandas().data
+    health = rand[["mdvis", "lncoins", "idp", "lpi", "fmde", "physlm", "disea"]].assign(
+        label=np.select([rand.hlthp == 1, rand.hlthf == 1, rand.hlthg == 1], ["poor", "fair", "good"], "excellent"))
     return {
         "seattle-weather": (weather, "snow", 150),
         "fair-rating": (rating, "1", 150),
         "fair-affairs": (_cut(affairs, "affair", 0.03), "affair", 150),
         "anes96-vote": (_cut(vote, "dole", 0.04), "dole", 100),
         "cars-origin": (_cut(origin, "Europe", 0.05), "Europe", 100),
+        "randhie-health": (health, "poor", 150),
     }
 
 
