@@ -28,10 +28,11 @@ import numpy as np
 def _model(key: str):
     """sized: the default (L-BFGS linear weighted CE or focal MLP, chosen per round by CV once the rarest class
     has the linear model's weights per class); sized-total: the same with the floor on all labels against all
-    weights ("sized" until the fifth pass); sized0: the previous default (Adam linear, CV every round); mlp: the focal MLP; linear: focal, no
-    hidden layer; lin0: no hidden layer, weighted cross-entropy with balanced class weights (gamma 0), Adam;
-    lin: the same solved by L-BFGS (the default's linear candidate alone); logreg: the peers' estimator
-    (``logreg/margin`` in activeloop's engine reproduces ``peer:modal-margin`` exactly)."""
+    weights ("sized" until the fifth pass); sized0: the previous default (Adam linear, CV every round); mlp:
+    the focal MLP; linear: focal, no hidden layer; lin0: no hidden layer, weighted cross-entropy with balanced
+    class weights (gamma 0), Adam; lin: the same solved by L-BFGS (the default's linear candidate alone);
+    logreg: the peers' estimator (``logreg/margin`` in activeloop's engine reproduces ``peer:modal-margin``
+    exactly); a ``-noclip`` suffix (lin, sized, sized-total): the same with unclipped standardised inputs."""
     from activeloop.model import BudgetSizedClassifier, FocalLossClassifier
 
     from activeloop.bench.models import logreg_balanced
@@ -39,7 +40,7 @@ def _model(key: str):
     lin0 = lambda: FocalLossClassifier(hidden=(), gamma=0.0, alpha="balanced")  # noqa: E731
     lin = lambda **kw: FocalLossClassifier(hidden=(), gamma=0.0, alpha="balanced", solver="lbfgs",  # noqa: E731
                                            max_epochs=500, **kw)
-    if key.endswith("-noclip"):  # the same model with unclipped standardised inputs
+    if key.endswith("-noclip"):
         pair = lambda: (lin(input_clip=None), FocalLossClassifier(input_clip=None))  # noqa: E731
         return {"lin": lambda: lin(input_clip=None), "sized": lambda: BudgetSizedClassifier(candidates=pair()),
                 "sized-total": lambda: BudgetSizedClassifier(candidates=pair(), floor="parameters")}[

