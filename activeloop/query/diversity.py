@@ -260,8 +260,7 @@ def coreset_select(
     if k == 0:
         return np.empty(0, dtype=np.int64)
     rank = top_n(s, m)  # score order: argmax then breaks ties of distance by the better score
-    Xr = X[rank]
-    row = _distance_rows(Xr) if pairwise is None else (lambda i: pairwise(rank[i])[rank])
+    row = _distance_rows(X[rank]) if pairwise is None else (lambda i: pairwise(rank[i])[rank])
     nearest = _to_centers(X, centers, nearest)
     if nearest is not None:
         d2 = nearest[rank]
