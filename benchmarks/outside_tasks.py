@@ -22,8 +22,14 @@ A cut keeps a fixed random subset of that class (seed 0), as the suite's ``*-imb
 retired ``sklearn`` package): every one that loads with at least 1,000 rows, a positive share of at
 most 10 % and at most 250 features, chosen by those rules before any was run (18 sets).
 
+``--source pca`` writes the suite's four digits tasks projected onto their first 50 principal
+components (fitted on each task's rows, no labels used), budget 300: the form of the issue's
+"10-class image task with 50 PCA features", whose feature scales fall off steeply where pixels share
+one unit.
+
     python benchmarks/outside_tasks.py --out /tmp/outside     # then run the printed commands
     python benchmarks/outside_tasks.py --source keel --seeds 5 --out /tmp/keel
+    python benchmarks/outside_tasks.py --source pca --out /tmp/pca
 """
 
 from __future__ import annotations
@@ -99,16 +105,39 @@ def keel_tasks(budget: int = 100) -> dict[str, tuple[pd.DataFrame, str, int]]:
     return out
 
 
+def pca_tasks(budget: int = 300) -> dict[str, tuple[pd.DataFrame, str, int]]:
+    """The suite's digits tasks on 50 principal components (rows and classes as in the suite)."""
+    from sklearn.decomposition import PCA
+
+    from activeloop.bench.datasets import load_dataset
+    from activeloop.bench.tasks import suite_tasks
+
+    out = {}
+    for spec, _ in suite_tasks("imbalanced"):
+        if spec.startswith("digits-imbalanced:"):
+            ds = load_dataset(spec)
+            Z = PCA(50, random_state=0).fit_transform(np.asarray(ds.X, dtype=float))
+            df = pd.DataFrame(Z, columns=[f"pc{i}" for i in range(50)])
+            names = np.asarray([f"digit{c}" for c in ds.classes])
+            name = "digits-pca50-" + spec.split("minority=")[1].split(",")[0].replace("/", "+")
+            out[name] = (df.assign(label=names[ds.y]), f"digit{ds.classes[ds.minority]}", budget)
+    return out
+
+
+SOURCES = {"vega": tasks, "keel": keel_tasks, "pca": pca_tasks}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, required=True, help="Folder for the CSV files.")
     ap.add_argument("--seeds", type=int, default=10)
-    ap.add_argument("--source", choices=("vega", "keel"), default="vega",
-                    help="vega: the statsmodels / vega_datasets tasks above; keel: the KEEL binary sets.")
+    ap.add_argument("--source", choices=tuple(SOURCES), default="vega",
+                    help="vega: the statsmodels / vega_datasets tasks above; keel: the KEEL binary sets; pca: the "
+                    "digits tasks on 50 principal components.")
     ap.add_argument("--strategies", default=STRATEGIES)
     a = ap.parse_args()
     a.out.mkdir(parents=True, exist_ok=True)
-    for name, (df, minority, budget) in (tasks() if a.source == "vega" else keel_tasks()).items():
+    for name, (df, minority, budget) in SOURCES[a.source]().items():
         path = a.out / f"{name}.csv"
         df.to_csv(path, index=False)
         path.with_suffix(".minority").write_text(minority)  # for bench_suite_candidates.py --data-dir
