@@ -386,7 +386,7 @@ class QueryEngine:
             if len(pos) == 0:
                 break
             got = set(pool.lease(ids[pos], annotator=annotator, strategy=self._label(cache),
-                                 scores=scores[pos], ttl=self.lease_ttl))
+                                 scores=scores[pos], ttl=self.lease_ttl, split="pool"))
             out.extend(self._make_queries(cache, avail[pos], scores[pos], got, classes, counts, said))
             # leased now, or taken by someone else meanwhile: either way not a candidate any more
             if cache.excluded is not None:  # the next query of the round then finds them excluded already
@@ -538,7 +538,7 @@ class QueryEngine:
         _, X_lab, y_lab = pool.labeled_xy("pool")
         pos, scores = self.strategy_.query(model, X, min(n, len(X)), X_training=X_lab, y_training=y_lab)
         got = set(pool.lease(ids[pos], annotator=annotator, strategy=repr(self.strategy_), scores=scores,
-                             ttl=self.lease_ttl))
+                             ttl=self.lease_ttl, split="pool"))
         proba = self._proba(X[pos], classes, model) if len(pos) else np.zeros((0, len(classes)))
         out = []
         for k, p in enumerate(pos):
@@ -566,5 +566,5 @@ def sample_eval(
     if len(ids) == 0:
         raise PoolExhaustedError.of(pool.name, 0, n, annotator=annotator, split="eval")
     pick = rng.choice(ids, size=min(int(n), len(ids)), replace=False)
-    got = pool.lease(pick, annotator=annotator, strategy="eval-random", ttl=lease_ttl)
+    got = pool.lease(pick, annotator=annotator, strategy="eval-random", ttl=lease_ttl, split="eval")
     return [Query(int(i), 0.0, "eval-random", None, None, "random eval draw") for i in got]

@@ -479,13 +479,21 @@ class Pool:
         strategy: str,
         scores: Sequence[float] | None = None,
         ttl: float = 1800.0,
+        split: str | None = None,
     ) -> list[int]:
-        """Hand ``ids`` to ``annotator`` until ``ttl`` seconds from now; returns those not already taken."""
+        """Hand ``ids`` to ``annotator`` until ``ttl`` seconds from now; returns those not already taken.
+
+        ``split``: the split all ``ids`` are in, when the caller knows (a query): :meth:`query_state` then
+        follows the lease rows written here without reading them back.
+        """
         annotator = text(annotator, "annotator", NAME_LEN)
         strategy = label_text(strategy) or ""
         with self._writer.begin() as conn:
-            return leases.lease(conn, self.project_id, ids, annotator=annotator, strategy=strategy, scores=scores,
-                                ttl=ttl, now=self.clock())
+            got, written = leases.lease(conn, self.project_id, ids, annotator=annotator, strategy=strategy,
+                                        scores=scores, ttl=ttl, now=self.clock())
+        if written is not None and split is not None:  # committed
+            self._query_states.wrote(split, written)
+        return got
 
     @_retried
     def release(self, ids: Sequence[int], *, annotator: str, outcome: str = "released") -> None:
