@@ -383,6 +383,7 @@ def test_the_incremental_query_state_always_equals_a_fresh_read(store_url, overl
     clock = lambda: now[0]  # noqa: E731
     pool = Pool.create(store_url, "p", CLASSES, clock=clock)
     ids = [int(i) for i in pool.add(np.random.default_rng(0).normal(size=(60, 3)), labels=[None] * 58 + ["ok", "spam"])]
+    eval_ids = [int(i) for i in pool.add(np.random.default_rng(2).normal(size=(8, 3)), split="eval")]
     other = Pool.open(store_url, clock=clock)  # another process writing to the same logs
     rng = np.random.default_rng(1)
 
@@ -399,8 +400,11 @@ def test_the_incremental_query_state_always_equals_a_fresh_read(store_url, overl
         who = ("ana", "bo")[step % 3 == 0]
         eid = int(rng.choice(ids))
         action = step % 6
-        if action == 0:
-            writer.lease(rng.choice(ids, 5, replace=False), annotator=who, strategy="t", ttl=60 * (1 + step % 4))
+        if action == 0:  # a query's lease names its split: the writing process follows its own rows without reading them
+            split = (None, "pool", "eval", "pool")[step // 6 % 4]
+            writer = (other, pool, pool)[step // 6 % 3]
+            writer.lease(rng.choice(eval_ids if split == "eval" else ids, 5, replace=False), annotator=who,
+                         strategy="t", ttl=60 * (step // 6 % 5), split=split)
         elif action == 1:
             try:
                 writer.label(eid, CLASSES[step % 3], annotator=who)
