@@ -438,6 +438,34 @@ with Pool.open(sys.argv[1]) as pool:
 """
 
 
+def test_a_query_lease_takes_only_what_is_still_free_when_others_wrote_after_its_state_read(store_url):
+    """A lease that names its split skips the held check only while nothing changed since the state read:
+    a label, a lease and an expiry by others in between are refused, as is what the annotator holds already."""
+    from datetime import datetime, timedelta
+
+    now = [datetime(2026, 5, 1, 12, 0, 0)]
+    pool = Pool.create(store_url, "p", CLASSES, clock=lambda: now[0])
+    other = Pool.open(store_url, clock=lambda: now[0])
+    ids = [int(i) for i in pool.add(np.random.default_rng(0).normal(size=(12, 3)))]
+    pool.query_state("ana")
+    assert pool.lease(ids[:2], annotator="ana", strategy="t", split="pool") == ids[:2]  # nothing changed: all free
+    assert pool.lease(ids[:3], annotator="ana", strategy="t", split="pool") == ids[:3]  # her own two come back
+    assert [le.example_id for le in pool.active_leases("ana")] == ids[:3]  # once each
+    pool.query_state("ana")
+    other.label(ids[3], "ok", annotator="bo")
+    other.lease([ids[4]], annotator="bo", strategy="t", ttl=60)
+    assert pool.lease(ids[3:6], annotator="ana", strategy="t", split="pool") == [ids[5]]
+    pool.query_state("ana")
+    now[0] += timedelta(seconds=61)  # bo's lease on ids[4] expires: free again, though the state read had it leased
+    assert pool.lease([ids[4], ids[6]], annotator="ana", strategy="t", split="pool") == [ids[4], ids[6]]
+    pool.query_state("ana")
+    other.lease([ids[7]], annotator="bo", strategy="t")  # the signature moves: the lease checks again
+    assert pool.lease(ids[7:9], annotator="ana", strategy="t", split="pool") == [ids[8]]
+    assert sorted(le.example_id for le in pool.active_leases("ana")) == sorted(ids[:3] + [ids[4]] + ids[5:7] + [ids[8]])
+    other.close()
+    pool.close()
+
+
 def test_the_query_state_sees_what_another_process_wrote_since_its_last_read(store_url):
     """The one-statement check of what changed picks up labels, an undo, leases, a skip and a release."""
     pool = Pool.create(store_url, "p", CLASSES)

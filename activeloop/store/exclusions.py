@@ -101,6 +101,7 @@ class ExclusionTracker:
         self._open_rows: dict[int, tuple] = {}  # lease id -> (example, annotator, expires) of the open leases
         self._next_expiry = None  # at most the earliest expiry among them (None: none open)
         self._lease_sig: tuple | None = None
+        self._sig: tuple | None = None  # the signature the tracker's state is that of (None: not known)
         self._lease_id = 0  # newest lease row seen
         self._unreleased: set[int] = set()  # ids of every open lease of the database, as far as known
         self._foreign: set[int] = set()  # open lease ids of other projects or splits (their rows are not kept)
@@ -161,6 +162,7 @@ class ExclusionTracker:
             self._unreleased = {lid for (lid,) in _run(conn, "open_ids", (now,))}
             gone = self._follow_open(conn, self._unreleased)
         self._lease_sig, self._lease_id = (newest, n_open), max(self._lease_id, newest)
+        self._sig = (newest_label, n_retracted, newest, n_open) if in_order else None
         if self._next_expiry is not None and self._next_expiry <= now:  # else none has expired: no pass over them
             expired = [lid for lid, row in self._open_rows.items() if row[2] <= now]
             for lid in expired:
@@ -202,6 +204,18 @@ class ExclusionTracker:
             if skips.lease_id == self._lease_id:
                 skips.lease_id = last
         self._lease_id = last
+        if self._sig is not None:  # what the signature says now
+            newest_label, n_retracted, _, n_open = self._sig
+            self._sig = (newest_label, n_retracted, last, n_open + len(written.examples) * written.open)
+
+    def free(self, ids: list[int]) -> bool:
+        """Whether none of ``ids`` is labeled or leased, as of the tracker's state."""
+        return not any(i in self.labeled or i in self.leased for i in ids)
+
+    def current(self, sig: tuple) -> bool:
+        """Whether the tracker's state is that of the logs with signature ``sig`` (the round aside)."""
+        _, newest_label, n_retracted, newest, n_open = sig
+        return self._sig is not None and self._sig == (newest_label or 0, n_retracted, newest or 0, n_open)
 
     def _add_open(self, lid: int, row: tuple) -> None:
         """Follow a newly seen open lease ``row`` (example, annotator, expires): leases only add here."""
@@ -322,6 +336,18 @@ class QueryStates:
                 tracker.refresh(conn, now, annotator, sig)
             number = sig[0]
             return number, tracker.excluded(annotator), tracker.counts()
+
+    def known_free(self, split: str, conn, ids: list[int], now_db) -> bool:
+        """Whether ``ids`` (examples of ``split``) are known to be neither labeled nor leased at ``now_db`` without
+        the lease's check: on SQLite, in a write transaction (nothing changes under its lock), when the logs'
+        signature is the one the last refresh (and this process's own leases since) left."""
+        if conn.dialect.name != "sqlite":
+            return False
+        with self._lock:
+            tracker = self._trackers.get(split)
+            if tracker is None or not tracker.free(ids):
+                return False
+            return tracker.current(signature(conn, self.project_id, now_db))
 
     def wrote(self, split: str, written: Written) -> None:
         """Lease rows this process just committed, all on examples of ``split`` (see :meth:`ExclusionTracker.wrote`)."""

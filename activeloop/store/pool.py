@@ -488,9 +488,10 @@ class Pool:
         """
         annotator = text(annotator, "annotator", NAME_LEN)
         strategy = label_text(strategy) or ""
+        free = None if split is None else functools.partial(self._query_states.known_free, split)
         with self._writer.begin() as conn:
             got, written = leases.lease(conn, self.project_id, ids, annotator=annotator, strategy=strategy,
-                                        scores=scores, ttl=ttl, now=self.clock())
+                                        scores=scores, ttl=ttl, now=self.clock(), known_free=free)
         if written is not None and split is not None:  # committed
             self._query_states.wrote(split, written)
         return got
