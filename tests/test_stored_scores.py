@@ -102,8 +102,9 @@ def test_excluded_rows_kept_by_difference_mark_what_a_fresh_mask_marks():
             ex = ex[rng.random(len(ex)) < 0.6]
         else:
             ex = np.unique(np.concatenate((ex, rng.choice(10 * len(s.ids) + 50, 40))))
-        if step % 5 == 4:
-            ex = np.unique(np.concatenate((ex, rows.add(rng.choice(s.ids, 8)))))  # a query's own leases
+        if step % 5 == 4:  # a query's own leases, by id or with their positions
+            pos = rng.choice(len(s.ids), 8)
+            ex = np.unique(np.concatenate((ex, rows.add(s.ids[pos], pos if step % 2 else None))))
         rows.update(ex)
         assert np.array_equal(rows.mask, np.isin(s.ids, ex)), step
         assert np.array_equal(class_heads(s, rows, 12), class_heads(s, ex, 12)), step

@@ -400,7 +400,7 @@ class QueryEngine:
             out.extend(self._make_queries(cache, avail[pos], scores[pos], got, classes, counts, said))
             # leased now, or taken by someone else meanwhile: either way not a candidate any more
             if cache.excluded is not None:  # the next query of the round then finds them excluded already
-                excluded = cache.excluded.add(ids[pos])
+                excluded = cache.excluded.add(ids[pos], avail[pos])
             else:
                 excluded = np.sort(np.concatenate((excluded, ids[pos])))  # not np.union1d: its unique imports numpy.ma
         if not out:
