@@ -13,6 +13,9 @@ labeled count per class. Reading them afresh costs a pass over both logs per que
 
 One statement (:func:`signature`) first says which of these changed; on SQLite, where ids commit in
 order, the others run only then. Re-reading is idempotent; leasing re-checks every pick in its own transaction anyway.
+On SQLite a query's lease (one that names its split) also reports the rows it wrote (:meth:`QueryStates.wrote`), so
+they are not read back, and skips that check when, under its write lock, the signature is still the one this
+state was read at and no pick is labeled or leased in it (:meth:`QueryStates.known_free`): the check's answer.
 """
 
 from __future__ import annotations
