@@ -481,11 +481,8 @@ class Pool:
         ttl: float = 1800.0,
         split: str | None = None,
     ) -> list[int]:
-        """Hand ``ids`` to ``annotator`` until ``ttl`` seconds from now; returns those not already taken.
-
-        ``split``: the split all ``ids`` are in, when the caller knows (a query): :meth:`query_state` then
-        follows the lease rows written here without reading them back.
-        """
+        """Hand ``ids`` to ``annotator`` until ``ttl`` seconds from now; returns those not already taken. ``split``: the
+        split all ``ids`` are in, when known (a query's lease; see :mod:`activeloop.store.exclusions`)."""
         annotator = text(annotator, "annotator", NAME_LEN)
         strategy = label_text(strategy) or ""
         free = None if split is None else functools.partial(self._query_states.known_free, split)
