@@ -102,8 +102,9 @@ def test_excluded_rows_kept_by_difference_mark_what_a_fresh_mask_marks():
             ex = ex[rng.random(len(ex)) < 0.6]
         else:
             ex = np.unique(np.concatenate((ex, rng.choice(10 * len(s.ids) + 50, 40))))
-        if step % 5 == 4:
-            ex = np.unique(np.concatenate((ex, rows.add(rng.choice(s.ids, 8)))))  # a query's own leases
+        if step % 5 == 4:  # a query's own leases, by id or with their positions
+            pos = rng.choice(len(s.ids), 8)
+            ex = np.unique(np.concatenate((ex, rows.add(s.ids[pos], pos if step % 2 else None))))
         rows.update(ex)
         assert np.array_equal(rows.mask, np.isin(s.ids, ex)), step
         assert np.array_equal(class_heads(s, rows, 12), class_heads(s, ex, 12)), step
@@ -383,6 +384,7 @@ def test_the_incremental_query_state_always_equals_a_fresh_read(store_url, overl
     clock = lambda: now[0]  # noqa: E731
     pool = Pool.create(store_url, "p", CLASSES, clock=clock)
     ids = [int(i) for i in pool.add(np.random.default_rng(0).normal(size=(60, 3)), labels=[None] * 58 + ["ok", "spam"])]
+    eval_ids = [int(i) for i in pool.add(np.random.default_rng(2).normal(size=(8, 3)), split="eval")]
     other = Pool.open(store_url, clock=clock)  # another process writing to the same logs
     rng = np.random.default_rng(1)
 
@@ -399,8 +401,11 @@ def test_the_incremental_query_state_always_equals_a_fresh_read(store_url, overl
         who = ("ana", "bo")[step % 3 == 0]
         eid = int(rng.choice(ids))
         action = step % 6
-        if action == 0:
-            writer.lease(rng.choice(ids, 5, replace=False), annotator=who, strategy="t", ttl=60 * (1 + step % 4))
+        if action == 0:  # a query's lease names its split: the writing process follows its own rows without reading them
+            split = (None, "pool", "eval", "pool")[step // 6 % 4]
+            writer = (other, pool, pool)[step // 6 % 3]
+            writer.lease(rng.choice(eval_ids if split == "eval" else ids, 5, replace=False), annotator=who,
+                         strategy="t", ttl=60 * (step // 6 % 5), split=split)
         elif action == 1:
             try:
                 writer.label(eid, CLASSES[step % 3], annotator=who)
@@ -432,6 +437,34 @@ with Pool.open(sys.argv[1]) as pool:
     pool.lease([ids[5]], annotator="ana", strategy="t")
     pool.release([ids[5]], annotator="ana")
 """
+
+
+def test_a_query_lease_takes_only_what_is_still_free_when_others_wrote_after_its_state_read(store_url):
+    """A lease that names its split skips the held check only while nothing changed since the state read:
+    a label, a lease and an expiry by others in between are refused, as is what the annotator holds already."""
+    from datetime import datetime, timedelta
+
+    now = [datetime(2026, 5, 1, 12, 0, 0)]
+    pool = Pool.create(store_url, "p", CLASSES, clock=lambda: now[0])
+    other = Pool.open(store_url, clock=lambda: now[0])
+    ids = [int(i) for i in pool.add(np.random.default_rng(0).normal(size=(12, 3)))]
+    pool.query_state("ana")
+    assert pool.lease(ids[:2], annotator="ana", strategy="t", split="pool") == ids[:2]  # nothing changed: all free
+    assert pool.lease(ids[:3], annotator="ana", strategy="t", split="pool") == ids[:3]  # her own two come back
+    assert [le.example_id for le in pool.active_leases("ana")] == ids[:3]  # once each
+    pool.query_state("ana")
+    other.label(ids[3], "ok", annotator="bo")
+    other.lease([ids[4]], annotator="bo", strategy="t", ttl=60)
+    assert pool.lease(ids[3:6], annotator="ana", strategy="t", split="pool") == [ids[5]]
+    pool.query_state("ana")
+    now[0] += timedelta(seconds=61)  # bo's lease on ids[4] expires: free again, though the state read had it leased
+    assert pool.lease([ids[4], ids[6]], annotator="ana", strategy="t", split="pool") == [ids[4], ids[6]]
+    pool.query_state("ana")
+    other.lease([ids[7]], annotator="bo", strategy="t")  # the signature moves: the lease checks again
+    assert pool.lease(ids[7:9], annotator="ana", strategy="t", split="pool") == [ids[8]]
+    assert sorted(le.example_id for le in pool.active_leases("ana")) == sorted(ids[:3] + [ids[4]] + ids[5:7] + [ids[8]])
+    other.close()
+    pool.close()
 
 
 def test_the_query_state_sees_what_another_process_wrote_since_its_last_read(store_url):

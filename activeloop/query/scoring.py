@@ -143,12 +143,16 @@ class ExcludedRows:
         self._known = excluded
         return self
 
-    def add(self, ids: np.ndarray) -> np.ndarray:
-        """Exclude ``ids`` too (a query's own leases); returns every excluded id, sorted."""
-        ids = np.sort(np.asarray(ids, dtype=np.int64))
-        new = ids[_absent(ids, self._known)]
-        self._known = np.insert(self._known, np.searchsorted(self._known, new), new)
-        self._set(new, True)
+    def add(self, ids: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+        """Exclude ``ids`` too (a query's own leases; ``rows``: their positions in the scores, when known, which
+        saves searching a million ids); returns every excluded id, sorted."""
+        ids = np.asarray(ids, dtype=np.int64)
+        if rows is None:
+            self._set(ids, True)
+        else:
+            self.mask[rows] = True
+        known = np.sort(np.concatenate((self._known, ids)), kind="stable")  # merges the sorted run with the few new
+        self._known = known[np.concatenate(([True], known[1:] != known[:-1]))] if len(known) else known
         return self._known
 
     def _set(self, ids: np.ndarray, value: bool) -> None:

@@ -46,7 +46,7 @@ def sqlite_path(url: str) -> Path | None:
 
 
 def make_engine(url: str | Path) -> Engine:
-    """Create an engine that checks connections before use and never shows SQL parameters in errors.
+    """Create an engine that checks server connections before use and never shows SQL parameters in errors.
 
     On SQLite: WAL, foreign keys, a busy timeout and BEGIN IMMEDIATE for writes. On PostgreSQL: a
     connect timeout and a lock timeout as long as SQLite's busy timeout (both
@@ -55,10 +55,15 @@ def make_engine(url: str | Path) -> Engine:
     """
     url = normalize_url(url)
     is_sqlite = make_url(url).get_backend_name() == "sqlite"
-    common = {"pool_pre_ping": True, "hide_parameters": True}
+    # A file connection does not drop: the ping (a SELECT 1 per checkout, two per query) is for servers only.
+    common = {"pool_pre_ping": not is_sqlite, "hide_parameters": True}
     lock_ms = int(faults.lock_seconds() * 1000)
     if is_sqlite:
-        engine = sa.create_engine(url, connect_args={"timeout": lock_ms / 1000}, json_serializer=_json_dumps, **common)
+        # LIFO: a thread's next checkout gets the connection it returned, whose page cache is still valid; FIFO
+        # (the default) alternated between the pooled connections once two were ever open (a retrain's reader
+        # thread), and each then re-read the pages the other's writes invalidated.
+        engine = sa.create_engine(url, connect_args={"timeout": lock_ms / 1000}, json_serializer=_json_dumps,
+                                  pool_use_lifo=True, **common)
         event.listen(engine, "connect", partial(_sqlite_connect, lock_ms=lock_ms))
         event.listen(engine, "begin", _sqlite_begin)
     else:  # PostgreSQL's json type has no NaN/Infinity: those are stored as null there

@@ -13,6 +13,9 @@ labeled count per class. Reading them afresh costs a pass over both logs per que
 
 One statement (:func:`signature`) first says which of these changed; on SQLite, where ids commit in
 order, the others run only then. Re-reading is idempotent; leasing re-checks every pick in its own transaction anyway.
+On SQLite a query's lease (one that names its split) also reports the rows it wrote (:meth:`QueryStates.wrote`), so
+they are not read back, and skips that check when, under its write lock, the signature is still the one this
+state was read at and no pick is labeled or leased in it (:meth:`QueryStates.known_free`): the check's answer.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from functools import lru_cache
 import numpy as np
 import sqlalchemy as sa
 
+from activeloop.store.leases import Written
 from activeloop.store.rows import LOOKUP_CHUNK, bind, mark, marks, run
 from activeloop.store import tables
 
@@ -100,11 +104,14 @@ class ExclusionTracker:
         self._open_rows: dict[int, tuple] = {}  # lease id -> (example, annotator, expires) of the open leases
         self._next_expiry = None  # at most the earliest expiry among them (None: none open)
         self._lease_sig: tuple | None = None
+        self._sig: tuple | None = None  # the signature the tracker's state is that of (None: not known)
         self._lease_id = 0  # newest lease row seen
         self._unreleased: set[int] = set()  # ids of every open lease of the database, as far as known
         self._foreign: set[int] = set()  # open lease ids of other projects or splits (their rows are not kept)
         self._skips: dict[str, _Skips] = {}
-        self._arrays: dict[str, np.ndarray] = {}  # sorted ids of labeled / leased examples, until they change
+        self._base: np.ndarray | None = None  # sorted ids of the labeled and leased examples (None: rebuild)
+        self._added: list[int] = []  # examples labeled or leased since ``_base`` was built (only ever added)
+        self._counts: np.ndarray | None = None  # labels per class position (None: recount)
 
     def refresh(self, conn, now: datetime, annotator: str, sig: tuple | None = None) -> None:
         """Apply what changed in the logs since the last refresh (and in ``annotator``'s skips).
@@ -124,8 +131,9 @@ class ExclusionTracker:
         if not in_order or newest_label > self._label_id:
             for lid, eid, pos, retracted in _run(conn, "new_labels", (self._label_id - overlap, p, split)):
                 if retracted is None:
-                    self.labeled[eid] = pos
-                    self._arrays.pop("labeled", None)
+                    if eid in self.labeled:  # a relabel: the count of its old class goes down
+                        self._counts = None
+                    self._label(eid, pos)
                 self._label_id = max(self._label_id, lid)
         if n_retracted != self._retracted:  # an undo since: re-read those examples' current labels
             retracted = [eid for (eid,) in _run(conn, "retracted", (p, split))]
@@ -157,6 +165,7 @@ class ExclusionTracker:
             self._unreleased = {lid for (lid,) in _run(conn, "open_ids", (now,))}
             gone = self._follow_open(conn, self._unreleased)
         self._lease_sig, self._lease_id = (newest, n_open), max(self._lease_id, newest)
+        self._sig = (newest_label, n_retracted, newest, n_open) if in_order else None
         if self._next_expiry is not None and self._next_expiry <= now:  # else none has expired: no pass over them
             expired = [lid for lid, row in self._open_rows.items() if row[2] <= now]
             for lid in expired:
@@ -173,13 +182,52 @@ class ExclusionTracker:
         skips.closed = set()
         skips.lease_id = max(skips.lease_id, newest)
 
+    def _label(self, eid: int, pos: int) -> None:
+        self.labeled[eid] = pos
+        self._added.append(eid)
+        if self._counts is not None:
+            self._counts[pos] += 1
+
+    def wrote(self, written: Written, here: bool) -> None:
+        """Follow lease rows this process wrote and committed without reading them back (``here``: in this split).
+
+        Only when no row before them is unseen (else the next refresh reads them all); they hold no skips.
+        """
+        if self._lease_sig is None or self._lease_id != written.first - 1:
+            return
+        last = written.first + len(written.examples) - 1
+        if written.open:
+            for lid, eid in enumerate(written.examples, written.first):
+                self._unreleased.add(lid)
+                if here:
+                    self._add_open(lid, (eid, written.annotator, written.expires))
+                else:
+                    self._foreign.add(lid)
+        for skips in self._skips.values():
+            if skips.lease_id == self._lease_id:
+                skips.lease_id = last
+        self._lease_id = last
+        if self._sig is not None:  # what the signature says now
+            newest_label, n_retracted, _, n_open = self._sig
+            self._sig = (newest_label, n_retracted, last, n_open + len(written.examples) * written.open)
+
+    def free(self, ids: list[int]) -> bool:
+        """Whether none of ``ids`` is labeled or leased, as of the tracker's state."""
+        return not any(i in self.labeled or i in self.leased for i in ids)
+
+    def current(self, sig: tuple) -> bool:
+        """Whether the tracker's state is that of the logs with signature ``sig`` (the round aside)."""
+        _, newest_label, n_retracted, newest, n_open = sig
+        return self._sig is not None and self._sig == (newest_label or 0, n_retracted, newest or 0, n_open)
+
     def _add_open(self, lid: int, row: tuple) -> None:
         """Follow a newly seen open lease ``row`` (example, annotator, expires): leases only add here."""
         self._open_rows[lid] = row
         eid, who, expires = row
-        self.leased.add(eid)
+        if eid not in self.leased:
+            self.leased.add(eid)
+            self._added.append(eid)
         self._open.setdefault(who, set()).add(eid)
-        self._arrays.pop("leased", None)
         if self._next_expiry is None or expires < self._next_expiry:
             self._next_expiry = expires
 
@@ -193,7 +241,7 @@ class ExclusionTracker:
         for who, eids in before.items():
             if who in self._skips:
                 self._skips[who].closed |= eids - self._open.get(who, set())
-        self._arrays.pop("leased", None)
+        self._base = None
 
     def _follow_open(self, conn, open_ids: set[int]) -> bool:
         """Keep the rows of this split's leases in ``open_ids``, reading only new ones; whether any went."""
@@ -212,7 +260,7 @@ class ExclusionTracker:
     def _relabel(self, conn, ids: set[int]) -> None:
         """Read the current label of just these examples."""
         todo = sorted(ids)
-        self._arrays.pop("labeled", None)
+        self._base = self._counts = None
         for eid in todo:
             self.labeled.pop(eid, None)
         for lo in range(0, len(todo), LOOKUP_CHUNK):
@@ -222,30 +270,43 @@ class ExclusionTracker:
             for eid, pos in conn.execute(
                 sa.select(LB.c.example_id, CL.c.position).join(CL, CL.c.id == LB.c.class_id).where(LB.c.id.in_(newest))
             ):
-                self.labeled[eid] = pos
+                self._label(eid, pos)
 
     def excluded(self, annotator: str) -> np.ndarray:
         """Sorted ids not to hand out to ``annotator`` as of the last refresh: labeled, leased by anyone, or skipped."""
         skips = self._skips.get(annotator)
-        parts = [self._sorted("labeled", self.labeled.keys()), self._sorted("leased", self.leased)]
-        if skips is not None and skips.skipped:
-            if len(skips.array) != len(skips.skipped):  # skips are only ever added
-                skips.array = np.sort(np.fromiter(skips.skipped, dtype=np.int64, count=len(skips.skipped)))
-            parts.append(skips.array)
-        ids = np.sort(np.concatenate(parts))
-        return ids[np.concatenate(([True], ids[1:] != ids[:-1]))] if len(ids) else ids
+        base = self._merged()
+        if skips is None or not skips.skipped:
+            return base
+        if len(skips.array) != len(skips.skipped):  # skips are only ever added
+            skips.array = np.sort(np.fromiter(skips.skipped, dtype=np.int64, count=len(skips.skipped)))
+        return _union(base, skips.array)
 
-    def _sorted(self, name: str, ids) -> np.ndarray:
-        """``ids`` as a sorted array, kept until the refresh that changes them."""
-        got = self._arrays.get(name)
-        if got is None:
-            got = self._arrays[name] = np.sort(np.fromiter(ids, dtype=np.int64, count=len(ids)))
-        return got
+    def _merged(self) -> np.ndarray:
+        """The labeled and leased examples, sorted (read-only): rebuilt after one went, else merged with those added."""
+        if self._base is None:
+            ids = self.labeled.keys() | self.leased
+            self._base = np.sort(np.fromiter(ids, dtype=np.int64, count=len(ids)))
+        elif self._added:
+            self._base = _union(self._base, np.array(self._added, dtype=np.int64))
+        else:
+            return self._base
+        self._added = []
+        self._base.flags.writeable = False  # handed out as it is: the next change builds a new array
+        return self._base
 
     def counts(self) -> np.ndarray:
-        """Current labels per class position."""
-        pos = np.fromiter(self.labeled.values(), dtype=np.int64, count=len(self.labeled))
-        return np.bincount(pos, minlength=self.n_classes)[: self.n_classes]
+        """Current labels per class position (a copy)."""
+        if self._counts is None:
+            pos = np.fromiter(self.labeled.values(), dtype=np.int64, count=len(self.labeled))
+            self._counts = np.bincount(pos, minlength=self.n_classes)[: self.n_classes]
+        return self._counts.copy()
+
+
+def _union(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Sorted unique ids of sorted unique ``a`` and any ``b`` (a timsort merges the sorted run with the few new ones)."""
+    ids = np.sort(np.concatenate((a, b)), kind="stable")
+    return ids[np.concatenate(([True], ids[1:] != ids[:-1]))] if len(ids) else ids
 
 
 class _Skips:
@@ -278,3 +339,21 @@ class QueryStates:
                 tracker.refresh(conn, now, annotator, sig)
             number = sig[0]
             return number, tracker.excluded(annotator), tracker.counts()
+
+    def known_free(self, split: str, conn, ids: list[int], now_db) -> bool:
+        """Whether ``ids`` (examples of ``split``) are known to be neither labeled nor leased at ``now_db`` without
+        the lease's check: on SQLite, in a write transaction (nothing changes under its lock), when the logs'
+        signature is the one the last refresh (and this process's own leases since) left."""
+        if conn.dialect.name != "sqlite":
+            return False
+        with self._lock:
+            tracker = self._trackers.get(split)
+            if tracker is None or not tracker.free(ids):
+                return False
+            return tracker.current(signature(conn, self.project_id, now_db))
+
+    def wrote(self, split: str, written: Written) -> None:
+        """Lease rows this process just committed, all on examples of ``split`` (see :meth:`ExclusionTracker.wrote`)."""
+        with self._lock:
+            for tracker in self._trackers.values():
+                tracker.wrote(written, tracker.split == split)

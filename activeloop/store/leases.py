@@ -6,9 +6,10 @@ Functions over a caller's connection; they never commit. ``now`` is passed in
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
@@ -66,11 +67,15 @@ def lease(
     scores: Sequence[float] | None,
     ttl: float,
     now: datetime,
-) -> list[int]:
-    """Lease the ``ids`` that are neither labeled nor leased to someone else to ``annotator``; returns those ids.
+    known_free: Callable[[Connection, list[int], Any], bool] | None = None,
+) -> tuple[list[int], Written | None]:
+    """Lease the ``ids`` that are neither labeled nor leased to someone else to ``annotator``.
 
-    An id ``annotator`` holds already is returned again without a second lease, so a lease call
-    retried after an ambiguous commit hands back what the first attempt took.
+    Returns those ids, and on SQLite the lease rows written (:class:`Written`; None elsewhere, or when
+    none was). An id ``annotator`` holds already is returned again without a second lease, so a lease
+    call retried after an ambiguous commit hands back what the first attempt took. ``known_free(conn, ids,
+    now)``: True when, under this transaction's lock, the ids are known to be neither labeled nor leased
+    at ``now`` (the database's form): the check is then not run.
     """
     ids = [int(i) for i in ids]
     if conn.dialect.name != "sqlite":  # serialises leasing per project; SQLite's BEGIN IMMEDIATE already does
@@ -78,7 +83,9 @@ def lease(
     at = bind(conn, LS.c.expires_at)
     now_db, until = at(now), at(now + timedelta(seconds=ttl))
     taken, mine = set(), set()
-    for lo in range(0, len(ids), LOOKUP_CHUNK // 2):  # each id is bound twice
+    checks = range(0) if known_free is not None and known_free(conn, ids, now_db) else range(0, len(ids),
+                                                                                          LOOKUP_CHUNK // 2)
+    for lo in checks:  # each id is bound twice
         chunk = ids[lo : lo + LOOKUP_CHUNK // 2]
         lock_examples(conn, chunk)
         sql = _HELD_SQL.format(ids=marks(conn, len(chunk)), m=mark(conn),
@@ -90,9 +97,25 @@ def lease(
         for k, i in enumerate(ids)
         if i not in taken and i not in mine
     ]
+    written = None
     if rows:  # one executemany
         run(conn, _INSERT_SQL.format(m=mark(conn)), rows, many=True)
-    return [i for i in ids if i not in taken]
+        if conn.dialect.name == "sqlite":  # under the write lock each row took the next id: they are contiguous
+            last = run(conn, "SELECT last_insert_rowid()")[0][0]
+            written = Written(last - len(rows) + 1, [r[0] for r in rows], annotator, until, until > now_db)
+    return [i for i in ids if i not in taken], written
+
+
+@dataclass(frozen=True)
+class Written:
+    """Lease rows one :func:`lease` wrote: ids ``first`` on, one per example of ``examples``; ``expires`` in the
+    database's own form; ``open``: unexpired when written."""
+
+    first: int
+    examples: list[int]
+    annotator: str
+    expires: Any
+    open: bool
 
 
 def lock_examples(s: Connection, ids: Sequence[int]) -> None:

@@ -479,13 +479,19 @@ class Pool:
         strategy: str,
         scores: Sequence[float] | None = None,
         ttl: float = 1800.0,
+        split: str | None = None,
     ) -> list[int]:
-        """Hand ``ids`` to ``annotator`` until ``ttl`` seconds from now; returns those not already taken."""
+        """Hand ``ids`` to ``annotator`` until ``ttl`` seconds from now; returns those not already taken. ``split``: the
+        split all ``ids`` are in, when known (a query's lease; see :mod:`activeloop.store.exclusions`)."""
         annotator = text(annotator, "annotator", NAME_LEN)
         strategy = label_text(strategy) or ""
+        free = None if split is None else functools.partial(self._query_states.known_free, split)
         with self._writer.begin() as conn:
-            return leases.lease(conn, self.project_id, ids, annotator=annotator, strategy=strategy, scores=scores,
-                                ttl=ttl, now=self.clock())
+            got, written = leases.lease(conn, self.project_id, ids, annotator=annotator, strategy=strategy,
+                                        scores=scores, ttl=ttl, now=self.clock(), known_free=free)
+        if written is not None and split is not None:  # committed
+            self._query_states.wrote(split, written)
+        return got
 
     @_retried
     def release(self, ids: Sequence[int], *, annotator: str, outcome: str = "released") -> None:
