@@ -164,6 +164,26 @@ def test_sqlite_connections_use_wal_foreign_keys_and_a_busy_timeout(tmp_db):
     engine.dispose()
 
 
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:"])
+def test_in_memory_sqlite_engines_open(url):
+    engine = db.make_engine(url)  # one connection per thread there: no queue, so no LIFO order
+    with engine.begin() as conn:
+        assert conn.exec_driver_sql("SELECT 1").scalar() == 1
+    engine.dispose()
+
+
+def test_a_file_engine_hands_out_the_connection_returned_last(tmp_db):
+    Pool.create(tmp_db, "p", ["a", "b"]).close()
+    engine = db.make_engine(tmp_db)
+    first, second = engine.connect(), engine.connect()
+    kept = second.connection.dbapi_connection
+    first.close()
+    second.close()
+    with engine.connect() as again:  # its page cache is the warm one
+        assert again.connection.dbapi_connection is kept
+    engine.dispose()
+
+
 def test_foreign_keys_are_enforced(store_url):
     Pool.create(store_url, "p", ["a", "b"]).close()
     engine = db.connect(store_url)

@@ -59,11 +59,15 @@ def make_engine(url: str | Path) -> Engine:
     common = {"pool_pre_ping": not is_sqlite, "hide_parameters": True}
     lock_ms = int(faults.lock_seconds() * 1000)
     if is_sqlite:
-        # LIFO: a thread's next checkout gets the connection it returned, whose page cache is still valid; FIFO
-        # (the default) alternated between the pooled connections once two were ever open (a retrain's reader
-        # thread), and each then re-read the pages the other's writes invalidated.
+        # A file's pool, LIFO: a thread's next checkout gets the connection it returned, whose page cache is still
+        # valid; FIFO (the default) alternated between the pooled connections once two were ever open (a retrain's
+        # reader thread), and each then re-read the pages the other's writes invalidated. (An in-memory database
+        # has one connection per thread, and no queue.)
+        parsed = make_url(url)
+        queued = issubclass(parsed.get_dialect().get_pool_class(parsed), sa.pool.QueuePool)
+        lifo = {"pool_use_lifo": True} if queued else {}
         engine = sa.create_engine(url, connect_args={"timeout": lock_ms / 1000}, json_serializer=_json_dumps,
-                                  pool_use_lifo=True, **common)
+                                  **lifo, **common)
         event.listen(engine, "connect", partial(_sqlite_connect, lock_ms=lock_ms))
         event.listen(engine, "begin", _sqlite_begin)
     else:  # PostgreSQL's json type has no NaN/Infinity: those are stored as null there
