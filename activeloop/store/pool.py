@@ -482,7 +482,8 @@ class Pool:
         split: str | None = None,
     ) -> list[int]:
         """Hand ``ids`` to ``annotator`` until ``ttl`` seconds from now; returns those not already taken. ``split``: the
-        split all ``ids`` are in, when known (a query's lease; see :mod:`activeloop.store.exclusions`)."""
+        split all ``ids`` are in, when known (a query's lease; see :mod:`activeloop.store.exclusions`): it must be
+        right, as the held check may be skipped on what that split's query state knows."""
         annotator = text(annotator, "annotator", NAME_LEN)
         strategy = label_text(strategy) or ""
         free = None if split is None else functools.partial(self._query_states.known_free, split)
