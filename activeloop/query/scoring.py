@@ -17,6 +17,7 @@ import numpy as np
 from activeloop.query.chunks import prefetched, score_chunks
 from activeloop.query.orders import class_orders
 from activeloop.query.strategies import Strategy
+from activeloop.store.exclusions import union_ids
 from activeloop.store.scores import Scores
 
 __all__ = ["ExcludedRows", "Scored", "class_heads", "not_in", "score_pool"]
@@ -151,8 +152,7 @@ class ExcludedRows:
             self._set(ids, True)
         else:
             self.mask[rows] = True
-        known = np.sort(np.concatenate((self._known, ids)), kind="stable")  # merges the sorted run with the few new
-        self._known = known[np.concatenate(([True], known[1:] != known[:-1]))] if len(known) else known
+        self._known = union_ids(self._known, ids)
         return self._known
 
     def _set(self, ids: np.ndarray, value: bool) -> None:

@@ -280,7 +280,7 @@ class ExclusionTracker:
             return base
         if len(skips.array) != len(skips.skipped):  # skips are only ever added
             skips.array = np.sort(np.fromiter(skips.skipped, dtype=np.int64, count=len(skips.skipped)))
-        return _union(base, skips.array)
+        return union_ids(base, skips.array)
 
     def _merged(self) -> np.ndarray:
         """The labeled and leased examples, sorted (read-only): rebuilt after one went, else merged with those added."""
@@ -288,7 +288,7 @@ class ExclusionTracker:
             ids = self.labeled.keys() | self.leased
             self._base = np.sort(np.fromiter(ids, dtype=np.int64, count=len(ids)))
         elif self._added:
-            self._base = _union(self._base, np.array(self._added, dtype=np.int64))
+            self._base = union_ids(self._base, np.array(self._added, dtype=np.int64))
         else:
             return self._base
         self._added = []
@@ -303,7 +303,7 @@ class ExclusionTracker:
         return self._counts.copy()
 
 
-def _union(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def union_ids(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Sorted unique ids of sorted unique ``a`` and any ``b`` (a timsort merges the sorted run with the few new ones)."""
     ids = np.sort(np.concatenate((a, b)), kind="stable")
     return ids[np.concatenate(([True], ids[1:] != ids[:-1]))] if len(ids) else ids
