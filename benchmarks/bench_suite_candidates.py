@@ -34,14 +34,14 @@ def _model(key: str):
     logreg: the peers' estimator (``logreg/margin`` in activeloop's engine reproduces ``peer:modal-margin``
     exactly); a ``-noclip`` suffix (lin, sized, sized-total): the same with unclipped standardised inputs."""
     from activeloop.model import BudgetSizedClassifier, FocalLossClassifier
+    from activeloop.model.capacity import default_candidates
 
     from activeloop.bench.models import logreg_balanced
 
     lin0 = lambda: FocalLossClassifier(hidden=(), gamma=0.0, alpha="balanced")  # noqa: E731
-    lin = lambda **kw: FocalLossClassifier(hidden=(), gamma=0.0, alpha="balanced", solver="lbfgs",  # noqa: E731
-                                           max_epochs=500, **kw)
+    lin = lambda **kw: default_candidates()[0].set_params(**kw)  # noqa: E731
     if key.endswith("-noclip"):
-        pair = lambda: (lin(input_clip=None), FocalLossClassifier(input_clip=None))  # noqa: E731
+        pair = lambda: tuple(c.set_params(input_clip=None) for c in default_candidates())  # noqa: E731
         return {"lin": lambda: lin(input_clip=None), "sized": lambda: BudgetSizedClassifier(candidates=pair()),
                 "sized-total": lambda: BudgetSizedClassifier(candidates=pair(), floor="parameters")}[
             key.removesuffix("-noclip")]()
