@@ -105,6 +105,7 @@ class ExclusionTracker:
         self._next_expiry = None  # at most the earliest expiry among them (None: none open)
         self._lease_sig: tuple | None = None
         self._sig: tuple | None = None  # the signature the tracker's state is that of (None: not known)
+        self._at = None  # the time (the database's form) that signature and state were read at
         self._lease_id = 0  # newest lease row seen
         self._unreleased: set[int] = set()  # ids of every open lease of the database, as far as known
         self._foreign: set[int] = set()  # open lease ids of other projects or splits (their rows are not kept)
@@ -161,11 +162,11 @@ class ExclusionTracker:
         else:
             stale = (newest, n_open) != self._lease_sig
         gone = False
-        if stale:
+        if stale or (self._at is not None and now < self._at):  # a clock stepped back: an expired lease may be live
             self._unreleased = {lid for (lid,) in _run(conn, "open_ids", (now,))}
             gone = self._follow_open(conn, self._unreleased)
         self._lease_sig, self._lease_id = (newest, n_open), max(self._lease_id, newest)
-        self._sig = (newest_label, n_retracted, newest, n_open) if in_order else None
+        self._sig, self._at = ((newest_label, n_retracted, newest, n_open) if in_order else None), now
         if self._next_expiry is not None and self._next_expiry <= now:  # else none has expired: no pass over them
             expired = [lid for lid, row in self._open_rows.items() if row[2] <= now]
             for lid in expired:
@@ -215,10 +216,12 @@ class ExclusionTracker:
         """Whether none of ``ids`` is labeled or leased, as of the tracker's state."""
         return not any(i in self.labeled or i in self.leased for i in ids)
 
-    def current(self, sig: tuple) -> bool:
-        """Whether the tracker's state is that of the logs with signature ``sig`` (the round aside)."""
+    def current(self, sig: tuple, now) -> bool:
+        """Whether the tracker's state is that of the logs with signature ``sig`` (the round aside) at ``now`` (the
+        database's form): not before the read, when a lease it saw expired could be live again."""
         _, newest_label, n_retracted, newest, n_open = sig
-        return self._sig is not None and self._sig == (newest_label or 0, n_retracted, newest or 0, n_open)
+        return (self._sig is not None and now >= self._at
+                and self._sig == (newest_label or 0, n_retracted, newest or 0, n_open))
 
     def _add_open(self, lid: int, row: tuple) -> None:
         """Follow a newly seen open lease ``row`` (example, annotator, expires): leases only add here."""
@@ -350,7 +353,7 @@ class QueryStates:
             tracker = self._trackers.get(split)
             if tracker is None or not tracker.free(ids):
                 return False
-            return tracker.current(signature(conn, self.project_id, now_db))
+            return tracker.current(signature(conn, self.project_id, now_db), now_db)
 
     def wrote(self, split: str, written: Written) -> None:
         """Lease rows this process just committed, all on examples of ``split`` (see :meth:`ExclusionTracker.wrote`)."""
