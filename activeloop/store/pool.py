@@ -496,7 +496,9 @@ class Pool:
 
     @_retried
     def release(self, ids: Sequence[int], *, annotator: str, outcome: str = "released") -> None:
-        """Give ``annotator``'s active leases on ``ids`` back to the pool."""
+        """Give ``annotator``'s active leases on ``ids`` back to the pool (a skip is :meth:`skip`'s own row)."""
+        if outcome == "skipped":  # a closed row's outcome is not what the query state follows: skip() writes one
+            raise ActiveloopError("release() cannot record a skip; call skip(example_id, annotator=...) instead")
         with self._writer.begin() as conn:
             leases.close(conn, ids, annotator, outcome, self.clock())
 
