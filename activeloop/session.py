@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from activeloop.errors import ActiveloopError, UnreachableError
+from activeloop.errors import ActiveloopError, LeaseError, UnreachableError
 from activeloop.loop import EpochCallback, Loop
 from activeloop.query import Query
 from activeloop.stopping import Verdict
@@ -204,6 +204,11 @@ class LabelingSession:
             self.pool.label(example_id, cls, annotator=self.annotator, key=key, retry_seconds=retry_seconds)
         except UnreachableError:
             raise  # kept: the same key goes again
+        except LeaseError:  # someone else has it (and may have labeled it): not ours to show again
+            self.pending = None
+            self._out.pop(example_id, None)
+            self.refresh_counts()
+            raise
         except BaseException:
             self.pending = None
             raise

@@ -242,13 +242,13 @@ class LabelApp(App[int]):
         self._maybe_retrain()
 
     def _label_refused(self, exc: Exception) -> None:
-        """Not saved: shown; an example leased to someone else is dropped and the next one shown."""
+        """Not saved: shown; an example leased to (or taken over by) someone else is dropped and the next one shown."""
         self.note = "" if self.note == UNREACHABLE else self.note
         if not isinstance(exc, LeaseError):
             self.notify(str(exc), title="label not saved", severity="error")
             self._refresh_status(from_db=False)
             return
-        self.notify(str(exc), title="leased to someone else", severity="warning")
+        self.notify(str(exc), title="taken by someone else", severity="warning")
         self._payloads.pop(self.current.query.example_id, None)
         self.current = None
         self._advance()
