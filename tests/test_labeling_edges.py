@@ -6,15 +6,19 @@ Real SQLite files, an injected clock, Textual's pilot; assertions on what the da
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 
 import pytest
 from fake_clock import FakeClock
-from tui_helpers import digits_file, fast_loop, settle, truth
+from tui_helpers import digits_file, fast_loop, plain, settle, truth
 
 from activeloop.errors import LeaseError
+from activeloop.loop import Loop
+from activeloop.model import FocalLossClassifier
 from activeloop.session import LabelingSession
 from activeloop.store import Pool
 from activeloop.tui.app import LabelApp
+from activeloop.tui.widgets import StatusPanel
 
 SIZE = (100, 40)
 
@@ -71,6 +75,48 @@ def test_the_app_drops_an_example_taken_over_and_labeled_meanwhile_and_its_count
         assert app.session.counts == pool.class_counts() and app.session.total == pool.label_count()
         await pilot.press(truth(pool, app.current.query.example_id))  # labeling goes on
         assert pool.label_count(annotator="ana") == 1
+        assert app.session.counts == pool.class_counts()
+
+    try:
+        drive(app, scenario)
+    finally:
+        pool.close()
+
+
+class LockAfterRecord(Loop):
+    """A real loop whose round, once recorded, leaves another connection holding the database's write lock
+    (as a second annotator's import or retrain would) while the app takes the round in."""
+
+    holder: sqlite3.Connection | None = None
+
+    def retrain(self, *, on_epoch=None):
+        info = super().retrain(on_epoch=on_epoch)
+        holder = sqlite3.connect(self.pool.url.removeprefix("sqlite:///"), check_same_thread=False)
+        holder.isolation_level = None
+        holder.execute("BEGIN IMMEDIATE")
+        LockAfterRecord.holder = holder
+        return info
+
+
+def test_a_fault_while_a_landed_round_is_taken_in_leaves_the_app_labeling_and_not_stuck_retraining(path, monkeypatch):
+    monkeypatch.setenv("ACTIVELOOP_LOCK_SECONDS", "0.2")
+    pool = Pool.open(path)
+    model = FocalLossClassifier(hidden=(16,), max_epochs=15, random_state=0)
+    app = LabelApp(pool, annotator="ana", batch=3, loop=LockAfterRecord(pool, model=model, batch_size=3))
+
+    async def scenario(pilot):
+        for digit in ("0", "1", "2"):
+            await pilot.press(digit)
+        await settle(pilot)
+        LockAfterRecord.holder.execute("ROLLBACK")
+        LockAfterRecord.holder.close()
+        assert pool.latest_round().number == 1  # the round was recorded
+        assert app.is_running and not app.session.retraining
+        assert not app.query_one(StatusPanel).has_class("-training")  # the progress bar is gone
+        assert "round 1" in plain(app.query_one("#status-text"))
+        shown = app.current.query.example_id
+        await pilot.press(truth(pool, shown))  # labeling goes on
+        assert pool.current_label(shown) is not None
         assert app.session.counts == pool.class_counts()
 
     try:
