@@ -278,13 +278,14 @@ class LabelingSession:
         Queued pool picks beyond one batch were chosen by the old model and are released, so the
         new one chooses again; one batch stays so labeling never waits for that query. Resumed and
         undone picks are kept. With a pool query in flight (``fetch_in_flight``) nothing is released:
-        it may already use the new model.
+        it may already use the new model. When the release fails (a lock held too long), the picks
+        stay leased and queued; the error (an ActiveloopError) is raised once the round is taken in.
         """
         self.retraining = False
         self.latest = info
-        self.verdict = self.loop.stop_verdict()
         self.trained_on = info.n_labels
         self.exhausted["pool"] = False
+        self.verdict = self.loop.stop_verdict()
         self.refresh_counts()
         queue = self.queues["pool"]
         keep, stale = [], []

@@ -413,9 +413,12 @@ class LabelApp(App[int]):
             self.query_one(StatusPanel).show_training(epoch, max_epochs, f"retraining: epoch {epoch}/{max_epochs}")
 
     def _retrain_done(self, info: RoundInfo) -> None:
-        for pick in self.session.after_round(info, fetch_in_flight=self.prefetching == "pool"):
-            self._payloads.pop(pick.query.example_id, None)
         self.query_one(StatusPanel).show_training(None, None)
+        try:
+            for pick in self.session.after_round(info, fetch_in_flight=self.prefetching == "pool"):
+                self._payloads.pop(pick.query.example_id, None)
+        except ActiveloopError as exc:  # the round is recorded; its queue stays as it was
+            self.notify(f"{exc}", title=f"round {info.number} recorded; queue not refreshed", severity="warning")
         m = info.metrics
         score = f"macro-F1 {m['macro_f1']:.2f}" if "macro_f1" in m else "no eval labels yet"
         self.notify(f"round {info.number} on {info.n_labels} labels: {score}", title="model updated")
