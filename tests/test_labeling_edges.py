@@ -123,3 +123,38 @@ def test_a_fault_while_a_landed_round_is_taken_in_leaves_the_app_labeling_and_no
         drive(app, scenario)
     finally:
         pool.close()
+
+
+def test_an_undo_whose_lease_back_fails_after_the_retraction_still_shows_the_example_again(path, monkeypatch):
+    """Undo is two writes: the retraction, then the lease back. A lock held between them must not leave the app
+    saying "undo failed" while the label is gone from the database."""
+    monkeypatch.setenv("ACTIVELOOP_LOCK_SECONDS", "0.2")
+    pool = Pool.open(path)
+    app = LabelApp(pool, annotator="ana", batch=10, loop=fast_loop(pool, 10))
+    holder = sqlite3.connect(path, check_same_thread=False)
+    holder.isolation_level = None
+    example = pool.example
+
+    def example_then_lock(eid):  # the read between the two writes; then another process takes the write lock
+        row = example(eid)
+        holder.execute("BEGIN IMMEDIATE")
+        return row
+
+    async def scenario(pilot):
+        first = app.current.query.example_id
+        await pilot.press(truth(pool, first))
+        monkeypatch.setattr(pool, "example", example_then_lock)
+        await pilot.press("u")
+        holder.execute("ROLLBACK")
+        assert pool.current_label(first) is None  # retracted
+        assert app.current.query.example_id == first  # and shown again, as an undo does
+        assert not any("undo failed" in str(n.title) for n in app._notifications)
+        assert app.session.labeled == 0 and app.session.counts == pool.class_counts()
+        await pilot.press("7")
+        assert pool.current_label(first) == "7" and pool.label_count(annotator="ana") == 1
+
+    try:
+        drive(app, scenario)
+    finally:
+        holder.close()
+        pool.close()
