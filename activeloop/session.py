@@ -16,6 +16,7 @@ from __future__ import annotations
 import uuid
 from collections import deque
 from collections.abc import Iterable
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Literal
 
@@ -228,18 +229,24 @@ class LabelingSession:
     def undo(self) -> Pick | None:
         """Retract the annotator's last label and lease that example back; returns it to show again (None if none).
 
-        Every split may have more to fetch afterwards, so the ``exhausted`` flags are cleared.
+        Every split may have more to fetch afterwards, so the ``exhausted`` flags are cleared. Once
+        the retraction is committed the example is returned even when the steps after it fail (the
+        lease back, reading its split and the counts: a held lock, a server away): it is then
+        unleased (and, when even the reads failed, its split taken as the pool's and the counts
+        re-read at the next refresh).
         """
         eid = self.pool.undo(annotator=self.annotator)
         if eid is None:
             return None
-        split = self.pool.example(eid)["split"]
-        self.pool.lease([eid], annotator=self.annotator, strategy="undo")
-        pick = Pick(Query(eid, 0.0, "undo", None, None, "undone: your last label, asked again"), split, "undo")
-        self._out[eid] = pick
         self.labeled = max(0, self.labeled - 1)
         self.exhausted = {s: False for s in SPLITS}
-        self.refresh_counts()
+        split = "pool"
+        with suppress(ActiveloopError):  # the label is retracted all the same: shown again
+            split = self.pool.example(eid)["split"]
+            self.refresh_counts()
+            self.pool.lease([eid], annotator=self.annotator, strategy="undo")  # the one write last
+        pick = Pick(Query(eid, 0.0, "undo", None, None, "undone: your last label, asked again"), split, "undo")
+        self._out[eid] = pick
         return pick
 
     def refresh_counts(self) -> None:
