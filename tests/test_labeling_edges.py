@@ -158,3 +158,43 @@ def test_an_undo_whose_lease_back_fails_after_the_retraction_still_shows_the_exa
     finally:
         holder.close()
         pool.close()
+
+
+def test_counts_stay_the_databases_through_undo_relabel_and_skip_while_a_round_trains_and_lands(path):
+    from test_tui import GatedClassifier
+
+    GatedClassifier.gate.clear()
+    pool = Pool.open(path)
+    model = GatedClassifier(hidden=(16,), max_epochs=15, random_state=0)
+    app = LabelApp(pool, annotator="ana", batch=3, loop=Loop(pool, model=model, batch_size=3))
+
+    def same():
+        return app.session.counts == pool.class_counts() and app.session.total == pool.label_count()
+
+    async def scenario(pilot):
+        first = app.current.query.example_id
+        await pilot.press("0", "1", "2")  # the round starts on 3 labels and waits at its gate
+        assert app.session.retraining and same()
+        await pilot.press("u")  # undo the third: the first label of no batch, the last of the round's
+        assert same() and app.session.labeled == 2
+        await pilot.press("5")  # relabeled with another class
+        assert same() and pool.label_count(annotator="ana") == 3
+        await pilot.press("u", "u", "u")
+        assert same() and pool.label_count(annotator="ana") == 0 and app.current.query.example_id == first
+        await pilot.press("s")  # skip the first; undo has nothing left to take back
+        await pilot.press("u")
+        assert same() and pool.current_label(first) is None and first in pool.excluded_ids("ana")
+        await pilot.press("3", "4")
+        GatedClassifier.gate.set()
+        await settle(pilot)
+        assert not app.session.retraining and same()
+        rnd = pool.latest_round()
+        assert app.session.since_retrain == sum(pool.class_counts().values()) - rnd.n_labels
+        await pilot.press(truth(pool, app.current.query.example_id))
+        assert same() and pool.label_count(annotator="ana") == 3
+
+    try:
+        drive(app, scenario)
+    finally:
+        GatedClassifier.gate.set()
+        pool.close()
