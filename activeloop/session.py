@@ -16,10 +16,11 @@ from __future__ import annotations
 import uuid
 from collections import deque
 from collections.abc import Iterable
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Literal
 
-from activeloop.errors import ActiveloopError, UnreachableError
+from activeloop.errors import ActiveloopError, LeaseError, UnreachableError
 from activeloop.loop import EpochCallback, Loop
 from activeloop.query import Query
 from activeloop.stopping import Verdict
@@ -204,6 +205,11 @@ class LabelingSession:
             self.pool.label(example_id, cls, annotator=self.annotator, key=key, retry_seconds=retry_seconds)
         except UnreachableError:
             raise  # kept: the same key goes again
+        except LeaseError:  # someone else has it (and may have labeled it): not ours to show again
+            self.pending = None
+            self._out.pop(example_id, None)
+            self.refresh_counts()
+            raise
         except BaseException:
             self.pending = None
             raise
@@ -223,18 +229,24 @@ class LabelingSession:
     def undo(self) -> Pick | None:
         """Retract the annotator's last label and lease that example back; returns it to show again (None if none).
 
-        Every split may have more to fetch afterwards, so the ``exhausted`` flags are cleared.
+        Every split may have more to fetch afterwards, so the ``exhausted`` flags are cleared. Once
+        the retraction is committed the example is returned even when the steps after it fail (the
+        lease back, reading its split and the counts: a held lock, a server away): it is then
+        unleased (and, when even the reads failed, its split taken as the pool's and the counts
+        re-read at the next refresh).
         """
         eid = self.pool.undo(annotator=self.annotator)
         if eid is None:
             return None
-        split = self.pool.example(eid)["split"]
-        self.pool.lease([eid], annotator=self.annotator, strategy="undo")
-        pick = Pick(Query(eid, 0.0, "undo", None, None, "undone: your last label, asked again"), split, "undo")
-        self._out[eid] = pick
         self.labeled = max(0, self.labeled - 1)
         self.exhausted = {s: False for s in SPLITS}
-        self.refresh_counts()
+        split = "pool"
+        with suppress(ActiveloopError):  # the label is retracted all the same: shown again
+            split = self.pool.example(eid)["split"]
+            self.refresh_counts()
+            self.pool.lease([eid], annotator=self.annotator, strategy="undo")  # the one write last
+        pick = Pick(Query(eid, 0.0, "undo", None, None, "undone: your last label, asked again"), split, "undo")
+        self._out[eid] = pick
         return pick
 
     def refresh_counts(self) -> None:
@@ -273,13 +285,14 @@ class LabelingSession:
         Queued pool picks beyond one batch were chosen by the old model and are released, so the
         new one chooses again; one batch stays so labeling never waits for that query. Resumed and
         undone picks are kept. With a pool query in flight (``fetch_in_flight``) nothing is released:
-        it may already use the new model.
+        it may already use the new model. When the release fails (a lock held too long), the picks
+        stay leased and queued; the error (an ActiveloopError) is raised once the round is taken in.
         """
         self.retraining = False
         self.latest = info
-        self.verdict = self.loop.stop_verdict()
         self.trained_on = info.n_labels
         self.exhausted["pool"] = False
+        self.verdict = self.loop.stop_verdict()
         self.refresh_counts()
         queue = self.queues["pool"]
         keep, stale = [], []

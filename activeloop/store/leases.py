@@ -134,7 +134,8 @@ def claim(s: Connection, example_id: int, annotator: str, now: datetime) -> None
     Raises
     ------
     LeaseError
-        Another annotator's lease on the example is neither released nor expired at ``now``.
+        Another annotator's lease on the example is neither released nor expired at ``now``; or
+        ``annotator``'s lease lapsed and another annotator took the example over and labeled it.
     """
     lock_examples(s, [example_id])
     others = s.execute(
@@ -151,6 +152,26 @@ def claim(s: Connection, example_id: int, annotator: str, now: datetime) -> None
         )
     if others:
         s.execute(sa.update(LS).where(LS.c.id.in_([r.id for r in others])).values(released_at=now, outcome="taken over"))
+    _refuse_if_taken_over(s, int(example_id), annotator)
+
+
+def _refuse_if_taken_over(s: Connection, example_id: int, annotator: str) -> None:
+    """Refuse ``annotator``'s label when their lease lapsed and another annotator took the example and labeled it.
+
+    Their newest lease on it was then closed as "taken over" by that label: a key pressed on the
+    example still on their screen must not write a second label over the other's.
+    """
+    mine = s.scalar(sa.select(LS.c.outcome).where(LS.c.example_id == example_id, LS.c.annotator == annotator)
+                    .order_by(LS.c.id.desc()).limit(1))
+    if mine != "taken over":
+        return
+    by = s.execute(sa.select(LB.c.annotator).where(LB.c.example_id == example_id, LB.c.retracted_at.is_(None))
+                   .order_by(LB.c.id.desc()).limit(1)).first()
+    if by is not None and by.annotator != annotator:
+        raise LeaseError(
+            f"example {example_id} was labeled by {by.annotator!r} after your lease on it lapsed; "
+            "their label stands, label another one", holder=by.annotator,
+        )
 
 
 def close(s: Connection, ids: Sequence[int], annotator: str, outcome: str, now: datetime) -> int:

@@ -242,13 +242,13 @@ class LabelApp(App[int]):
         self._maybe_retrain()
 
     def _label_refused(self, exc: Exception) -> None:
-        """Not saved: shown; an example leased to someone else is dropped and the next one shown."""
+        """Not saved: shown; an example leased to (or taken over by) someone else is dropped and the next one shown."""
         self.note = "" if self.note == UNREACHABLE else self.note
         if not isinstance(exc, LeaseError):
             self.notify(str(exc), title="label not saved", severity="error")
             self._refresh_status(from_db=False)
             return
-        self.notify(str(exc), title="leased to someone else", severity="warning")
+        self.notify(str(exc), title="taken by someone else", severity="warning")
         self._payloads.pop(self.current.query.example_id, None)
         self.current = None
         self._advance()
@@ -413,9 +413,12 @@ class LabelApp(App[int]):
             self.query_one(StatusPanel).show_training(epoch, max_epochs, f"retraining: epoch {epoch}/{max_epochs}")
 
     def _retrain_done(self, info: RoundInfo) -> None:
-        for pick in self.session.after_round(info, fetch_in_flight=self.prefetching == "pool"):
-            self._payloads.pop(pick.query.example_id, None)
         self.query_one(StatusPanel).show_training(None, None)
+        try:
+            for pick in self.session.after_round(info, fetch_in_flight=self.prefetching == "pool"):
+                self._payloads.pop(pick.query.example_id, None)
+        except ActiveloopError as exc:  # the round is recorded; its queue stays as it was
+            self.notify(f"{exc}", title=f"round {info.number} recorded; queue not refreshed", severity="warning")
         m = info.metrics
         score = f"macro-F1 {m['macro_f1']:.2f}" if "macro_f1" in m else "no eval labels yet"
         self.notify(f"round {info.number} on {info.n_labels} labels: {score}", title="model updated")
