@@ -100,6 +100,8 @@ def _synthetic(opts: dict[str, str]) -> Dataset:
     n = int(opts.pop("n", 3000))
     n_classes = int(opts.pop("classes", 2))
     weights_s = opts.pop("weights", None)
+    if n_classes < 2:
+        raise ActiveloopError(f"synthetic: classes={n_classes}; it needs at least 2")
     if weights_s is None:
         rare = 0.03
         weights = [(1 - rare) / (n_classes - 1)] * (n_classes - 1) + [rare]
@@ -131,11 +133,15 @@ def _no_more(opts: dict[str, str], name: str) -> None:
         raise ActiveloopError(f"unknown option(s) for {name}: {', '.join(sorted(opts))}")
 
 
-def _from_labels(name: str, X: np.ndarray, labels: np.ndarray, path: Path, minority: str | None) -> Dataset:
+def _from_labels(name: str, X: np.ndarray, labels: np.ndarray, path: Path, minority: str | None,
+                 label_field: str) -> Dataset:
     names, y = np.unique(np.asarray(labels).astype(str), return_inverse=True)
     classes = [str(c) for c in names]
     if len(classes) < 2:
         raise IngestError(path, f"needs at least 2 classes, found {len(classes)}")
+    thin = _thin_class(y, classes)
+    if thin:
+        raise IngestError(path, thin, field=label_field)
     if minority is None:
         m = int(np.argmin(np.bincount(y, minlength=len(classes))))
     elif minority in classes:
@@ -145,6 +151,13 @@ def _from_labels(name: str, X: np.ndarray, labels: np.ndarray, path: Path, minor
     if X.ndim != 2 or len(X) != len(y):
         raise IngestError(path, f"features must be 2-D with one row per label, got {X.shape} for {len(y)} labels")
     return Dataset(name, X, y.astype(np.int64), classes, m, {"path": str(path)})
+
+
+def _thin_class(y: np.ndarray, classes: list[str]) -> str | None:
+    """Why the stratified pool/test split cannot be made (a class with under 2 rows), or None."""
+    counts = np.bincount(y, minlength=len(classes))
+    k = int(np.argmin(counts))
+    return f"class {classes[k]!r} has {counts[k]} row(s); each class needs at least 2" if counts[k] < 2 else None
 
 
 def _from_file(path: Path, opts: dict[str, str]) -> Dataset:
@@ -157,8 +170,10 @@ def _from_file(path: Path, opts: dict[str, str]) -> Dataset:
         X, y, _ = readers.load_arrays(path, kind)
         if y is None:
             raise IngestError(path, "an .npz data set needs arrays 'X' and 'y'", field="y")
+        if X.ndim != 2:
+            raise IngestError(path, f"X must be 2-D (rows x features), got shape {X.shape}", field="X")
         rows, fields = np.arange(len(X)), [f"X[:, {j}]" for j in range(X.shape[1])]
-        labels = y
+        labels, label_field = y, "y"
     elif kind == "csv" and path.suffix.lower() == ".csv":
         header = readers.csv_columns(path)
         if label_col is None:
@@ -169,6 +184,9 @@ def _from_file(path: Path, opts: dict[str, str]) -> Dataset:
         if len(recs) < 2:
             raise IngestError(path, "needs a header and at least two rows")
         fields = [h for h in header if h != label_col]
+        if not fields:
+            raise IngestError(path, f"no feature columns besides the label column {label_col!r}", row=1)
+        label_field = label_col
         rows = np.array([row for row, _ in recs])
         labels = np.array([rec[label_col].strip() for _, rec in recs])
         X = _numbers(path, recs, fields)
@@ -181,7 +199,7 @@ def _from_file(path: Path, opts: dict[str, str]) -> Dataset:
         r, j = bad
         what = "is too large for float32" if np.isfinite(X[r, j]) else "is not a finite number"
         raise IngestError(path, f"{X[r, j]!r} {what}", row=int(rows[r]), field=fields[j])
-    return _from_labels(path.stem, X32, labels, path, minority)
+    return _from_labels(path.stem, X32, labels, path, minority, label_field)
 
 
 def _numbers(path: Path, recs: list[readers.Record], fields: list[str]) -> np.ndarray:
@@ -222,9 +240,9 @@ def load_dataset(spec: str | Path) -> Dataset:
         Unknown name or option. :class:`~activeloop.errors.IngestError` for a bad file.
     """
     text = str(spec)
-    if isinstance(spec, Path) or text.lower().endswith((".csv", ".npz")) or "/" in text.split(":")[0]:
+    low = text.lower()
+    if isinstance(spec, Path) or low.endswith((".csv", ".npz")) or ".csv:" in low or ".npz:" in low or "/" in text.split(":")[0]:
         path_s, opts = text, {}
-        low = text.lower()
         for ext in (".csv:", ".npz:"):
             if ext in low:
                 cut = low.index(ext) + 4
@@ -234,7 +252,13 @@ def load_dataset(spec: str | Path) -> Dataset:
     name, opts = _parse_options(text)
     if name not in DATASETS:
         raise ActiveloopError(f"unknown data set {name!r}; choose one of {', '.join(DATASETS)} or pass a .csv/.npz path")
-    ds = DATASETS[name](opts)
+    try:
+        ds = DATASETS[name](opts)
+    except (ValueError, ZeroDivisionError) as exc:  # share=x, n=abc, classes=1, features=0
+        raise ActiveloopError(f"data set {text!r}: bad option value ({exc})") from None
+    thin = _thin_class(ds.y, ds.classes)
+    if thin:
+        raise ActiveloopError(f"data set {text!r}: {thin}")
     return replace(ds, name=text.strip()) if ":" in text else ds
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from activeloop.errors import ActiveloopError
+from activeloop.store.db import sqlite_path
 
 FORMATS = ("csv", "jsonl")
 FIELDS = ["example_id", "external_id", "split", "label", "annotator", "source", "labeled_at"]
@@ -39,8 +40,12 @@ def labels_text(pool: Any, format: str = "csv") -> tuple[str, int]:
 
 def export_labels(pool: Any, path: str | Path, format: str = "csv") -> int:
     """Write the pool's current labels to ``path``; returns how many. Readers never see half a file."""
+    path = Path(path)
+    store = sqlite_path(pool.url)
+    if store is not None and path.resolve() in {Path(f"{store}{end}").resolve() for end in ("", "-wal", "-shm", "-journal")}:
+        raise ActiveloopError(f"{path}: is the project's database; export to another file")
     text, n = labels_text(pool, format)
-    write_atomic(Path(path), text)
+    write_atomic(path, text)
     return n
 
 
@@ -49,13 +54,20 @@ def write_atomic(path: Path, text: str) -> None:
     path = path.resolve()
     if not path.parent.is_dir():
         raise ActiveloopError(f"{path.parent}: no such directory")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    if path.is_dir():
+        raise ActiveloopError(f"{path}: is a directory; name a file in it")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:  # the folder is not writable: name it, not the temp file that could not be made
+        raise ActiveloopError(f"{path.parent}: cannot write there ({exc.strerror or exc})") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):  # a full disk: the file named is the one asked for; the old one is untouched
+            raise ActiveloopError(f"{path}: not written ({exc.strerror or exc}); any earlier file there is unchanged") from None
         raise

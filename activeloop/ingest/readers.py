@@ -8,6 +8,7 @@ index into the array, as NumPy counts.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import json
 import math
@@ -47,8 +48,8 @@ def csv_columns(path: Path) -> list[str]:
             header = next(reader, None)
         except csv.Error as exc:
             raise IngestError(path, f"not valid CSV ({exc})", row=1) from None
-        except UnicodeDecodeError as exc:
-            raise IngestError(path, f"not UTF-8 text ({exc.reason})", row=1) from None
+        except UnicodeDecodeError:
+            raise not_utf8(path) from None
     if not header or all(not h.strip() for h in header):
         raise IngestError(path, "no header row", row=1)
     seen: set[str] = set()
@@ -81,10 +82,31 @@ def iter_csv(path: Path, chunk_size: int) -> Iterator[list[Record]]:
                     chunk = []
         except csv.Error as exc:
             raise IngestError(path, f"not valid CSV ({exc})", row=reader.line_num) from None
-        except UnicodeDecodeError as exc:
-            raise IngestError(path, f"not UTF-8 text ({exc.reason})") from None
+        except UnicodeDecodeError:
+            raise not_utf8(path) from None
     if chunk:
         yield chunk
+
+
+def not_utf8(path: Path) -> IngestError:
+    """The error for a text file that is not UTF-8, naming the line of its first bad byte.
+
+    The text reader decodes ahead in blocks, so its position says nothing about the row; the
+    file is scanned again here, on the error path only.
+    """
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    line = 1
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            try:
+                decoder.decode(block)
+            except UnicodeDecodeError as exc:
+                bad = exc.object[exc.start : exc.start + 1]
+                line += exc.object.count(b"\n", 0, exc.start)
+                return IngestError(path, f"byte {bad!r} is not UTF-8 text ({exc.reason}); save the file as UTF-8",
+                                   row=line)
+            line += block.count(b"\n")
+    return IngestError(path, "not UTF-8 text (it ends inside a character); save the file as UTF-8", row=line)
 
 
 def jsonl_columns(path: Path) -> list[str]:
@@ -103,8 +125,9 @@ def iter_jsonl(path: Path, chunk_size: int) -> Iterator[list[Record]]:
                 continue
             try:
                 obj = json.loads(raw)
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                raise IngestError(path, f"not valid JSON ({exc})", row=line_no) from None
+            except (ValueError, RecursionError) as exc:  # also a number of over 4300 digits, or nesting past the stack
+                reason = "nested too deeply" if isinstance(exc, RecursionError) else exc
+                raise IngestError(path, f"not valid JSON ({reason})", row=line_no) from None
             if not isinstance(obj, dict):
                 raise IngestError(path, f"expected a JSON object, got {type(obj).__name__}", row=line_no)
             chunk.append((line_no, obj))
@@ -136,7 +159,7 @@ def load_arrays(path: Path, kind: str) -> tuple[np.ndarray, np.ndarray | None, n
                 X, y, ids = z["X"], (z["y"] if "y" in z.files else None), (z["ids"] if "ids" in z.files else None)
     except IngestError:
         raise
-    except (ValueError, OSError, EOFError) as exc:
+    except Exception as exc:  # noqa: BLE001 - a damaged file fails in NumPy's, zipfile's, zlib's or tokenize's own way
         raise IngestError(path, f"not a readable NumPy {kind} file ({exc})") from None
     if X.dtype.kind not in "biuf":
         raise IngestError(path, f"features must be numbers, got dtype {X.dtype}", field="X")

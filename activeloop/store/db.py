@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
 
-from activeloop.errors import DatabaseError, SchemaOutdatedError, SchemaTooNewError
+from activeloop.errors import DatabaseError, MissingExtraError, SchemaOutdatedError, SchemaTooNewError
 from activeloop.store import faults
 from activeloop.store.rows import run
 
@@ -43,6 +43,21 @@ def sqlite_path(url: str) -> Path | None:
     if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
         return None
     return Path(parsed.database)
+
+
+def check_url(url: str) -> None:
+    """Refuse a malformed URL and one whose driver is not installed, in one line that says what to do."""
+    try:
+        parsed = make_url(url)
+        parsed.get_dialect().import_dbapi()
+    except ModuleNotFoundError as exc:
+        hint = ""
+        if parsed.get_backend_name() == "postgresql":
+            hint = '; pip install "activeloop[postgres]" and write the URL as postgresql+psycopg2://USER@HOST/DB'
+        raise MissingExtraError(f"{parsed.render_as_string()}: its driver {exc.name!r} is not installed{hint}") from None
+    except (ValueError, sa.exc.ArgumentError) as exc:  # a port that is not a number, an unknown dialect
+        shown = re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", url)
+        raise DatabaseError(f"{shown}: not a file path or a database URL ({exc})") from None
 
 
 def make_engine(url: str | Path) -> Engine:
@@ -185,7 +200,12 @@ def current_revision(engine: Engine) -> str | None:
     except sa.exc.DatabaseError as exc:
         if faults.classify(exc) is not None:
             raise  # the server is away, the disk full, the file locked: not a verdict on what the database is
-        raise DatabaseError(f"{engine.url.render_as_string()}: not an activeloop database ({exc.orig})") from None
+        if faults.refused(exc):
+            raise DatabaseError(
+                f"{faults.where(engine.url)}: the server refused the connection ({faults.first_line(exc)}); check the "
+                "user, password and database name in the URL"
+            ) from None
+        raise DatabaseError(f"{engine.url.render_as_string()}: not an activeloop database ({faults.first_line(exc)})") from None
     if rev is None and tables - {"alembic_version"}:
         raise DatabaseError(
             f"{engine.url.render_as_string()}: not an activeloop database (it has tables but no activeloop schema)"
@@ -219,9 +239,14 @@ def connect(url: str | Path, *, create: bool = False, auto_upgrade: bool = True)
     than this activeloop knows; an older schema is upgraded, or refused naming the command.
     """
     url = normalize_url(url)
+    check_url(url)
     path = sqlite_path(url)
     if path is not None and not create and not path.exists():
         raise DatabaseError(f"{path}: no such database (create one with `activeloop init {path} ...`)")
+    if path is not None and path.is_dir():
+        raise DatabaseError(f"{path}: is a directory, not a database file")
+    if path is not None and not path.parent.is_dir():
+        raise DatabaseError(f"{path.parent}: no such directory (create it first, or name a file in a folder that exists)")
     # Recognise the database on a plain connection first: the engine's connect hook switches a
     # SQLite file to WAL, which must not happen to a file that turns out not to be ours.
     probe = sa.create_engine(url, poolclass=sa.pool.NullPool, hide_parameters=True)

@@ -51,7 +51,7 @@ _PG_CODES = {
     "57P02": DISCONNECT,  # crash_shutdown
     "57P03": DISCONNECT,  # cannot_connect_now: starting up or shutting down
 }
-_REFUSALS = ("authentication failed", "does not exist", "no pg_hba.conf entry")
+_REFUSALS = ("authentication failed", "does not exist", "no pg_hba.conf entry", "no password supplied")
 _SQLITE_PREFIXES = (
     ("SQLITE_FULL", DISK_FULL),
     ("SQLITE_IOERR_WRITE", DISK_FULL),  # a write past RLIMIT_FSIZE fails with EFBIG, which SQLite reports so
@@ -78,8 +78,14 @@ def classify(exc: BaseException) -> str | None:
     if module.startswith("psycopg") and type(orig).__name__ in ("OperationalError", "InterfaceError"):
         # no SQLSTATE: the client library itself failed (refused, reset, closed) — the server is away,
         # unless the server answered with a refusal that waiting does not change
-        return None if any(word in str(orig) for word in _REFUSALS) else DISCONNECT
+        return None if refused(orig) else DISCONNECT
     return None
+
+
+def refused(exc: BaseException) -> bool:
+    """The server answered and turned the connection down (a wrong user, password or database name)."""
+    orig = exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc
+    return (type(orig).__module__ or "").startswith("psycopg") and any(word in str(orig) for word in _REFUSALS)
 
 
 def where(url: URL | str) -> str:

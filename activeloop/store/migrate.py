@@ -16,6 +16,7 @@ def upgrade(url: str | Path) -> tuple[str, str]:
     database, and :class:`~activeloop.errors.SchemaTooNewError` for a newer schema.
     """
     url = db.normalize_url(url)
+    db.check_url(url)
     path = db.sqlite_path(url)
     if path is not None and not path.exists():
         raise DatabaseError(f"{path}: no such database")
