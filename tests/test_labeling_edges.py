@@ -5,12 +5,11 @@ Real SQLite files, an injected clock, Textual's pilot; assertions on what the da
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 
 import pytest
 from fake_clock import FakeClock
-from tui_helpers import digits_file, fast_loop, plain, settle, truth
+from tui_helpers import digits_file, drive, fast_loop, plain, settle, truth
 
 from activeloop.errors import LeaseError
 from activeloop.loop import Loop
@@ -20,21 +19,12 @@ from activeloop.store import Pool
 from activeloop.tui.app import LabelApp
 from activeloop.tui.widgets import StatusPanel
 
-SIZE = (100, 40)
-
 
 @pytest.fixture
 def path(tmp_path):
     return digits_file(tmp_path / "digits.db")
 
 
-def drive(app: LabelApp, scenario) -> None:
-    async def main():
-        async with app.run_test(size=SIZE) as pilot:
-            await settle(pilot)
-            await scenario(pilot)
-
-    asyncio.run(main())
 
 
 def test_a_label_on_an_example_another_annotator_took_over_and_labeled_is_refused(path):

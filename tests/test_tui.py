@@ -5,7 +5,6 @@ Assertions are on what the database holds after each keystroke, not only on what
 
 from __future__ import annotations
 
-import asyncio
 import io
 import sqlite3
 import threading
@@ -14,7 +13,7 @@ import numpy as np
 import pytest
 from rich.console import Console
 from fake_clock import FakeClock
-from tui_helpers import CLASSES, digits_pool, fast_loop, plain, settle, truth
+from tui_helpers import CLASSES, digits_pool, drive, fast_loop, plain, settle, truth
 
 from activeloop.loop import Loop
 from activeloop.model import FocalLossClassifier
@@ -24,18 +23,7 @@ from activeloop.tui.app import LabelApp
 from activeloop.tui.render import HalfBlockImage, highlight_text, render_payload, vocabulary_from_featurizer
 from activeloop.tui.widgets import HelpScreen, StatusPanel
 
-SIZE = (100, 40)
 
-
-def drive(app: LabelApp, scenario) -> None:
-    """Run ``scenario(pilot)`` inside the app, after its first examples have arrived."""
-
-    async def main():
-        async with app.run_test(size=SIZE) as pilot:
-            await settle(pilot)
-            await scenario(pilot)
-
-    asyncio.run(main())
 
 
 def make_app(pool: Pool, *, annotator: str = "ana", batch: int = 10) -> LabelApp:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import numpy as np
@@ -64,6 +65,20 @@ async def settle(pilot) -> None:
             return
         await app.workers.wait_for_complete(busy)
     raise AssertionError("workers kept starting")
+
+
+SIZE = (100, 40)
+
+
+def drive(app, scenario, size: tuple[int, int] = SIZE) -> None:
+    """Run ``scenario(pilot)`` inside the app, after its first examples have arrived."""
+
+    async def main():
+        async with app.run_test(size=size) as pilot:
+            await settle(pilot)
+            await scenario(pilot)
+
+    asyncio.run(main())
 
 
 def plain(widget) -> str:
