@@ -223,9 +223,13 @@ def content_hash(X: npt.ArrayLike, seed: int = 0) -> npt.NDArray[np.uint64]:
 def top_n(scores: npt.ArrayLike, n: int) -> IntArray:
     """Positions of the ``n`` highest scores, best first (``argpartition``, then a sort of ``n``).
 
-    Ties are broken by position (earlier first), so the result is deterministic.
+    Ties are broken by position (earlier first), so the result is deterministic. A NaN score (a model
+    that outputs NaN) ranks last, as in the stored per-class orders.
     """
     s = np.asarray(scores, dtype=np.float64)
+    nan = np.isnan(s)
+    if nan.any():  # else the n-th score may be NaN, and nothing compares >= it
+        s = np.where(nan, -np.inf, s)
     n = int(min(max(n, 0), len(s)))
     if n == 0:
         return np.empty(0, dtype=np.int64)
