@@ -171,6 +171,19 @@ def test_class_balanced_fills_slots_toward_the_least_labeled_classes():
     assert repr(resolve("class-balanced:entropy")) == "class_balanced(entropy)"
 
 
+@pytest.mark.parametrize("base", ["direct", "galaxy", "base", "default", "coreset-2", "class-balanced"])
+def test_class_balanced_refuses_a_base_that_picks_its_own_batch_instead_of_ignoring_that_step(base):
+    # class quotas rank by the base's scores only: DIRECT's cut or a core-set would silently be dropped
+    with pytest.raises(StrategyError, match="picks its own batch") as err:
+        resolve(f"class-balanced:{base}")
+    assert str(err.value).startswith(f"class-balanced needs a base that ranks by score; {resolve(base)!r} ")
+
+
+def test_class_balanced_takes_any_base_that_ranks_by_score():
+    for base in ("margin", "minority-margin", "pairwise-margin", "random"):
+        assert repr(resolve(f"class-balanced:{base}")) == f"class_balanced({resolve(base)!r})"
+
+
 def _two_clumps(n_per=20, d=4, seed=0):
     rng = np.random.default_rng(seed)
     a = rng.normal(0, 0.01, size=(n_per, d))

@@ -524,13 +524,26 @@ class MinorityLeaning(Wrapper):
         return f"minority_leaning({self.base!r}, power={self.power:g}, beta={self.beta:g})"
 
 
+def _selects_itself(strategy: Strategy) -> bool:
+    """Whether ``strategy``'s ``select`` is its own, not the top-n by score (through wrappers that delegate it)."""
+    while type(strategy).select is Wrapper.select:
+        strategy = strategy.base
+    return type(strategy).select is not Strategy.select
+
+
 class ClassBalanced(Wrapper):
     """Class quotas per batch: fill the slots so labeled + queried counts become as even as possible.
 
     Slots go one at a time to the predicted class with the fewest (labeled + already assigned)
     examples among classes that still have candidates; within a class, the base strategy's scores
-    rank the candidates. A class no candidate is predicted as gets no slot.
+    rank the candidates. A class no candidate is predicted as gets no slot. A base that picks its own
+    batch (DIRECT, a diversity step) is refused: the quotas would silently drop that step.
     """
+
+    def __init__(self, base: Strategy):
+        if _selects_itself(base):
+            raise StrategyError(f"class-balanced needs a base that ranks by score; {base!r} picks its own batch")
+        super().__init__(base)
 
     def select(self, scores, predicted, n, ctx):
         n = int(min(n, len(scores)))
