@@ -107,6 +107,27 @@ def test_every_strategy_returns_n_unique_unlabeled_pool_ids_unchanged_by_shuffli
     assert _ext(shuffled, again) == _ext(pool, batch)
 
 
+class NaNLR(LogisticRegression):
+    """LogisticRegression that outputs NaN for the rows with a positive first feature (a model gone bad)."""
+
+    def predict_proba(self, X):
+        p = super().predict_proba(X)
+        p[np.asarray(X)[:, 0] > 0] = np.nan
+        return p
+
+
+@pytest.mark.parametrize("name", available() + MODAL_NAMES[:1])
+def test_a_model_that_outputs_nan_for_some_rows_still_gets_every_available_example(tmp_path, name):
+    pool = _pool(tmp_path, n_labeled=12)
+    engine = QueryEngine(_model(NaNLR), strategy=name, random_state=0)
+    n_free = len(pool.unlabeled_ids("pool"))
+    first = [q.example_id for q in engine.query(pool, 150, annotator="ana")]
+    rest = [q.example_id for q in engine.query(pool, 150, annotator="ana")]
+    assert len(first) == 150 and len(rest) == n_free - 150
+    assert len(set(first + rest)) == n_free
+    assert not set(first + rest) & set(pool.labeled()[0].tolist())
+
+
 def test_query_is_a_frozen_record_with_a_readable_reason(pool):
     q = QueryEngine(_model(), strategy="minority-margin", random_state=0).query(pool, 3, "ana")[0]
     with pytest.raises(dataclasses.FrozenInstanceError):
@@ -208,6 +229,21 @@ def test_a_new_round_or_a_refit_model_or_invalidate_rescores(pool):
     engine.invalidate()
     engine.query(pool, 5, "ana")
     assert CountingLR.rows > 100
+
+
+def test_a_model_of_ones_own_fitted_after_a_cold_start_is_used_at_the_next_query(pool):
+    model = LogisticRegression(max_iter=500)
+    engine = QueryEngine(model, strategy="margin", random_state=0)
+    assert {q.strategy for q in engine.query(pool, 4, "ana")} == {"cold-start"}
+    model.fit(X_TRAIN, Y_TRAIN)  # the script fits the model itself; no round is recorded
+    batch = engine.query(pool, 4, "ana")
+    assert engine.scores_from_ == "scored" and {q.strategy for q in batch} == {"margin"}
+    expect = QueryEngine(_model(), strategy="margin", random_state=0).query(pool, 4, "bob")
+    assert [q.example_id for q in batch] != [q.example_id for q in expect]  # bob's are the next best
+    pool.release([q.example_id for q in expect], annotator="bob")
+    pool.release([q.example_id for q in batch], annotator="ana")
+    again = QueryEngine(_model(), strategy="margin", random_state=0).query(pool, 4, "cy")
+    assert [q.example_id for q in again] == [q.example_id for q in batch]
 
 
 def test_scores_do_not_depend_on_chunk_size(tmp_path):

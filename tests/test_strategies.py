@@ -137,6 +137,28 @@ def test_top_n_is_best_first_with_ties_broken_by_position():
     assert top_n(s, 0).tolist() == []
 
 
+def test_top_n_ranks_a_nan_score_last_and_still_returns_n():
+    # a model that outputs NaN for some rows: those rows go last, the others keep their order
+    s = np.array([np.nan, 0.5, np.nan, 0.1])
+    assert top_n(s, 2).tolist() == [1, 3]
+    assert top_n(s, 3).tolist() == [1, 3, 0]
+    assert top_n(np.array([np.nan, 0.5, np.nan]), 2).tolist() == [1, 0]
+    assert top_n(np.full(3, np.nan), 2).tolist() == [0, 1]
+
+
+@pytest.mark.parametrize("select", ["kmeans++", "coreset"])
+def test_diversity_over_nan_scores_returns_k_distinct_rows(select):
+    X, scores = _two_clumps()
+    scores[::3] = np.nan
+    for s in (scores, np.full(len(scores), np.nan)):
+        if select == "kmeans++":
+            pos = kmeanspp_select(X, s, 5, np.random.default_rng(0))
+        else:
+            pos = coreset_select(X, s, 5)
+        assert len(pos) == len(set(pos.tolist())) == 5
+        assert {int(p) < 20 for p in pos} == {True, False}
+
+
 def test_class_balanced_fills_slots_toward_the_least_labeled_classes():
     # 6 candidates predicted 0, 3 predicted 1, none predicted 2; class 0 already has many labels.
     predicted = np.array([0, 0, 0, 0, 0, 0, 1, 1, 1])
@@ -147,6 +169,19 @@ def test_class_balanced_fills_slots_toward_the_least_labeled_classes():
     assert sorted(predicted[pos].tolist()) == [0, 1, 1, 1]
     assert set(pos.tolist()) == {0, 6, 7, 8}
     assert repr(resolve("class-balanced:entropy")) == "class_balanced(entropy)"
+
+
+@pytest.mark.parametrize("base", ["direct", "galaxy", "base", "default", "coreset-2", "class-balanced"])
+def test_class_balanced_refuses_a_base_that_picks_its_own_batch_instead_of_ignoring_that_step(base):
+    # class quotas rank by the base's scores only: DIRECT's cut or a core-set would silently be dropped
+    with pytest.raises(StrategyError, match="picks its own batch") as err:
+        resolve(f"class-balanced:{base}")
+    assert str(err.value).startswith(f"class-balanced needs a base that ranks by score; {resolve(base)!r} ")
+
+
+def test_class_balanced_takes_any_base_that_ranks_by_score():
+    for base in ("margin", "minority-margin", "pairwise-margin", "random"):
+        assert repr(resolve(f"class-balanced:{base}")) == f"class_balanced({resolve(base)!r})"
 
 
 def _two_clumps(n_per=20, d=4, seed=0):

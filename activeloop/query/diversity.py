@@ -212,6 +212,9 @@ def kmeanspp_select(
     X, s, m, k = _candidates(X, scores, k)
     if k == 0:
         return np.empty(0, dtype=np.int64)
+    nan = np.isnan(s)
+    if nan.any():  # a model that outputs NaN: those rows weigh as the lowest score
+        s = np.where(nan, np.nanmin(s) if not nan.all() else 0.0, s)
     s = s - min(s.min(), 0.0) + 1e-12  # keep every weight positive
     first = int(top_n(s, 1)[0])
     picked = [first]

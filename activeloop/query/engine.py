@@ -431,11 +431,16 @@ class QueryEngine:
         key = self._key(pool, number)
         c = self._cache
         if c is not None and c.key == key:
-            if c.cold or c.probe_X is None or len(c.probe_X) == 0:
+            if c.cold:  # a model of one's own that the caller has fitted since ends the cold start
+                if self.follows_rounds or not is_fitted(self.model):
+                    return c
+            elif c.probe_X is None or len(c.probe_X) == 0:
                 return c
-            again = self._proba(c.probe_X, classes)
-            if again.shape == c.probe_proba.shape and np.allclose(again, c.probe_proba, rtol=0, atol=1e-6):
-                return c
+            else:
+                again = self._proba(c.probe_X, classes)
+                if again.shape == c.probe_proba.shape and np.allclose(again, c.probe_proba, rtol=0, atol=1e-6,
+                                                                      equal_nan=True):
+                    return c
         self._cache = self._fresh_cache(pool, classes, counts, number, key)
         return self._cache
 

@@ -223,9 +223,13 @@ def content_hash(X: npt.ArrayLike, seed: int = 0) -> npt.NDArray[np.uint64]:
 def top_n(scores: npt.ArrayLike, n: int) -> IntArray:
     """Positions of the ``n`` highest scores, best first (``argpartition``, then a sort of ``n``).
 
-    Ties are broken by position (earlier first), so the result is deterministic.
+    Ties are broken by position (earlier first), so the result is deterministic. A NaN score (a model
+    that outputs NaN) ranks last, as in the stored per-class orders.
     """
     s = np.asarray(scores, dtype=np.float64)
+    nan = np.isnan(s)
+    if nan.any():  # else the n-th score may be NaN, and nothing compares >= it
+        s = np.where(nan, -np.inf, s)
     n = int(min(max(n, 0), len(s)))
     if n == 0:
         return np.empty(0, dtype=np.int64)
@@ -520,13 +524,26 @@ class MinorityLeaning(Wrapper):
         return f"minority_leaning({self.base!r}, power={self.power:g}, beta={self.beta:g})"
 
 
+def _selects_itself(strategy: Strategy) -> bool:
+    """Whether ``strategy``'s ``select`` is its own, not the top-n by score (through wrappers that delegate it)."""
+    while type(strategy).select is Wrapper.select:
+        strategy = strategy.base
+    return type(strategy).select is not Strategy.select
+
+
 class ClassBalanced(Wrapper):
     """Class quotas per batch: fill the slots so labeled + queried counts become as even as possible.
 
     Slots go one at a time to the predicted class with the fewest (labeled + already assigned)
     examples among classes that still have candidates; within a class, the base strategy's scores
-    rank the candidates. A class no candidate is predicted as gets no slot.
+    rank the candidates. A class no candidate is predicted as gets no slot. A base that picks its own
+    batch (DIRECT, a diversity step) is refused: the quotas would silently drop that step.
     """
+
+    def __init__(self, base: Strategy):
+        if _selects_itself(base):
+            raise StrategyError(f"class-balanced needs a base that ranks by score; {base!r} picks its own batch")
+        super().__init__(base)
 
     def select(self, scores, predicted, n, ctx):
         n = int(min(n, len(scores)))
