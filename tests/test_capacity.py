@@ -173,3 +173,15 @@ def test_a_numpy_integer_seed_survives_the_checkpoint():
     back = load_checkpoint(m.to_checkpoint())
     assert back.random_state == 5  # was None: the restored template refitted unseeded
     assert clone(back).get_params()["random_state"] == 5
+
+
+def test_candidates_alike_in_name_are_told_apart_in_the_record():
+    # Two linear candidates differing only in solver: both were "linear", and the CV means collapsed into one entry.
+    cands = (FocalLossClassifier(hidden=(), solver="lbfgs", max_epochs=50),
+             FocalLossClassifier(hidden=(), solver="adam", max_epochs=20))
+    X, y = _linear(90)
+    m = BudgetSizedClassifier(candidates=cands, floor=None, random_state=0).fit(X, y)
+    assert m.capacity_["tried"] == ["linear#0", "linear#1"]
+    assert list(m.capacity_["cv_macro_f1"]) == ["linear#0", "linear#1"]
+    assert m.capacity_["chosen"] == f"linear#{m.choice_}"
+    assert m.estimator_.solver == cands[m.choice_].solver

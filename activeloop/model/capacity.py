@@ -196,6 +196,8 @@ class BudgetSizedClassifier(ClassifierMixin, BaseEstimator):
         self.estimator_ = self._candidate(self.choice_).fit(X, y, sample_weight, on_epoch=on_epoch)
         self._copy_fitted()
         names = [_name(c) for c in cands]
+        if len(set(names)) < len(names):  # same widths and gamma: number them, or the record cannot say which
+            names = [f"{n}#{i}" for i, n in enumerate(names)]
         means = None if scores is None else {n: round(float(v), 4) for n, v in zip(names, scores.mean(axis=1))}
         self.capacity_ = {"chosen": names[self.choice_], "hidden": list(self.hidden_), "cv_macro_f1": means,
                           "folds": 0 if scores is None else int(scores.shape[1]), "rule": "one-standard-error",
