@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from sklearn.base import clone
+from sklearn.utils.estimator_checks import check_dtype_object, check_estimator_sparse_array, check_fit1d
 
 from activeloop.errors import CheckpointError, NotFittedError
 from activeloop.loop import Loop, model_summary
@@ -150,3 +151,37 @@ def test_a_loop_round_records_the_capacity_choice_and_restores_the_model(tmp_pat
     assert isinstance(again.model_, BudgetSizedClassifier)
     np.testing.assert_allclose(again.model_.predict_proba(X[:5]), loop.model_.predict_proba(X[:5]))
     pool.close()
+
+
+@pytest.mark.parametrize("check", [check_fit1d, check_estimator_sparse_array, check_dtype_object])
+def test_bad_training_input_gets_scikit_learns_clear_error(check):
+    # 1-D X used to end in IndexError, sparse X in a numpy error, object labels in no "Unknown label type".
+    check("BudgetSizedClassifier", BudgetSizedClassifier(random_state=0))
+
+
+@pytest.mark.parametrize("data", ["not bytes", None, 7])
+def test_a_checkpoint_that_is_not_bytes_is_a_checkpoint_error(data):
+    with pytest.raises(CheckpointError, match="must be bytes"):
+        load_checkpoint(data)
+    with pytest.raises(CheckpointError, match="must be bytes"):
+        BudgetSizedClassifier.from_checkpoint(data)
+
+
+def test_a_numpy_integer_seed_survives_the_checkpoint():
+    X, y = _linear(40)
+    m = BudgetSizedClassifier(random_state=np.int64(5)).fit(X, y)
+    back = load_checkpoint(m.to_checkpoint())
+    assert back.random_state == 5  # was None: the restored template refitted unseeded
+    assert clone(back).get_params()["random_state"] == 5
+
+
+def test_candidates_alike_in_name_are_told_apart_in_the_record():
+    # Two linear candidates differing only in solver: both were "linear", and the CV means collapsed into one entry.
+    cands = (FocalLossClassifier(hidden=(), solver="lbfgs", max_epochs=50),
+             FocalLossClassifier(hidden=(), solver="adam", max_epochs=20))
+    X, y = _linear(90)
+    m = BudgetSizedClassifier(candidates=cands, floor=None, random_state=0).fit(X, y)
+    assert m.capacity_["tried"] == ["linear#0", "linear#1"]
+    assert list(m.capacity_["cv_macro_f1"]) == ["linear#0", "linear#1"]
+    assert m.capacity_["chosen"] == f"linear#{m.choice_}"
+    assert m.estimator_.solver == cands[m.choice_].solver

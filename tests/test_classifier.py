@@ -371,3 +371,19 @@ def test_lbfgs_fit_is_deterministic_and_reports_one_solve():
     back = FocalLossClassifier.from_checkpoint(a.to_checkpoint())
     assert back.solver == "lbfgs" and back.C == 1.0
     np.testing.assert_allclose(back.predict_proba(X), a.predict_proba(X))
+
+
+def test_logit_adjustment_does_not_hand_every_row_to_a_class_without_labels(wine):
+    # partial_fit told of class 2 before any of its labels came in: its prior must not be ~0,
+    # or subtracting tau * log(prior) adds ~28 to its logit and it takes every prediction.
+    X, y = wine
+    seen = y < 2
+    clf = FocalLossClassifier(hidden=(), logit_adjust=1.0, random_state=0)
+    clf.partial_fit(X[seen], y[seen], classes=[0, 1, 2])
+    for _ in range(30):
+        clf.partial_fit(X[seen], y[seen])
+    assert clf.class_counts_[2] == 0
+    assert clf.class_prior_[2] == pytest.approx(clf.class_prior_[:2].min())
+    pred = clf.predict(X[seen])
+    assert not np.any(pred == 2)
+    assert np.mean(pred == y[seen]) > 0.9

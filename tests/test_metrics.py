@@ -139,3 +139,23 @@ class np_warnings_as_errors:
 
     def __exit__(self, *exc):
         return self._cm.__exit__(*exc)
+
+
+def test_a_class_absent_from_y_true_and_never_predicted_does_not_lower_macro_f1():
+    # Perfect on the two classes the eval split holds; "fraud" has no eval labels and is never predicted.
+    y = np.array([0, 0, 1, 1])
+    proba = np.array([[0.9, 0.1, 0.0], [0.8, 0.2, 0.0], [0.1, 0.9, 0.0], [0.2, 0.8, 0.0]])
+    m = classification_metrics(y, proba, CLASSES)
+    assert m["macro_f1"] == pytest.approx(1.0)  # was 2/3: the absent class counted as an F1 of 0
+    assert m["balanced_accuracy"] == pytest.approx(1.0)
+    assert m["per_class"]["fraud"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0}
+    # predicted but absent: a false alarm, so it does count, as a 0
+    proba[0] = [0.1, 0.1, 0.8]
+    m = classification_metrics(y, proba, CLASSES)
+    assert m["macro_f1"] == pytest.approx((2 / 3 + 1.0 + 0.0) / 3)
+    assert m["macro_f1"] == pytest.approx(f1_score(y, proba.argmax(1), average="macro"))
+
+
+def test_no_examples_is_one_clear_error():
+    with pytest.raises(ValueError, match="needs at least one example"):
+        classification_metrics([], np.zeros((0, 3)), CLASSES)

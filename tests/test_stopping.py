@@ -226,3 +226,27 @@ def test_stop_set_is_a_seeded_sorted_sample_of_the_given_ids():
     assert a.tolist() == b.tolist() and len(a) == 1000 and np.all(np.diff(a) > 0)
     assert set(a) <= set(ids.tolist())
     assert choose_stop_set([5, 3, 3], size=10).tolist() == [3, 5]
+
+
+def test_a_value_just_short_of_its_threshold_is_never_shown_as_reaching_it():
+    # κ 0.998 < 0.999: two decimals would print "κ 1.00 ... (needs 0.999)" for a rule that does not stop.
+    a = np.array([0] * 500 + [1] * 500)
+    b = a.copy()
+    b[0] = 1
+    k = KappaStability(window=1, threshold=0.999)
+    feed(k, rounds_of([a, b]))
+    assert not k.met
+    assert k.explain() == "κ 0.998 over the last 1 round (needs 0.999)"
+    # 1.04 % changed > 1 %: one decimal would print "1.0% ... (needs ≤ 1%)".
+    c = PredictionChange(window=1, threshold=0.01)
+    changed = BASE.copy()
+    changed[:1] = 1
+    feed(c, rounds_of([np.tile(BASE, 10)[:961], np.r_[np.tile(changed, 10)[:961]]]))
+    assert c.value == pytest.approx(10 / 961) and not c.met
+    assert c.explain() == "1.04% of stop-set predictions changed per round (needs ≤ 1% for 1)"
+    u = OverallUncertainty(threshold=0.05)
+    u.stop(Snapshot(round=1, n_labels=10, uncertainty=0.0504))
+    assert not u.met
+    assert u.explain() == "uncertainty 0.0504 on the stop set (needs ≤ 0.05)"
+    assert verdict(rounds_of([a, b]), KappaStability(window=1, threshold=0.999)).text == (
+        "stop: not yet — κ 0.998 over the last 1 round (needs 0.999)")

@@ -35,7 +35,8 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.metrics import f1_score
 from sklearn.model_selection import StratifiedKFold
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from activeloop.defaults import RANDOM_STATE
 from activeloop.errors import CheckpointError
@@ -186,8 +187,8 @@ class BudgetSizedClassifier(ClassifierMixin, BaseEstimator):
         cands = self._candidates()
         if not len(cands):
             raise ValueError("candidates must name at least one model")
-        X = np.asarray(X, dtype=np.float32)
-        y = np.asarray(y)
+        X, y = validate_data(self, X, y, dtype=np.float32)  # one clear error for 1-D, sparse or non-finite X
+        check_classification_targets(y)
         m = self._eligible(np.unique(y, return_counts=True)[1], X.shape[1])
         scores = self._cv_scores(X, y, m) if m > 1 else None
         self.choice_ = 0 if scores is None else one_standard_error_choice(scores)
@@ -195,6 +196,8 @@ class BudgetSizedClassifier(ClassifierMixin, BaseEstimator):
         self.estimator_ = self._candidate(self.choice_).fit(X, y, sample_weight, on_epoch=on_epoch)
         self._copy_fitted()
         names = [_name(c) for c in cands]
+        if len(set(names)) < len(names):  # same widths and gamma: number them, or the record cannot say which
+            names = [f"{n}#{i}" for i, n in enumerate(names)]
         means = None if scores is None else {n: round(float(v), 4) for n, v in zip(names, scores.mean(axis=1))}
         self.capacity_ = {"chosen": names[self.choice_], "hidden": list(self.hidden_), "cv_macro_f1": means,
                           "folds": 0 if scores is None else int(scores.shape[1]), "rule": "one-standard-error",
@@ -231,7 +234,7 @@ class BudgetSizedClassifier(ClassifierMixin, BaseEstimator):
         head = {"format": 1, "cv": int(self.cv), "floor": self.floor, "choice": int(self.choice_),
                 "candidates": [{k: _plain(v) for k, v in c.get_params(deep=False).items() if k != "random_state"}
                                for c in self._candidates()],
-                "random_state": self.random_state if isinstance(self.random_state, (int, type(None))) else None,
+                "random_state": _plain(self.random_state) if isinstance(self.random_state, (int, np.integer)) else None,
                 "capacity": self.capacity_,
                 "cv_scores": None if self.cv_scores_ is None else self.cv_scores_.tolist()}
         body = json.dumps(head).encode() + b"\n" + self.estimator_.to_checkpoint()
@@ -240,6 +243,8 @@ class BudgetSizedClassifier(ClassifierMixin, BaseEstimator):
     @classmethod
     def from_checkpoint(cls, data: bytes) -> "BudgetSizedClassifier":
         """Rebuild a fitted model from :meth:`to_checkpoint` bytes; :class:`CheckpointError` when they are not that."""
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise CheckpointError(f"checkpoint must be bytes, got {type(data).__name__}")
         data = bytes(data)
         if not data.startswith(_MAGIC):
             raise CheckpointError("not a budget-sized activeloop model checkpoint (bad header)")
@@ -282,6 +287,6 @@ def _plain(v: Any) -> Any:
 
 def load_checkpoint(data: bytes) -> Any:
     """The fitted model in checkpoint bytes, whichever activeloop model wrote them."""
-    if bytes(data[: len(_MAGIC)]) == _MAGIC:
+    if isinstance(data, (bytes, bytearray, memoryview)) and bytes(data[: len(_MAGIC)]) == _MAGIC:
         return BudgetSizedClassifier.from_checkpoint(data)
     return FocalLossClassifier.from_checkpoint(data)

@@ -315,7 +315,11 @@ class FocalLossClassifier(ClassifierMixin, BaseEstimator):
         self.class_counts_ = counts
         alpha_arg = self.alpha if isinstance(self.alpha, str) or self.alpha is None else np.asarray(self.alpha, dtype=np.float64)
         self.alpha_ = class_alpha(counts, alpha_arg, beta=self.beta)
-        self.class_prior_ = (counts + 1e-12) / (counts + 1e-12).sum()
+        # A class without labels yet (partial_fit's classes, a warm start) gets the rarest seen class's
+        # prior, not ~0: logit adjustment would add -log(1e-12) ~ 28 to its logit and predict it everywhere.
+        seen_counts = counts[counts > 0]
+        prior = np.where(counts > 0, counts, seen_counts.min() if seen_counts.size else 1.0)
+        self.class_prior_ = prior / prior.sum()
 
         lbfgs = self.solver == "lbfgs"
         train_idx, val_idx = np.arange(len(y_idx)), np.empty(0, dtype=np.int64)

@@ -11,7 +11,6 @@ from sklearn.metrics import (
     average_precision_score,
     balanced_accuracy_score,
     confusion_matrix,
-    f1_score,
     precision_recall_fscore_support,
 )
 
@@ -48,7 +47,9 @@ def classification_metrics(y_true: Sequence[Any] | np.ndarray, proba: np.ndarray
     Returns
     -------
     dict
-        ``n``, ``accuracy``, ``balanced_accuracy``, ``macro_f1`` (over all ``classes``),
+        ``n``, ``accuracy``, ``balanced_accuracy``, ``macro_f1`` (over the classes in ``y_true``
+        or predicted: a class with neither has no F1 to average, so it is left out; one that is
+        only predicted counts as 0),
         ``per_class`` ``{name: {precision, recall, f1, support}}``, ``minority`` (names of
         classes whose prevalence in ``y_true`` is below half of 1/C, at least the rarest
         present one), ``pr_auc`` ``{minority name: average precision}`` (only classes
@@ -66,13 +67,13 @@ def classification_metrics(y_true: Sequence[Any] | np.ndarray, proba: np.ndarray
     if len(y_idx) != len(proba):
         raise ValueError(f"y_true has {len(y_idx)} rows but proba has {len(proba)}")
     n = len(y_idx)
+    if n == 0:
+        raise ValueError("classification_metrics needs at least one example")
     labels = np.arange(c)
     pred = proba.argmax(axis=1)
     support = np.bincount(y_idx, minlength=c)
     prec, rec, f1, _ = precision_recall_fscore_support(y_idx, pred, labels=labels, zero_division=0)
     present = np.flatnonzero(support > 0)
-    if n == 0:
-        raise ValueError("classification_metrics needs at least one example")
     prevalence = support / n
     minority = [int(i) for i in present if prevalence[i] < 0.5 / c]
     rarest = int(present[np.argmin(support[present])])
@@ -86,7 +87,7 @@ def classification_metrics(y_true: Sequence[Any] | np.ndarray, proba: np.ndarray
         "n": int(n),
         "accuracy": float(accuracy_score(y_idx, pred)),
         "balanced_accuracy": float(_balanced_accuracy(y_idx, pred)),
-        "macro_f1": float(f1_score(y_idx, pred, labels=labels, average="macro", zero_division=0)),
+        "macro_f1": float(np.mean(f1[np.union1d(present, pred)])),
         "per_class": {
             names[i]: {
                 "precision": float(prec[i]),

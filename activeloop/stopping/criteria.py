@@ -94,6 +94,19 @@ def kappa(a: np.ndarray, b: np.ndarray) -> float:
     return 0.0 if expected >= 1.0 else (observed - expected) / (1.0 - expected)
 
 
+def _shown(value: float, threshold: float, decimals: int, *, percent: bool = False) -> str:
+    """``value`` with ``decimals`` decimals, or more where fewer would put it on the other side of ``threshold``.
+
+    A verdict must not print "κ 1.00 (needs 0.999)" for a κ of 0.998 that does not stop.
+    """
+    scale = 100.0 if percent else 1.0
+    side = np.sign(value - threshold)
+    d = decimals
+    while d < 9 and np.sign(round(value * scale, d) / scale - threshold) != side:
+        d += 1
+    return f"{value * scale:.{d}f}" + ("%" if percent else "")
+
+
 class Criterion:
     """Base: ``stop`` feeds one snapshot to ``update`` and returns ``met``; ``fresh`` is an unfed copy."""
 
@@ -195,10 +208,11 @@ class KappaStability(_StopSetCriterion):
         if v is None:
             return "κ needs 2 rounds on the stop set"
         if self.met:
-            return f"predictions stable (κ {v:.3f} over {self.window} rounds)"
+            return f"predictions stable (κ {_shown(v, self.threshold, 3)} over {self.window} rounds)"
         n = len(self._window())
         over = f"over the last {n} round{'s' if n != 1 else ''}"
-        return f"κ {v:.2f} {over} (needs {self.threshold:g}" + (f" over {self.window})" if n < self.window else ")")
+        needs = f"needs {self.threshold:g}" + (f" over {self.window}" if n < self.window else "")
+        return f"κ {_shown(v, self.threshold, 2)} {over} ({needs})"
 
 
 class PredictionChange(_StopSetCriterion):
@@ -233,8 +247,9 @@ class PredictionChange(_StopSetCriterion):
         if v is None:
             return "prediction change needs 2 rounds on the stop set"
         if self.met:
-            return f"predictions settled (≤ {v:.1%} changed per round)"
-        return f"{v:.1%} of stop-set predictions changed per round (needs ≤ {self.threshold:.1%} for {self.window})"
+            return f"predictions settled (≤ {_shown(v, self.threshold, 1, percent=True)} changed per round)"
+        changed = _shown(v, self.threshold, 1, percent=True)
+        return f"{changed} of stop-set predictions changed per round (needs ≤ {self.threshold * 100:g}% for {self.window})"
 
 
 class OverallUncertainty(Criterion):
@@ -264,8 +279,8 @@ class OverallUncertainty(Criterion):
         if v is None:
             return "no uncertainty measured yet"
         if self.met:
-            return f"model sure of the stop set (uncertainty {v:.3f})"
-        return f"uncertainty {v:.2f} on the stop set (needs ≤ {self.threshold:g})"
+            return f"model sure of the stop set (uncertainty {_shown(v, self.threshold, 3)})"
+        return f"uncertainty {_shown(v, self.threshold, 2)} on the stop set (needs ≤ {self.threshold:g})"
 
 
 class MinorityPlateau(Criterion):
