@@ -30,7 +30,10 @@ def connect(address: str, *, timeout: float | None = None) -> Any:
     d = distributed()
     timeout = CONNECT_TIMEOUT if timeout is None else timeout
     try:  # before a Client exists: a half-built one complains again when it is garbage-collected
-        d.comm.registry.get_backend(d.comm.parse_address(address)[0])
+        scheme, where = d.comm.parse_address(address)
+        d.comm.registry.get_backend(scheme)
+        if scheme != "inproc":  # every network backend takes HOST:PORT; a missing port fails deep inside Client
+            d.comm.addressing.parse_host_port(where)
     except ValueError as exc:
         raise ClusterError(f"{address!r} is not a dask scheduler address ({exc}); give one like tcp://HOST:8786") from None
     try:

@@ -279,6 +279,16 @@ def test_a_scheduler_address_of_an_unknown_scheme_is_one_line(tmp_path):
     assert res.stderr.count("\n") == 1
 
 
+@pytest.mark.parametrize("address", ["127.0.0.1", "tcp://127.0.0.1", "tcp://[::1]"])
+def test_a_scheduler_address_without_a_port_is_one_line_at_once(tmp_path, address):
+    with pytest.raises(ClusterError, match="is not a dask scheduler address"):
+        cluster_mod.connect(address)
+    res = CliRunner().invoke(app, [*BENCH, "--out", str(tmp_path), "--scheduler", address])
+    assert res.exit_code == 1
+    assert res.stderr.startswith(f"error: {address!r} is not a dask scheduler address")
+    assert res.stderr.count("\n") == 1 and "Traceback" not in res.output
+
+
 def test_without_the_dask_extra_the_scheduler_option_names_the_pip_command(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "distributed", None)  # what Python does for a package that is not installed
     res = CliRunner().invoke(app, [*BENCH, "--out", str(tmp_path), "--scheduler", "tcp://127.0.0.1:8786"])

@@ -11,6 +11,7 @@ annotator, re-weighted with the current labeled counts.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
@@ -26,7 +27,7 @@ from activeloop.query.registry import resolve
 from activeloop.query.scoring import ExcludedRows, Scored, class_heads, not_in, score_pool
 from activeloop.query.selector import Selector
 from activeloop.query.strategies import Context, Strategy, top_n
-from activeloop.store.scores import Scores
+from activeloop.store.scores import Scores, ScoresError
 
 __all__ = ["Query", "QueryEngine", "sample_eval"]
 
@@ -150,7 +151,8 @@ class QueryEngine:
     Following the rounds (``model=None``, and after :meth:`adopt`; ``model_round`` says whose): the scores of the latest round
     are used while it stays the latest; a newer round (recorded by any process) is picked up at the
     next query, from its stored scores when it has them for this strategy's
-    :meth:`~activeloop.query.Strategy.score_key`, else by loading its checkpoint and rescoring.
+    :meth:`~activeloop.query.Strategy.score_key`, else by loading its checkpoint and rescoring (so are stored
+    scores that fail their checks, with a ``RuntimeWarning`` naming why).
     With a model of your own, scores are reused while ``(pool, latest round number, id(model))`` is
     unchanged and the model still gives the same probabilities on a few probe rows kept from the
     last scoring (so a refit without a recorded round is noticed too). Either way, examples added
@@ -452,7 +454,11 @@ class QueryEngine:
         if number is None:  # following rounds, and there is none yet
             return self._cold(pool, classes, key)
         if self.score_key is not None:
-            stored = pool.load_scores(number, self.score_key)
+            try:
+                stored = pool.load_scores(number, self.score_key)
+            except ScoresError as err:  # damaged or not this round's: the checkpoint (sha256-checked) rescores
+                warnings.warn(f"{err}; rescoring the pool with the round's checkpoint", RuntimeWarning, stacklevel=4)
+                stored = None
             if stored is not None:
                 self.scores_from_ = "stored"
                 return _Cache(key, False, stored)

@@ -8,7 +8,7 @@ import re
 from functools import lru_cache, partial
 from importlib.resources import files
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -213,23 +213,34 @@ def current_revision(engine: Engine) -> str | None:
     return rev
 
 
+_MIGRATING = 0x61637476  # PostgreSQL advisory lock key held while a transaction migrates the schema
+
+
+def _migrate(engine: Engine, step: Callable[[Config, str], None], revision: str) -> None:
+    """Run Alembic's ``step`` to ``revision`` in one write transaction, one process at a time.
+
+    SQLite's write transaction (BEGIN IMMEDIATE) already serialises it; on PostgreSQL an advisory lock
+    does, so a second process opening the same old database waits, then finds it current.
+    """
+    cfg = alembic_config()
+    with engine.execution_options(**WRITE).begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATING})
+        cfg.attributes["connection"] = conn
+        step(cfg, revision)
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Apply Alembic revisions up to ``revision`` in one transaction."""
     from alembic import command
 
-    cfg = alembic_config()
-    with engine.execution_options(**WRITE).begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, revision)
+    _migrate(engine, command.upgrade, revision)
 
 
 def downgrade(engine: Engine, revision: str) -> None:
     from alembic import command
 
-    cfg = alembic_config()
-    with engine.execution_options(**WRITE).begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.downgrade(cfg, revision)
+    _migrate(engine, command.downgrade, revision)
 
 
 def connect(url: str | Path, *, create: bool = False, auto_upgrade: bool = True) -> Engine:

@@ -84,7 +84,7 @@ def record(
                strategy=strategy, checkpoint=checkpoint, checkpoint_sha256=sha, metrics=metrics, config=config)
     round_id = s.execute(sa.insert(RD).values(**row)).inserted_primary_key[0]
     if scores is not None:
-        stored_scores.save(s, round_id, scores.tied_to(number))
+        stored_scores.save(s, round_id, scores.tied_to(number), project_id=project_id)
     return RoundInfo.from_row(SimpleNamespace(**row))
 
 

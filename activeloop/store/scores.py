@@ -146,10 +146,12 @@ def class_order(base: np.ndarray, predicted: np.ndarray, n_classes: int) -> tupl
     return order, starts
 
 
-def pack(scores: Scores, *, version: int = VERSION) -> bytes:
+def pack(scores: Scores, *, version: int = VERSION, project: int | None = None) -> bytes:
     """One blob: magic, header length, JSON header with the arrays' checksum, then the raw arrays.
 
     ``version``: the format to write (1: a SHA-256 checksum, as older activeloop wrote; 2: a CRC-32).
+    ``project``: the id of the project whose pool was scored, kept in the header so that a blob
+    moved to another project's round is refused (see :func:`load`).
     """
     arrays = [np.ascontiguousarray(getattr(scores, f)) for f in _FIELDS]
     offset = int(scores.ids[0]) if len(scores.ids) else 0
@@ -167,16 +169,18 @@ def pack(scores: Scores, *, version: int = VERSION) -> bytes:
         "key": scores.key,
         "round": scores.round,
         "ids_offset": offset,
+        **({} if project is None else {"project": int(project)}),
         "arrays": [[f, a.dtype.str, list(a.shape)] for f, a in zip(_FIELDS, arrays)],
         digest.name: digest.value(),
     }).encode()
     return b"".join([MAGIC, struct.pack("<Q", len(header)), header, *(a.tobytes() for a in arrays)])
 
 
-def unpack(blob: bytes | memoryview, *, where: str = "stored scores") -> Scores:
+def unpack(blob: bytes | memoryview, *, where: str = "stored scores", project: int | None = None) -> Scores:
     """The :class:`Scores` of a :func:`pack` blob (arrays are read-only views of it); checks its checksum.
 
-    Raises :class:`ScoresError` naming ``where`` when the blob is truncated, altered or unknown.
+    Raises :class:`ScoresError` naming ``where`` when the blob is truncated, altered or unknown, or
+    (given ``project``) packed for another project.
     """
     view = memoryview(blob).cast("B")
     head = len(MAGIC) + 8
@@ -205,24 +209,36 @@ def unpack(blob: bytes | memoryview, *, where: str = "stored scores") -> Scores:
         pos += nbytes
     if pos != len(view) or digest.value() != header.get(digest.name) or set(out) != set(_FIELDS):
         raise ScoresError(f"{where}: fails its {digest.name} check (truncated or altered); retrain to rewrite them")
+    if project is not None and header.get("project", project) != project:
+        raise ScoresError(f"{where}: scored project id {header['project']}, not this one ({project}); retrain to rewrite them")
     out["ids"] = np.add(out["ids"], int(header.get("ids_offset", 0)), dtype=np.int64)  # one pass, not two
     out["predicted"] = out["predicted"].astype(np.int16)
     return Scores(header["key"], header["round"], *(out[f] for f in _FIELDS))
 
 
 # ------------------------------------------------------------------ in the database (table round_scores)
-def save(session, round_id: int, scores: Scores) -> None:
-    """Insert ``scores`` for the round with primary key ``round_id`` inside the caller's transaction."""
+def save(session, round_id: int, scores: Scores, *, project_id: int | None = None) -> None:
+    """Insert ``scores`` for the round with primary key ``round_id`` (of project ``project_id``) inside the caller's
+    transaction."""
     session.execute(sa.insert(tables.round_scores).values(
-        round_id=round_id, key=scores.key[:200], n=len(scores), data=pack(scores)))
+        round_id=round_id, key=scores.key[:200], n=len(scores), data=pack(scores, project=project_id)))
 
 
 def load(conn, project_id: int, number: int, key: str, *, where: str = "") -> Scores | None:
-    """Round ``number``'s stored scores for ``key`` (None when that round has none); checked on unpacking."""
+    """Round ``number``'s stored scores for ``key`` (None when that round has none).
+
+    Checked on unpacking (checksum, project), and against the row: a blob whose header names another
+    round or key, or whose length is not the row's ``n``, was not written for it (:class:`ScoresError`).
+    """
     rs, rd = tables.round_scores, tables.rounds
-    stmt = (sa.select(rs.c.data).join(rd, rd.c.id == rs.c.round_id)
+    stmt = (sa.select(rs.c.n, rs.c.data).join(rd, rd.c.id == rs.c.round_id)
             .where(rd.c.project_id == project_id, rd.c.number == int(number), rs.c.key == key[:200]))
-    data = conn.scalar(stmt)
-    if data is None:
+    row = conn.execute(stmt).first()
+    if row is None:
         return None
-    return unpack(data, where=f"{where}round {number}'s stored scores").tied_to(int(number))
+    where = f"{where}round {number}'s stored scores"
+    scores = unpack(row.data, where=where, project=project_id)
+    if (scores.round, scores.key, len(scores)) != (int(number), key, row.n):
+        raise ScoresError(f"{where}: written for round {scores.round}, key {scores.key!r} with {len(scores)} rows, "
+                          f"not round {number}, key {key!r} with {row.n}; retrain to rewrite them")
+    return scores

@@ -39,8 +39,8 @@ def work(url: str, log_path: str, seed: int, hold: float = 0.0) -> None:
     pool.record_round = logged_record
     save = stored_scores.save
 
-    def save_then_hold(session, round_id, scores):
-        save(session, round_id, scores)  # inserted, not committed: the round's transaction is still open
+    def save_then_hold(session, round_id, scores, **kw):
+        save(session, round_id, scores, **kw)  # inserted, not committed: the round's transaction is still open
         log(f"scores written {scores.round}")
         if hold:
             time.sleep(hold)  # a window in which the test's SIGKILL lands inside the transaction
