@@ -96,3 +96,23 @@ def test_a_lease_taken_with_a_timezone_aware_clock_is_live_and_expires_for_every
     finally:
         for pool in (ana, bob, carl):
             pool.close()
+
+
+@pytest.mark.postgres
+@pytest.mark.xfail(strict=True, reason="ExclusionTracker re-reads only the last OVERLAP_ROWS label ids on PostgreSQL: "
+                                       "an import's labels committed behind a newer label are never read")
+def test_a_query_state_sees_an_imports_labels_committed_after_a_newer_label(pg_database):
+    """An import with labels runs in one long transaction; an annotator's label (a higher id) commits first."""
+    rng = np.random.default_rng(0)
+    with Pool.create(pg_database, "p", ["a", "b"]) as setup:
+        first = int(setup.add(rng.normal(size=(4, 3)))[0])
+    with Pool.open(pg_database) as ana, Pool.open(pg_database) as importer:
+        ana.query_state("ana")  # a session's query state, kept up to date from here on
+        with importer.transaction():
+            importer.add(rng.normal(size=(200, 3)), labels=["b"] * 200)
+            ana.label(first, "a", annotator="ana")
+            assert list(ana.query_state("ana")[2]) == [1, 0]
+        _, excluded, counts = ana.query_state("ana")
+        labeled, _ = ana.labeled()
+        assert list(counts) == [1, 200] == [ana.class_counts()["a"], ana.class_counts()["b"]]
+        assert set(labeled) <= set(excluded.tolist())
