@@ -5,11 +5,12 @@ Functions over a caller's connection; they never commit.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
 from activeloop.store import tables
 
@@ -51,6 +52,25 @@ def current_name(conn, project_id: int, example_id: int) -> str | None:
 def by_key(s: Connection, key: str) -> int | None:
     """The id of the label written with idempotency ``key``, None when there is none yet."""
     return s.scalar(sa.select(LB.c.id).where(LB.c.idempotency_key == key))
+
+
+def once(writer: Engine, key: str, write: Callable[[Connection], int]) -> int:
+    """The id of the label with idempotency ``key``: the one written already, else ``write(s)``'s, in one transaction.
+
+    A retry can race its own first attempt (the connection dropped after COMMIT was sent while the server
+    still runs that transaction, waiting on a lock): both find no label under ``key``, and the insert that
+    commits second breaks its unique index. That attempt returns the label the other wrote.
+    """
+    try:
+        with writer.begin() as s:
+            found = by_key(s, key)
+            return found if found is not None else write(s)
+    except sa.exc.IntegrityError:
+        with writer.connect() as conn:
+            found = by_key(conn, key)
+        if found is None:
+            raise
+        return found
 
 
 def record(s: Connection, example_id: int, class_id: int, *, annotator: str, source: str, round: int | None, key: str,

@@ -33,7 +33,7 @@ from activeloop.store.leases import LeaseInfo
 from activeloop.store.names import KEY_LEN, NAME_LEN, label_text, project_spec, text
 from activeloop.store.rounds import RoundInfo
 from activeloop.store.rows import resumable_rows
-from activeloop.store.tables import SOURCES, SPLITS, utcnow
+from activeloop.store.tables import SOURCES, SPLITS, stored_time, utcnow
 from activeloop.store.tables import classes as CL, examples as EX, labels as LB, projects as PJ
 
 __all__ = ["Pool", "RoundInfo", "LeaseInfo"]
@@ -70,8 +70,8 @@ class Pool:
     dim : int or None
         The feature dimension, fixed by the first examples added.
     clock : callable() -> datetime
-        Naive-UTC "now" for label, lease and round times (default ``utcnow``); tests pass a fake
-        clock to expire leases without waiting.
+        "Now" for label, lease and round times (default ``utcnow``): naive UTC, or timezone-aware (converted to
+        naive UTC); tests pass a fake clock to expire leases without waiting.
     retry_seconds : float
         How long a call keeps retrying after a dropped connection (a server restart, a killed
         connection) before :class:`~activeloop.errors.UnreachableError`; default
@@ -171,6 +171,9 @@ class Pool:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    def _now(self) -> datetime:
+        return stored_time(self.clock())
+
     def __repr__(self) -> str:
         return f"Pool({self.url!r}, project={self.name!r}, classes={self.classes})"
 
@@ -265,7 +268,7 @@ class Pool:
                 raise DimensionError(f"{where}: {X.shape[1]} features per example, but the project has {dim}")
             ext = examples.external_ids(conn, self.project_id, external_ids, n, where)
             ids = examples.insert(conn, self.project_id, X, ext, payloads=payloads, class_ids=class_ids, split=split,
-                                  annotator=annotator, now=self.clock(), where=where)
+                                  annotator=annotator, now=self._now(), where=where)
             self.dim = dim
         return ids
 
@@ -404,21 +407,18 @@ class Pool:
         annotator = text(annotator, "annotator", NAME_LEN)
         key = uuid.uuid4().hex if key is None else text(key, "label key", KEY_LEN)
         seconds = self.retry_seconds if retry_seconds is None else faults.retry_seconds(retry_seconds)
-        return faults.call(seconds, self._engine.url, self._label_once, int(example_id),
-                           self._class_ids[self.classes.index(cls)], annotator, source, key)
+        write = functools.partial(self._write_label, int(example_id), self._class_ids[self.classes.index(cls)],
+                                  annotator, source, key)
+        return faults.call(seconds, self._engine.url, label_log.once, self._writer, key, write)
 
-    def _label_once(self, example_id: int, class_id: int, annotator: str, source: str, key: str) -> int:
-        now = self.clock()
-        with self._writer.begin() as s:
-            found = label_log.by_key(s, key)
-            if found is not None:
-                return found
-            self._require_example(s, example_id)
-            leases.claim(s, example_id, annotator, now)
-            label_id = label_log.record(s, example_id, class_id, annotator=annotator, source=source,
-                                        round=rounds.latest_number(s, self.project_id), key=key, now=now)
-            leases.close(s, [example_id], annotator, "labeled", now)
-            return label_id
+    def _write_label(self, example_id: int, class_id: int, annotator: str, source: str, key: str, s: Connection) -> int:
+        now = self._now()
+        self._require_example(s, example_id)
+        leases.claim(s, example_id, annotator, now)
+        label_id = label_log.record(s, example_id, class_id, annotator=annotator, source=source,
+                                    round=rounds.latest_number(s, self.project_id), key=key, now=now)
+        leases.close(s, [example_id], annotator, "labeled", now)
+        return label_id
 
     def undo(self, *, annotator: str) -> int | None:
         """Retract ``annotator``'s newest unretracted label; returns its example id (None if none).
@@ -436,7 +436,7 @@ class Pool:
             if chosen[0] is None:
                 return None
             label_id, example_id = chosen[0]
-            label_log.retract(s, label_id, self.clock())
+            label_log.retract(s, label_id, self._now())
             return example_id
 
     @_retried
@@ -489,7 +489,7 @@ class Pool:
         free = None if split is None else functools.partial(self._query_states.known_free, split)
         with self._writer.begin() as conn:
             got, written = leases.lease(conn, self.project_id, ids, annotator=annotator, strategy=strategy,
-                                        scores=scores, ttl=ttl, now=self.clock(), known_free=free)
+                                        scores=scores, ttl=ttl, now=self._now(), known_free=free)
         if written is not None and split is not None:  # committed
             self._query_states.wrote(split, written)
         return got
@@ -500,7 +500,7 @@ class Pool:
         if outcome == "skipped":  # a closed row's outcome is not what the query state follows: skip() writes one
             raise ActiveloopError("release() cannot record a skip; call skip(example_id, annotator=...) instead")
         with self._writer.begin() as conn:
-            leases.close(conn, ids, annotator, outcome, self.clock())
+            leases.close(conn, ids, annotator, outcome, self._now())
 
     @_retried
     def skip(self, example_id: int, *, annotator: str) -> None:
@@ -508,19 +508,19 @@ class Pool:
         annotator = text(annotator, "annotator", NAME_LEN)
         with self._writer.begin() as s:
             self._require_example(s, example_id)
-            leases.skip(s, example_id, annotator, self.clock())
+            leases.skip(s, example_id, annotator, self._now())
 
     @_retried
     def active_leases(self, annotator: str | None = None) -> list[LeaseInfo]:
         """Unexpired, unreleased leases (of one annotator, or all), oldest first."""
         with self._engine.connect() as conn:
-            return leases.active(conn, self.project_id, annotator, self.clock())
+            return leases.active(conn, self.project_id, annotator, self._now())
 
     @_retried
     def excluded_ids(self, annotator: str | None = None, split: str = "pool") -> np.ndarray:
         """Ids not to hand out now: labeled, leased by anyone, or skipped by ``annotator``."""
         with self._engine.connect() as conn:
-            return leases.excluded_ids(conn, self.project_id, annotator, split, self.clock())
+            return leases.excluded_ids(conn, self.project_id, annotator, split, self._now())
 
     @_retried
     def query_state(self, annotator: str, split: str = "pool") -> tuple[int | None, np.ndarray, np.ndarray]:
@@ -530,7 +530,7 @@ class Pool:
         one connection and, after the first call per split, only the label and lease log rows that
         changed since (see :mod:`activeloop.store.exclusions`).
         """
-        return self._query_states.read(self._engine, annotator, split, self.clock())
+        return self._query_states.read(self._engine, annotator, split, self._now())
 
     # ---------------------------------------------------------------- rounds
     @_retried
@@ -553,7 +553,7 @@ class Pool:
         with self._writer.begin() as s:
             return rounds.record(
                 s, self.project_id, n_labels=n_labels, strategy=label_text(strategy), checkpoint=checkpoint,
-                metrics=metrics, config=config, started_at=started_at, now=self.clock(), scores=scores,
+                metrics=metrics, config=config, started_at=stored_time(started_at), now=self._now(), scores=scores,
             )
 
     @_retried

@@ -28,6 +28,14 @@ def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
+def stored_time(t: datetime) -> datetime:
+    """``t`` as times are stored, naive UTC: an aware time converted to UTC, a naive one taken as UTC already.
+
+    A ``timestamp without time zone`` column would take an aware time in the PostgreSQL session's TimeZone.
+    """
+    return t if t.tzinfo is None else t.astimezone(UTC).replace(tzinfo=None)
+
+
 metadata = MetaData(naming_convention=NAMING)
 
 
