@@ -99,8 +99,6 @@ def test_a_lease_taken_with_a_timezone_aware_clock_is_live_and_expires_for_every
 
 
 @pytest.mark.postgres
-@pytest.mark.xfail(strict=True, reason="ExclusionTracker re-reads only the last OVERLAP_ROWS label ids on PostgreSQL: "
-                                       "an import's labels committed behind a newer label are never read")
 def test_a_query_state_sees_an_imports_labels_committed_after_a_newer_label(pg_database):
     """An import with labels runs in one long transaction; an annotator's label (a higher id) commits first."""
     rng = np.random.default_rng(0)

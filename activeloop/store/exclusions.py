@@ -4,8 +4,10 @@ A query needs the examples that are labeled, leased to anyone or skipped by its 
 labeled count per class. Reading them afresh costs a pass over both logs per query; an
 :class:`ExclusionTracker` instead reads, per refresh, only what an index finds at once:
 
-* label rows added since its last look (on PostgreSQL, where ids can commit out of order, the
-  last ``OVERLAP_ROWS`` again), and the examples of retracted labels when their count changed;
+* label rows added since its last look, and the examples of retracted labels when their count changed.
+  On PostgreSQL ids can commit out of order (a long import's labels behind an annotator's newer
+  one), so it reads from the newest id below which no row can still appear: the newest one seen by a
+  read all of whose then-running transactions had ended before a later read (server snapshots);
 * the open leases (``ix_leases_open``: unreleased and unexpired): their ids, only when the
   newest lease id or the count of unreleased ones changed (leases are inserted and released,
   never extended), and the rows of ids not seen before; else expired in memory;
@@ -21,6 +23,7 @@ state was read at and no pick is labeled or leased in it (:meth:`QueryStates.kno
 from __future__ import annotations
 
 import threading
+from collections import deque
 from datetime import datetime
 from functools import lru_cache
 
@@ -34,7 +37,7 @@ from activeloop.store import tables
 __all__ = ["ExclusionTracker", "QueryStates"]
 
 EX, LB, LS, CL = tables.examples, tables.labels, tables.leases, tables.classes
-OVERLAP_ROWS = 64  # log rows re-read each refresh where ids may commit out of order (not SQLite)
+OVERLAP_ROWS = 64  # skip rows re-read each refresh where ids may commit out of order (not SQLite)
 
 # Plain driver SQL, the same on SQLite and PostgreSQL, run through :func:`~activeloop.store.rows.run`
 # (a refresh runs on every query: no statement compiling, no result objects). ``{m}`` is the driver's
@@ -60,6 +63,8 @@ _SQL = {
     # the newest lease id and the count of open leases (leases are inserted and released or expire,
     # never extended or reopened): with every lease added since known, a count that differs from the
     # leases known to be open means one was released or expired, and only then are the open ids re-read.
+    # PostgreSQL: the oldest running transaction and the first not yet started, now (txid_* also on servers before 13)
+    "snapshot": "SELECT txid_snapshot_xmin(s), txid_snapshot_xmax(s) FROM (SELECT txid_current_snapshot() AS s) q",
     "signature": "SELECT (SELECT max(number) FROM rounds WHERE project_id = {m}), (SELECT max(id) FROM labels), "
                  "(SELECT count(*) FROM labels WHERE retracted_at IS NOT NULL), (SELECT max(id) FROM leases), "
                  "(SELECT count(*) FROM leases WHERE released_at IS NULL AND expires_at > {m})",
@@ -98,6 +103,10 @@ class ExclusionTracker:
         self.n_classes = n_classes
         self._label_id = 0
         self._retracted = -1
+        self._settled = 0  # label ids up to this one that will ever commit are applied (PostgreSQL; SQLite: _label_id)
+        self._unsettled: deque[tuple[int, int]] = deque()  # (first txid not started, newest label id) after each read
+        self._xmin: int | None = None  # oldest transaction running just after the last read
+        self._recent: dict[int, int] = {}  # example -> id of the label applied to it, for ids above _settled
         self.labeled: dict[int, int] = {}  # example -> class position of its current label
         self.leased: set[int] = set()  # examples with an open (unexpired, unreleased) lease
         self._open: dict[str, set[int]] = {}  # annotator -> examples with an open lease of theirs
@@ -129,13 +138,13 @@ class ExclusionTracker:
         # SQLite commits ids in order, and a refresh is one read transaction (one snapshot)
         in_order = conn.dialect.name == "sqlite"
         overlap = 0 if in_order else OVERLAP_ROWS
-        if not in_order or newest_label > self._label_id:
-            for lid, eid, pos, retracted in _run(conn, "new_labels", (self._label_id - overlap, p, split)):
+        if in_order and newest_label > self._label_id:
+            for lid, eid, pos, retracted in _run(conn, "new_labels", (self._label_id, p, split)):
                 if retracted is None:
-                    if eid in self.labeled:  # a relabel: the count of its old class goes down
-                        self._counts = None
                     self._label(eid, pos)
-                self._label_id = max(self._label_id, lid)
+                self._label_id = lid
+        elif not in_order:
+            self._labels_out_of_order(conn)
         if n_retracted != self._retracted:  # an undo since: re-read those examples' current labels
             retracted = [eid for (eid,) in _run(conn, "retracted", (p, split))]
             self._relabel(conn, set(retracted) & self.labeled.keys())
@@ -183,7 +192,31 @@ class ExclusionTracker:
         skips.closed = set()
         skips.lease_id = max(skips.lease_id, newest)
 
+    def _labels_out_of_order(self, conn) -> None:
+        """Read the label rows above ``_settled`` (PostgreSQL), applying each once and never an older over a newer one.
+
+        A read's missing rows belong to transactions running during it. Once a snapshot taken after it shows
+        them all ended (its oldest running transaction is past the read's first unstarted one), the next read
+        sees them all, after which every id up to the newest that read saw is settled.
+        """
+        settle = 0
+        while self._unsettled and self._xmin is not None and self._unsettled[0][0] <= self._xmin:
+            settle = self._unsettled.popleft()[1]  # its stragglers are visible to the read below
+        for lid, eid, pos, retracted in _run(conn, "new_labels", (self._settled, self.project_id, self.split)):
+            if retracted is None and self._recent.get(eid, 0) < lid:  # not seen, and newer than what it has
+                self._recent[eid] = lid
+                self._label(eid, pos)
+            self._label_id = max(self._label_id, lid)
+        if settle > self._settled:
+            self._settled = settle
+            self._recent = {eid: lid for eid, lid in self._recent.items() if lid > settle}
+        xmin, xmax = _run(conn, "snapshot", ())[0]
+        self._unsettled.append((int(xmax), self._label_id))
+        self._xmin = int(xmin)
+
     def _label(self, eid: int, pos: int) -> None:
+        if eid in self.labeled:  # a relabel: the count of its old class goes down
+            self._counts = None
         self.labeled[eid] = pos
         self._added.append(eid)
         if self._counts is not None:
@@ -266,6 +299,7 @@ class ExclusionTracker:
         self._base = self._counts = None
         for eid in todo:
             self.labeled.pop(eid, None)
+            self._recent.pop(eid, None)  # read afresh below: an older label committing later may be its current one
         for lo in range(0, len(todo), LOOKUP_CHUNK):
             chunk = todo[lo : lo + LOOKUP_CHUNK]
             newest = (sa.select(sa.func.max(LB.c.id)).where(LB.c.retracted_at.is_(None), LB.c.example_id.in_(chunk))
