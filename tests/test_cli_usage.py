@@ -86,6 +86,13 @@ def test_bench_refuses_bad_sizes_and_names_before_any_work(tmp_path, args, words
     assert not out.exists()
 
 
+def test_bench_out_that_is_a_file_is_refused_and_left_alone(tmp_path):
+    (tmp_path / "b").write_text("mine")
+    line = one_line_error(run(*BENCH, "--out", tmp_path / "b"), 1)
+    assert line == f"error: {tmp_path / 'b'}: exists and is not a folder (--out names the folder for the results)"
+    assert (tmp_path / "b").read_text() == "mine"
+
+
 def test_bench_does_not_replace_an_earlier_run_unless_forced(tmp_path):
     out = tmp_path / "b"
     assert run(*BENCH, "--out", out).returncode == 0

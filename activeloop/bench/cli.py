@@ -172,6 +172,8 @@ def bench(
 
     if not inits or any(s not in INITS for s in inits):
         raise ActiveloopError(f"--init must be random, cold-start or both (random,cold-start), got {init!r}")
+    if out.exists() and not out.is_dir():
+        raise ActiveloopError(f"{out}: exists and is not a folder (--out names the folder for the results)")
     if not force and (earlier := [name for name in OUTPUTS if (out / name).exists()]):
         raise ActiveloopError(f"{out}: holds an earlier benchmark's results ({', '.join(earlier)}); choose another "
                               "--out, or pass --force to replace them")
