@@ -113,7 +113,8 @@ def _open(db: str, project: str | None):
 @DB
 @click.option("--name", "-n", required=True, help="Project name.")
 @click.option("--classes", "-c", required=True, help="Comma-separated class names, e.g. ok,fraud.")
-@click.option("--hotkeys", help="Comma-separated keys, one per class (default 1,2,3...).")
+@click.option("--hotkeys", help="Comma-separated keys, one per class (default 1,2,3...; not s, u, r, e, q or ?, "
+                                 "the labeling app's own keys).")
 def init(db: str, name: str, classes: str, hotkeys: str | None) -> None:
     """Create a project (and the database file if it does not exist)."""
     from activeloop.store import Pool

@@ -111,3 +111,18 @@ def test_bench_does_not_replace_an_earlier_run_unless_forced(tmp_path):
 def test_demo_refuses_bad_sizes_before_writing_the_database(tmp_path, args, words):
     assert words in one_line_error(run("demo", "d.db", *args, cwd=tmp_path), 1)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_init_refuses_a_hotkey_the_labeling_app_keeps_for_itself(tmp_path):
+    line = one_line_error(run("init", tmp_path / "h.db", "--name", "h", "--classes", "ok,spam", "--hotkeys", "s,q"), 1)
+    assert "project 'h': hotkey 's' (skip), 'q' (quit) is the labeling app's own key" in line
+    assert list(tmp_path.iterdir()) == []  # no database file half-made
+
+
+def test_the_keys_kept_from_class_hotkeys_are_the_labeling_apps_own_bindings():
+    from activeloop.store.names import APP_KEYS, DEFAULT_HOTKEYS
+    from activeloop.tui.app import LabelApp
+
+    bound = {key.strip() for binding in LabelApp.BINDINGS for key in binding.key.split(",")}
+    assert bound <= set(APP_KEYS) and {"s", "u", "r", "e", "q"} <= bound
+    assert set(DEFAULT_HOTKEYS) & set(APP_KEYS) == set()
