@@ -302,6 +302,8 @@ def query(db: str, project: str | None, n: int, strategy: str, annotator: str, s
     from activeloop.cluster import session
     from activeloop.loop import Loop
 
+    if n < 1:  # the library says so too, in its own words (batch_size)
+        raise ActiveloopError(f"-n must be >= 1, got {n}")
     pool = _open(db, project)
     try:
         with session(scheduler) as client:

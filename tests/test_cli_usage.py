@@ -70,6 +70,11 @@ def test_wrong_usage_is_one_line_and_status_2(db, tmp_path, args, words):
     assert not (tmp_path / "b").exists()
 
 
+@pytest.mark.parametrize("n", ["0", "-3"])
+def test_query_n_below_1_names_the_option(db, n):
+    assert one_line_error(run("query", db, "-n", n), 1) == f"error: -n must be >= 1, got {n}"
+
+
 @pytest.mark.parametrize("args, words", [
     (["--budget", "0"], "--budget 0"),
     (["--budget", "-5"], "--budget -5"),
