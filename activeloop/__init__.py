@@ -41,9 +41,9 @@ _SUBMODULES = {"bench", "query", "model", "store", "ingest", "loop", "session", 
 __all__ = sorted([*_EXPORTS, *_SUBMODULES])
 
 if TYPE_CHECKING:  # pragma: no cover
-    from activeloop import bench, ingest, loop, model, query, report, session, stopping, store  # noqa: F401
+    from activeloop import bench, errors, ingest, loop, model, query, report, session, stopping, store  # noqa: F401
     from activeloop.errors import (  # noqa: F401
-        ActiveloopError, CheckpointError, DatabaseError, DimensionError, DiskFullError, IngestError, LeaseError,
+        ActiveloopError, CheckpointError, ClusterError, DatabaseError, DimensionError, DiskFullError, IngestError, LeaseError,
         LockTimeoutError, MissingExtraError, NotFittedError, PoolExhaustedError, ReadOnlyError, RowError,
         SchemaOutdatedError, SchemaTooNewError, StrategyError, UnknownClassError, UnknownProjectError,
         UnreachableError,

@@ -31,23 +31,36 @@ class _Commands(click.Group):
         if not args and self.no_args_is_help and not ctx.resilient_parsing:  # bare `activeloop`: help on stdout, status 2
             click.echo(ctx.get_help(), color=ctx.color)
             ctx.exit(2)
-        return super().parse_args(ctx, args)
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as exc:  # `activeloop --bogus`
+            _usage_error(exc, ctx)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except click.UsageError as exc:  # unknown command or option, missing argument, bad value: one line, status 2
+            _usage_error(exc, ctx)
         except ActiveloopError as exc:
             line = str(exc)
         except OSError as exc:  # a file this command writes: full disk, read-only, no such directory
             line = f"{exc.filename or 'write'}: {exc.strerror or exc}"
         except Exception as exc:  # a database fault no layer below named: the driver's first line, never parameters
+            if type(exc).__module__.split(".")[0] != "sqlalchemy":  # click's Exit from --help among them
+                raise
             from activeloop.store.faults import describe
 
-            if type(exc).__module__.split(".")[0] != "sqlalchemy":
-                raise
             line = describe(exc)
         err.print(f"error: {line}", markup=False, soft_wrap=True)
         ctx.exit(1)
+
+
+def _usage_error(exc: click.UsageError, ctx: click.Context) -> None:
+    """Wrong usage as one line on stderr (not click's usage block), naming the command's --help; exit status 2."""
+    path = (exc.ctx or ctx).command_path
+    message = " ".join(exc.format_message().split()).rstrip(".")
+    err.print(f"error: {path}: {message} (see {path} --help)", markup=False, soft_wrap=True)
+    ctx.exit(exc.exit_code)
 
 
 @click.group(cls=_Commands, name="activeloop", no_args_is_help=True, context_settings={"show_default": True})
@@ -100,7 +113,8 @@ def _open(db: str, project: str | None):
 @DB
 @click.option("--name", "-n", required=True, help="Project name.")
 @click.option("--classes", "-c", required=True, help="Comma-separated class names, e.g. ok,fraud.")
-@click.option("--hotkeys", help="Comma-separated keys, one per class (default 1,2,3...).")
+@click.option("--hotkeys", help="Comma-separated keys, one per class (default 1,2,3...; not s, u, r, e, q or ?, "
+                                 "the labeling app's own keys).")
 def init(db: str, name: str, classes: str, hotkeys: str | None) -> None:
     """Create a project (and the database file if it does not exist)."""
     from activeloop.store import Pool
@@ -288,6 +302,8 @@ def query(db: str, project: str | None, n: int, strategy: str, annotator: str, s
     from activeloop.cluster import session
     from activeloop.loop import Loop
 
+    if n < 1:  # the library says so too, in its own words (batch_size)
+        raise ActiveloopError(f"-n must be >= 1, got {n}")
     pool = _open(db, project)
     try:
         with session(scheduler) as client:

@@ -43,6 +43,8 @@ def run(
     The eval split is a stratified random slice whose labels are imported (the data set has them),
     so every round's metrics are measured on the real, imbalanced distribution.
     """
+    if rounds < 0 or batch < 1:  # before any file is touched
+        raise ActiveloopError(f"--rounds must be >= 0 and --batch >= 1, got {rounds} and {batch}")
     console = console or Console()
     path = Path(db)
     if path.exists():

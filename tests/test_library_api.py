@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -94,6 +95,17 @@ def test_every_activeloop_exception_is_exported_from_activeloop():
     for cls in ours:
         assert getattr(al, cls.__name__) is cls, cls.__name__
         assert cls.__name__ in al.__all__
+
+
+def test_every_public_name_is_visible_to_type_checkers():
+    """``activeloop`` loads its names lazily; its ``if TYPE_CHECKING:`` imports are what mypy and IDEs see."""
+    import ast
+
+    tree = ast.parse(Path(al.__file__).read_text())
+    block = next(node for node in tree.body if isinstance(node, ast.If) and getattr(node.test, "id", "") == "TYPE_CHECKING")
+    seen = {alias.asname or alias.name for node in ast.walk(block) if isinstance(node, ast.ImportFrom)
+            for alias in node.names}
+    assert set(al.__all__) - seen == set()
 
 
 def test_the_not_fitted_error_is_scikit_learns():

@@ -61,9 +61,9 @@ def filled(pool):
 
 # ---------------------------------------------------------------- create / open
 def test_create_then_open_sees_the_same_project(store_url):
-    Pool.create(store_url, "tickets", CLASSES, hotkeys=["o", "f", "s"]).close()
+    Pool.create(store_url, "tickets", CLASSES, hotkeys=["o", "f", "p"]).close()
     with Pool.open(store_url) as p:
-        assert (p.name, p.classes, p.hotkeys, p.dim) == ("tickets", CLASSES, ["o", "f", "s"], None)
+        assert (p.name, p.classes, p.hotkeys, p.dim) == ("tickets", CLASSES, ["o", "f", "p"], None)
     with Pool.open(store_url, project="tickets") as p:
         assert p.classes == CLASSES
 

@@ -19,6 +19,9 @@ __all__ = ["bench", "run_bench"]
 DEFAULT_STRATEGIES = "default,margin,peer:modal-uncertainty,peer:modal-margin,peer:modal-entropy,peer:random"
 #: With ``--suite``: the default, its same-model reference and the two modAL peers of the suite table.
 SUITE_STRATEGIES = "default,margin,peer:modal-margin,peer:modal-entropy"
+#: What a run writes into --out; an earlier run's are replaced only with --force.
+OUTPUTS = ("curves.csv", "summary.csv", "summary.md", "curves.png")
+MODELS = ("default", "focal", "logreg")
 
 
 def _default_strategies(default: str) -> str:
@@ -32,6 +35,14 @@ def _default_strategies(default: str) -> str:
         click.echo(f"note: leaving out the default modAL peers: {exc}", err=True)
         return ",".join(s for s in default.split(",") if not s.startswith("peer:modal-"))
     return default
+
+
+def _check_sizes(budgets: int | dict[str, int], batch: int, init_size: int) -> None:
+    """--batch and --init-size >= 1 and every budget >= --init-size, before any work."""
+    smallest = min(budgets.values()) if isinstance(budgets, dict) else budgets
+    if batch < 1 or init_size < 1 or smallest < init_size:
+        raise ActiveloopError(f"need --batch >= 1 and 1 <= --init-size <= --budget, got --batch {batch}, "
+                              f"--init-size {init_size}, --budget {smallest}")
 
 
 def run_bench(
@@ -125,9 +136,11 @@ def run_bench(
 @click.option("--scheduler", help="A dask scheduler's address (tcp://HOST:8786): run each run as a task on that "
                                   "cluster (pip install \"activeloop[dask]\").")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.option("--force", is_flag=True, help="Replace an earlier benchmark's results in --out.")
 def bench(
     out: Path, dataset: tuple[str, ...], data: Path | None, suite: str | None, strategies: str | None, seeds: int,
     budget: int, batch: int, init_size: int, init: str, model: str, jobs: int, scheduler: str | None, quiet: bool,
+    force: bool,
 ) -> None:
     """Benchmark query strategies with a simulated oracle; writes learning curves and a summary table."""
     if sum((bool(dataset), data is not None, suite is not None)) != 1:
@@ -152,6 +165,18 @@ def bench(
         raise ActiveloopError("--strategies is empty")
     if seeds < 1 or jobs < 1:
         raise ActiveloopError(f"--seeds and --jobs must be >= 1, got {seeds} and {jobs}")
+    _check_sizes(budgets, batch, init_size)
+    if model not in MODELS:
+        raise ActiveloopError(f"--model must be one of {', '.join(MODELS)}, got {model!r}")
+    from activeloop.bench.runner import INITS
+
+    if not inits or any(s not in INITS for s in inits):
+        raise ActiveloopError(f"--init must be random, cold-start or both (random,cold-start), got {init!r}")
+    if out.exists() and not out.is_dir():
+        raise ActiveloopError(f"{out}: exists and is not a folder (--out names the folder for the results)")
+    if not force and (earlier := [name for name in OUTPUTS if (out / name).exists()]):
+        raise ActiveloopError(f"{out}: holds an earlier benchmark's results ({', '.join(earlier)}); choose another "
+                              "--out, or pass --force to replace them")
     from activeloop.bench.peers import check_peer, peer_name
     from activeloop.query import resolve
 

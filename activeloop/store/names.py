@@ -10,9 +10,12 @@ from typing import Any
 
 from activeloop.errors import ActiveloopError
 
-__all__ = ["DEFAULT_HOTKEYS", "KEY_LEN", "NAME_LEN", "label_text", "project_spec", "text"]
+__all__ = ["APP_KEYS", "DEFAULT_HOTKEYS", "KEY_LEN", "NAME_LEN", "label_text", "project_spec", "text"]
 
 DEFAULT_HOTKEYS = "123456789abcdfghijklmnoptvwxyz"
+#: Keys the labeling app binds to its own actions: a class hotkey among them could never label.
+APP_KEYS = {"s": "skip", "u": "undo", "backspace": "undo", "r": "retrain", "e": "eval split", "?": "help",
+            "question_mark": "help", "q": "quit"}
 NAME_LEN = 200  # projects.name, classes.name, annotators (String(200) columns)
 KEY_LEN = 64  # labels.idempotency_key
 
@@ -51,4 +54,7 @@ def project_spec(
     hotkeys = [text(h, "hotkey", 16) for h in hotkeys]
     if len(hotkeys) != len(classes) or len(set(hotkeys)) != len(hotkeys):
         raise ActiveloopError(f"project {name!r}: need one distinct hotkey per class, got {hotkeys}")
+    if taken := [f"{h!r} ({APP_KEYS[h]})" for h in hotkeys if h in APP_KEYS]:
+        raise ActiveloopError(f"project {name!r}: hotkey {', '.join(taken)} is the labeling app's own key; choose "
+                              "others (the app keeps s, u, r, e, q, ? and backspace)")
     return name, classes, hotkeys
