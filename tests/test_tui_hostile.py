@@ -131,6 +131,8 @@ def test_an_old_project_whose_hotkey_clashes_is_refused_by_the_app_in_one_line(t
     Pool.create(tmp_path / "old.db", "old", ["spam", "ham"], hotkeys=["1", "2"]).close()
     with sqlite3.connect(tmp_path / "old.db") as con:  # as a project made before hotkeys were checked
         con.execute("UPDATE classes SET hotkey = 's' WHERE name = 'spam'")
+    with Pool.open(tmp_path / "old.db") as pool, pytest.raises(ActiveloopError, match=r"\['s'\] cannot label a class"):
+        LabelApp(pool, annotator="ana")
     assert run(tmp_path / "old.db") == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "['s']" in err and "Traceback" not in err
