@@ -10,7 +10,7 @@ from typing import Any
 
 from activeloop.errors import ActiveloopError
 
-__all__ = ["APP_KEYS", "DEFAULT_HOTKEYS", "KEY_LEN", "NAME_LEN", "label_text", "project_spec", "text"]
+__all__ = ["APP_KEYS", "DEFAULT_HOTKEYS", "KEY_LEN", "NAME_LEN", "label_text", "project_spec", "text", "unusable_hotkeys"]
 
 DEFAULT_HOTKEYS = "123456789abcdfghijklmnoptvwxyz"
 #: Keys the labeling app binds to its own actions: a class hotkey among them could never label.
@@ -57,4 +57,15 @@ def project_spec(
     if taken := [f"{h!r} ({APP_KEYS[h]})" for h in hotkeys if h in APP_KEYS]:
         raise ActiveloopError(f"project {name!r}: hotkey {', '.join(taken)} is the labeling app's own key; choose "
                               "others (the app keeps s, u, r, e, q, ? and backspace)")
+    if bad := unusable_hotkeys(hotkeys):
+        raise ActiveloopError(f"project {name!r}: {bad}")
     return name, classes, hotkeys
+
+
+def unusable_hotkeys(hotkeys: Sequence[str]) -> str:
+    """Why some of ``hotkeys`` can never label in the app (one of its own keys, blank, or holding a comma); "" if none."""
+    bad = [k for k in hotkeys if k in APP_KEYS or not k.strip() or "," in k]
+    if not bad:
+        return ""
+    return (f"hotkeys {bad} cannot label a class: the labeling app keeps s, u, r, e, q, ? and backspace for itself, "
+            "and a key cannot be blank or hold a comma")

@@ -26,7 +26,8 @@ from activeloop.errors import ActiveloopError, LeaseError, PoolExhaustedError, U
 from activeloop.loop import Loop
 from activeloop.session import LabelingSession, Pick
 from activeloop.store import Pool, RoundInfo
-from activeloop.tui.render import image_array, render_payload, vocabulary_from_featurizer
+from activeloop.store.names import unusable_hotkeys
+from activeloop.tui.render import image_array, printable, render_payload, vocabulary_from_featurizer
 from activeloop.tui.widgets import ClassesPanel, ExampleView, HelpScreen, StatusPanel, WhyPanel
 
 RETRAIN_NICE = 10  # the retrain thread (and the threads it starts) yields the CPU to the UI thread
@@ -78,6 +79,9 @@ class LabelApp(App[int]):
         auto_retrain: bool = True,
     ):
         super().__init__()
+        clash = unusable_hotkeys(pool.hotkeys)  # a project made before keys were checked, or edited by hand
+        if clash:
+            raise ActiveloopError(f"project {pool.name!r}: {clash}; create the project again with other --hotkeys")
         self.session = LabelingSession(
             pool, annotator, loop=loop, batch=batch, strategy=strategy, auto_retrain=auto_retrain
         )
@@ -109,7 +113,7 @@ class LabelApp(App[int]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.title = f"activeloop · {self.pool.name}"
+        self.title = f"activeloop · {printable(self.pool.name)}"
         self.query_one("#classes").border_title = "classes"
         self.query_one("#status").border_title = "status"
         self.query_one("#why").border_title = "why this one"
@@ -208,7 +212,7 @@ class LabelApp(App[int]):
 
     def _set_mode(self, mode: str) -> None:
         self.mode = mode
-        self.sub_title = f"{self.annotator} · {mode} split"
+        self.sub_title = f"{printable(self.annotator)} · {mode} split"
         self.screen.set_class(mode == "eval", "-eval")
 
     # ------------------------------------------------------------------ keys
@@ -245,10 +249,10 @@ class LabelApp(App[int]):
         """Not saved: shown; an example leased to (or taken over by) someone else is dropped and the next one shown."""
         self.note = "" if self.note == UNREACHABLE else self.note
         if not isinstance(exc, LeaseError):
-            self.notify(str(exc), title="label not saved", severity="error")
+            self.notify(printable(str(exc)), title="label not saved", severity="error", markup=False)
             self._refresh_status(from_db=False)
             return
-        self.notify(str(exc), title="taken by someone else", severity="warning")
+        self.notify(printable(str(exc)), title="taken by someone else", severity="warning", markup=False)
         self._payloads.pop(self.current.query.example_id, None)
         self.current = None
         self._advance()
@@ -276,7 +280,7 @@ class LabelApp(App[int]):
         try:
             self.session.skip(self.current.query.example_id)
         except ActiveloopError as exc:
-            self.notify(str(exc), title="skip failed", severity="error")
+            self.notify(printable(str(exc)), title="skip failed", severity="error", markup=False)
             return
         self._payloads.pop(self.current.query.example_id, None)
         self.current = None
@@ -290,7 +294,7 @@ class LabelApp(App[int]):
         try:
             pick = self.session.undo()
         except ActiveloopError as exc:
-            self.notify(str(exc), title="undo failed", severity="error")
+            self.notify(printable(str(exc)), title="undo failed", severity="error", markup=False)
             return
         if pick is None:
             self.notify("nothing to undo", severity="warning")
@@ -356,7 +360,7 @@ class LabelApp(App[int]):
         # after an error, do not retry in a tight loop; undo or a round try again
         self.session.extend(split, picks, exhausted=exhausted or error is not None)
         if error is not None:
-            self.notify(f"{type(error).__name__}: {error}", title="query failed", severity="error")
+            self.notify(printable(f"{type(error).__name__}: {error}"), title="query failed", severity="error", markup=False)
         if self.current is None:
             self._advance()
         else:
@@ -418,7 +422,8 @@ class LabelApp(App[int]):
             for pick in self.session.after_round(info, fetch_in_flight=self.prefetching == "pool"):
                 self._payloads.pop(pick.query.example_id, None)
         except ActiveloopError as exc:  # the round is recorded; its queue stays as it was
-            self.notify(f"{exc}", title=f"round {info.number} recorded; queue not refreshed", severity="warning")
+            self.notify(printable(str(exc)), title=f"round {info.number} recorded; queue not refreshed", severity="warning",
+                        markup=False)
         m = info.metrics
         score = f"macro-F1 {m['macro_f1']:.2f}" if "macro_f1" in m else "no eval labels yet"
         self.notify(f"round {info.number} on {info.n_labels} labels: {score}", title="model updated")
@@ -435,7 +440,8 @@ class LabelApp(App[int]):
         _freeze_heap()
         self.query_one(StatusPanel).show_training(None, None)
         self.note = "retrain failed; previous model kept"
-        self.notify(f"{exc}", title="retrain failed, previous model kept", severity="error", timeout=8)
+        self.notify(printable(str(exc)), title="retrain failed, previous model kept", severity="error", timeout=8,
+                        markup=False)
         self._refresh_status()
 
     def _from_thread(self, callback: Any, *args: Any) -> None:

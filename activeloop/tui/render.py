@@ -27,6 +27,9 @@ IMAGE_KEYS = ("image", "pixels")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 MAX_IMAGE_SIDE = 64  # pixels: a larger image file is shrunk (aspect kept) before it is drawn
 HIGHLIGHT = "bold reverse"
+# control characters would reach the terminal as they are (an escape sequence clears the screen, retitles the
+# window ...): each is shown as a visible stand-in instead; tabs and newlines stay
+_PRINTABLE = {c: 0x2400 + c for c in range(32) if c not in (9, 10)} | {0x7F: 0x2421} | {c: 0xFFFD for c in range(0x80, 0xA0)}
 
 
 class HalfBlockImage:
@@ -41,8 +44,10 @@ class HalfBlockImage:
         a = np.asarray(pixels, dtype=np.float64)
         if a.ndim != 2 or a.size == 0:
             raise ValueError(f"an image must be a non-empty 2-D array, got shape {a.shape}")
-        lo, hi = float(np.nanmin(a)), float(np.nanmax(a))
-        self.gray = np.zeros_like(a) if hi <= lo else (np.nan_to_num(a, nan=lo) - lo) / (hi - lo)
+        finite = np.isfinite(a)
+        lo, hi = (float(a[finite].min()), float(a[finite].max())) if finite.any() else (0.0, 0.0)
+        a = np.where(finite, a, lo)  # NaN / inf pixels are drawn as the darkest one
+        self.gray = np.zeros_like(a) if hi <= lo else (a - lo) / (hi - lo)
         self.scale = scale
         self.max_height = max_height
 
@@ -96,11 +101,13 @@ def load_image(path: Any) -> np.ndarray | None:
         return None
 
 
-def _pixels(value: Any) -> np.ndarray | None:
-    """A non-empty 2-D numeric array from nested lists / an array, or None."""
+def _pixels(value: Any, shape: Any = None) -> np.ndarray | None:
+    """A non-empty 2-D numeric array from nested lists / an array (a flat one reshaped to ``shape``), or None."""
     try:
         a = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
+        if a.ndim == 1 and shape:
+            a = a.reshape([int(x) for x in shape])
+    except (TypeError, ValueError, OverflowError):  # ragged, not numbers, too large, or the wrong size for shape
         return None
     return a if a.ndim == 2 and a.size else None
 
@@ -123,26 +130,18 @@ def image_array(payload: Any, features: Any = None) -> np.ndarray | None:
         if isinstance(value, str):
             return load_image(value)
         if value is not None:
-            try:
-                a = np.asarray(value, dtype=np.float64)
-            except (TypeError, ValueError):
-                return None
-            if a.ndim == 1 and payload.get("shape"):
-                a = a.reshape([int(x) for x in payload["shape"]])
-            return a if a.ndim == 2 and a.size else None
+            return _pixels(value, payload.get("shape"))
     if payload.get("kind") == "image" and features is not None:
-        shape = payload.get("shape")
         f = np.asarray(features, dtype=np.float64).ravel()
-        if shape and int(np.prod(shape)) == f.size:
-            return f.reshape([int(x) for x in shape])
         side = int(round(f.size**0.5))
-        if side * side == f.size:
-            return f.reshape(side, side)
+        a = _pixels(f, payload.get("shape"))
+        return a if a is not None or side * side != f.size else f.reshape(side, side)
     return None
 
 
 def highlight_text(text: str, vocabulary: Iterable[str] | None) -> Text:
     """``text`` as a Rich Text with the words found in ``vocabulary`` (case-insensitive) highlighted."""
+    text = printable(text)
     out = Text(text)
     if vocabulary:
         vocab = vocabulary if isinstance(vocabulary, (set, frozenset)) else {str(v).lower() for v in vocabulary}
@@ -158,12 +157,17 @@ def field_table(fields: Mapping[str, Any]) -> Table:
     table.add_column("field", style="dim", no_wrap=True)
     table.add_column("value", overflow="fold")
     for key, value in fields.items():
-        table.add_row(str(key), _short(value))
+        table.add_row(Text(printable(str(key))), Text(_short(value)))  # Text, not str: a str cell is markup
     return table
 
 
+def printable(text: str) -> str:
+    """``text`` safe to draw: line ends as newlines, other control characters as visible stand-ins (␛ for ESC)."""
+    return text.replace("\r\n", "\n").replace("\r", "\n").translate(_PRINTABLE)
+
+
 def _short(value: Any, limit: int = 200) -> str:
-    text = f"{value:.6g}" if isinstance(value, float) else str(value)
+    text = printable(f"{value:.6g}" if isinstance(value, float) else str(value))
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -225,7 +229,7 @@ def render_payload(
         return field_table(payload)
     if isinstance(payload, Sequence):
         return field_table({str(i): v for i, v in enumerate(payload)})
-    return Text(str(payload))
+    return Text(printable(str(payload)))
 
 
 def vocabulary_from_featurizer(spec: Mapping[str, Any] | None, state: bytes | None, *, top: int = 5000) -> frozenset[str]:

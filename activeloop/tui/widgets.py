@@ -8,13 +8,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from rich.markup import escape
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
+from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Label, ProgressBar, Static
+
+from activeloop.tui.render import printable
 
 
 class ExampleView(VerticalScroll):
@@ -65,7 +67,8 @@ class ClassesPanel(Static):
             n = int(counts.get(cls, 0))
             filled = round(self.BAR_WIDTH * n / top) if n else 0
             mark = cls == predicted
-            name = (cls if len(cls) <= name_w else cls[: name_w - 1] + "…") + (" ◀" if mark else "")
+            shown = printable(cls)
+            name = (shown if len(shown) <= name_w else shown[: name_w - 1] + "…") + (" ◀" if mark else "")
             lines.append(Text.assemble(
                 (f"[{key}]".ljust(key_w), "bold"),
                 (name.ljust(name_w + 2), "bold" if mark else ""),
@@ -88,7 +91,7 @@ class WhyPanel(Static):
             pred = Text("model: no prediction", style="dim")
         else:
             conf = "" if query.confidence is None else f" ({query.confidence:.0%})"
-            pred = Text.assemble("model says ", (str(query.predicted), "bold"), conf)
+            pred = Text.assemble("model says ", (printable(str(query.predicted)), "bold"), conf)
         score = "" if not query.score else f" · score {query.score:.3g}"
         why = Text.assemble(("why: ", "dim"), str(query.reason), (f"{score}", "dim"))
         strategy = Text.assemble(("strategy: ", "dim"), str(query.strategy), (f" · {split} split", "dim"))
@@ -196,10 +199,13 @@ class HelpScreen(ModalScreen[None]):
         self._batch = batch
 
     def compose(self) -> ComposeResult:
-        rows = "\n".join(f"  [b]{escape(k)}[/b]            label as {escape(c)}" for k, c in zip(self._hotkeys, self._class_names))
-        text = HELP.format(classes=rows or "  (no classes)", batch=self._batch)
+        # class names and keys go in as $variables: Textual inserts them as plain text, never as markup
+        rows = "\n".join(f"  [b]$key{i}[/b]            label as $class{i}" for i in range(len(self._class_names)))
+        names = {f"key{i}": printable(k) for i, k in enumerate(self._hotkeys)}
+        names |= {f"class{i}": printable(c) for i, c in enumerate(self._class_names)}
+        text = Content.from_markup(HELP.format(classes=rows or "  (no classes)", batch=self._batch), **names)
         with VerticalScroll(id="help-box"):
-            yield Static(text, markup=True)
+            yield Static(text)
 
     def action_dismiss_help(self) -> None:
         self.dismiss(None)
