@@ -15,7 +15,6 @@ from tui_helpers import drive, fast_loop, plain
 
 from activeloop.errors import ActiveloopError
 from activeloop.store import Pool
-from activeloop.tui import run
 from activeloop.tui.app import LabelApp
 from activeloop.tui.render import render_payload
 from activeloop.tui.widgets import HelpScreen
@@ -127,12 +126,20 @@ def test_a_hotkey_that_cannot_be_pressed_is_refused_when_the_project_is_made(tmp
     assert not (tmp_path / "k.db").exists()  # checked before anything is written
 
 
-def test_an_old_project_whose_hotkey_clashes_is_refused_by_the_app_in_one_line(tmp_path, capsys):
+def test_an_old_project_whose_hotkey_clashes_opens_with_a_warning_and_its_other_classes_label(tmp_path):
+    """A project made before hotkeys were checked (or edited by hand) still opens: the app says which class keys it
+    keeps for itself, and every other class labels by its key."""
     Pool.create(tmp_path / "old.db", "old", ["spam", "ham"], hotkeys=["1", "2"]).close()
-    with sqlite3.connect(tmp_path / "old.db") as con:  # as a project made before hotkeys were checked
+    with sqlite3.connect(tmp_path / "old.db") as con:
         con.execute("UPDATE classes SET hotkey = 's' WHERE name = 'spam'")
-    with Pool.open(tmp_path / "old.db") as pool, pytest.raises(ActiveloopError, match=r"\['s'\] cannot label a class"):
-        LabelApp(pool, annotator="ana")
-    assert run(tmp_path / "old.db") == 1
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "['s']" in err and "Traceback" not in err
+    with Pool.open(tmp_path / "old.db") as pool:
+        pool.add(np.random.default_rng(0).normal(size=(4, 3)))
+        app = LabelApp(pool, annotator="ana", loop=fast_loop(pool, 2), auto_retrain=False)
+
+        async def scenario(pilot):
+            assert any("['s'] cannot label a class" in str(n.message) for n in app._notifications)
+            await pilot.press("2")
+            await pilot.pause()
+
+        drive(app, scenario)
+        assert pool.class_counts() == {"spam": 0, "ham": 1}

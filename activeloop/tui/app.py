@@ -79,9 +79,7 @@ class LabelApp(App[int]):
         auto_retrain: bool = True,
     ):
         super().__init__()
-        clash = unusable_hotkeys(pool.hotkeys)  # a project made before keys were checked, or edited by hand
-        if clash:
-            raise ActiveloopError(f"project {pool.name!r}: {clash}; create the project again with other --hotkeys")
+        self._clash = unusable_hotkeys(pool.hotkeys)  # a project made before keys were checked, or edited by hand
         self.session = LabelingSession(
             pool, annotator, loop=loop, batch=batch, strategy=strategy, auto_retrain=auto_retrain
         )
@@ -119,6 +117,9 @@ class LabelApp(App[int]):
         self.query_one("#why").border_title = "why this one"
         self.query_one(ExampleView).focus()
         self._set_mode("pool")
+        if self._clash:  # the other classes still label; these keys do what the app binds them to
+            self.notify(printable(self._clash), title="some classes have no usable hotkey", severity="warning",
+                        timeout=60, markup=False)
         if not self.pool.classes:
             self.query_one(ExampleView).message(
                 "no classes", f"Project {self.pool.name!r} has no classes, so there is nothing to label with.\n"
