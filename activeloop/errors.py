@@ -71,12 +71,22 @@ class PoolExhaustedError(ActiveloopError):
 
     @classmethod
     def of(
-        cls, project: str, available: int, requested: int, *, annotator: str | None = None, split: str = "pool"
+        cls, project: str, available: int, requested: int, *, annotator: str | None = None, split: str = "pool",
+        held: int = 0, lease_ttl: float | None = None,
     ) -> "PoolExhaustedError":
-        """``project 'tickets' has 4 unlabeled examples available to 'ana', 10 requested`` (eval: "unlabeled eval")."""
+        """``project 'tickets' has 4 unlabeled examples available to 'ana', 10 requested`` (eval: "unlabeled eval").
+
+        ``held``: how many more are leased to ``annotator`` already; the message then says so, and
+        that ``activeloop label`` resumes them or they expire ``lease_ttl`` seconds after their query.
+        """
         what = "unlabeled examples" if split == "pool" else f"unlabeled {split} examples"
         to = "" if annotator is None else f" available to {annotator!r}"
-        err = cls(f"project {project!r} has {available} {what}{to}, {requested} requested")
+        more = ""
+        if held:
+            expire = "expire" if lease_ttl is None else f"expire {lease_ttl / 60:g} min after their query"
+            more = (f"; {held} more {'is' if held == 1 else 'are'} leased to {annotator!r} already "
+                    f"(`activeloop label` resumes them, or the leases {expire})")
+        err = cls(f"project {project!r} has {available} {what}{to}, {requested} requested{more}")
         err.project, err.available, err.requested = project, int(available), int(requested)
         return err
 

@@ -2,7 +2,8 @@
 
 A strategy is a plain function from predicted probabilities (and, optionally, a Context with the
 labeled class counts) to one score per candidate; higher = ask first. Here: margin, boosted for
-candidates predicted as a class that has few labels so far.
+candidates predicted as a class that has few labels so far. Needs the modal extra for its modAL peer
+(``pip install "activeloop[modal]"``); without it, it says so in one line and exits 1.
 
     python examples/custom_strategy_bench.py [--seeds 3] [--budget 100] [--out bench-custom]
 """
@@ -10,12 +11,15 @@ candidates predicted as a class that has few labels so far.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
 
 from activeloop.bench import run_suite, write_curves_csv, write_summary
+from activeloop.bench.peers import check_peer
 from activeloop.bench.plot import plot_curves
+from activeloop.errors import MissingExtraError
 from activeloop.query import margin
 
 
@@ -32,6 +36,10 @@ def main() -> None:
     ap.add_argument("--dataset", default="digits-imbalanced")
     ap.add_argument("--out", type=Path, default=Path("bench-custom"))
     args = ap.parse_args()
+    try:  # before any work: the modAL peer needs activeloop[modal]
+        check_peer("peer:modal-margin")
+    except MissingExtraError as exc:
+        sys.exit(f"error: {exc}")
 
     strategies = [rare_first_margin, "default", "margin", "peer:modal-margin", "peer:random"]  # peer:modal-*: activeloop[modal]
     # jobs=1: a function defined in __main__ runs in this process (workers could not import it).

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ctypes
 import importlib.util
+import json
 import os
 import sqlite3
 import subprocess
@@ -92,6 +93,28 @@ def test_a_damaged_npz_is_one_line_for_import_and_bench(tmp_path, db, damage):
     assert dump(db) == before
     assert f"{path.name}: not a readable NumPy npz file" in fail("bench", "-s", "random", "--data", path, "-o", tmp_path / "b")
     assert not (tmp_path / "b").exists()
+
+
+@pytest.mark.parametrize("later", [False, True], ids=["first text import", "into a fitted project"])
+@pytest.mark.parametrize("bad, words", [({}, "missing"), ({"text": ["a", "b"]}, "expected text, got a JSON list"),
+                                        ({"text": {"a": 1}}, "expected text, got a JSON object")],
+                         ids=["missing", "list", "object"])
+def test_a_jsonl_row_without_text_or_with_a_list_or_object_as_text_names_its_row(tmp_path, bad, words, later):
+    db = tmp_path / "t.db"
+    with Pool.create(db, "t", ["ok", "fraud"]):
+        pass
+    words_of = ["card refund", "stolen card fraud", "password reset", "change my address"]
+    good = [{"id": f"g{i}", "text": words_of[i % 4]} for i in range(8)]
+    if later:
+        (tmp_path / "first.jsonl").write_text("".join(json.dumps(r) + "\n" for r in good))
+        subprocess.run([ACTIVELOOP, "import", db, tmp_path / "first.jsonl"], check=True, capture_output=True)
+    path = tmp_path / "t.jsonl"
+    rows = [{"id": "a", "text": "late card fraud"}, {"id": "b", **bad}, *[{**r, "id": "x" + r["id"]} for r in good]]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    before = dump(db)
+    line = fail("import", db, path)
+    assert f"t.jsonl row 2, field 'text': {words}" in line
+    assert dump(db) == before
 
 
 # ---------------------------------------------------------------- export

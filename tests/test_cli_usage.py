@@ -131,3 +131,18 @@ def test_the_keys_kept_from_class_hotkeys_are_the_labeling_apps_own_bindings():
     bound = {key.strip() for binding in LabelApp.BINDINGS for key in binding.key.split(",")}
     assert bound <= set(APP_KEYS) and {"s", "u", "r", "e", "q"} <= bound
     assert set(DEFAULT_HOTKEYS) & set(APP_KEYS) == set()
+
+
+def test_query_when_every_unlabeled_example_is_leased_to_you_says_how_many_and_how_to_resume_them(tmp_path):
+    db = tmp_path / "q.db"
+    with Pool.create(db, "q", ["ok", "fraud"]) as pool:
+        pool.add(np.arange(12.0).reshape(6, 2), external_ids=list("abcdef"))
+    assert run("query", db, "-n", "6").returncode == 0
+    with Pool.open(db) as pool:
+        before = sorted((lease.example_id, lease.expires_at) for lease in pool.active_leases("default"))
+    line = one_line_error(run("query", db, "-n", "3"), 1)
+    assert "0 unlabeled examples available to 'default', 3 requested; 6 more are leased to 'default' already" in line
+    assert "`activeloop label` resumes them" in line and "expire 30 min after their query" in line
+    with Pool.open(db) as pool:
+        assert sorted((lease.example_id, lease.expires_at) for lease in pool.active_leases("default")) == before
+        assert len(pool.unlabeled_ids("pool")) == 6

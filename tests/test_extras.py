@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -64,3 +65,13 @@ def test_the_core_declares_a_true_scikit_learn_lower_bound_and_no_upper_one():
     modal = [r for r in requires("activeloop") if "extra == \"modal\"" in r]
     assert any(r.startswith("scikit-learn") and "<1.8" in r for r in modal)
     assert any(r.lower().startswith("modal-python") for r in modal)
+
+
+def test_custom_strategy_bench_example_without_the_extra_is_one_line_naming_it(tmp_path):
+    example = Path(__file__).parents[1] / "examples" / "custom_strategy_bench.py"
+    done = run_without_modal("import runpy\nsys.argv = sys.argv[1:]\nrunpy.run_path(sys.argv[0], run_name='__main__')\n",
+                             example, "--seeds", "1", "--out", tmp_path / "out")
+    assert done.returncode == 1 and done.stdout == ""
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and 'pip install "activeloop[modal]"' in lines[0], done.stderr
+    assert not (tmp_path / "out").exists()

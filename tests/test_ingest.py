@@ -154,6 +154,14 @@ def test_featurizer_matches_sklearn_tfidf_then_svd():
     assert np.array_equal(again.transform(texts), feat.transform(texts))
 
 
+def test_a_json_null_text_is_imported_as_empty_text(tmp_path):
+    pool = Pool.create(tmp_path / "p.db", "p", ["ok", "fraud"])
+    rows = [{"text": None}, *({"text": t} for t in TEXTS)]
+    report = import_file(pool, write_jsonl(tmp_path / "t.jsonl", rows), text_column="text")
+    assert report.n_rows == len(TEXTS) + 1
+    assert np.allclose(pool.features([1])[0], TextFeaturizer.from_state(*pool.featurizer).transform([""])[0], atol=1e-6)
+
+
 def test_same_text_gets_the_same_vector_in_a_later_import_in_another_process(tmp_path):
     db = tmp_path / "t.db"
     pool = Pool.create(db, "t", ["ok", "fraud"])

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -106,3 +110,14 @@ def test_the_summary_shows_a_dash_where_no_ceiling_was_measured(tmp_path):
     assert "nan" not in row
     assert cells[9] == "—" and cells[10] == "—"  # ceiling, labels to 95 %
     assert cells[5].count("±") == 1  # AULC macro-F1 still has its figure
+
+
+def test_bench_suite_prints_a_dash_not_nan_on_stdout_where_no_ceiling_was_measured(tmp_path):
+    cli = str(Path(sys.executable).parent / "activeloop")
+    proc = subprocess.run([cli, "bench", "--suite", "imbalanced", "-s", "peer:random", "--seeds", "1", "--model", "logreg",
+                           "--batch", "50", "-q", "-o", tmp_path], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = [line for line in proc.stdout.splitlines() if "AULC macro-F1" in line]
+    assert len(rows) == len(SUITES["imbalanced"])
+    assert all("labels to 95% —  first minority" in line for line in rows)
+    assert "nan" not in proc.stdout

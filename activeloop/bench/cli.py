@@ -190,8 +190,10 @@ def bench(
     rows = run_bench(names, strats, seeds=seeds, budget=budgets, batch=batch, init_size=init_size, inits=inits,
                      model=model, jobs=jobs, out_dir=out, command=command, progress=not quiet,
                      suite_table=suite is not None, ceiling=suite is None, scheduler=scheduler)
+    from activeloop.bench.summary import number
+
     for r in rows:
         click.echo(f"{r['dataset']:>20} {r['strategy']:<28} {r['init']:<10} AULC macro-F1 {r['aulc_macro_f1']:.3f} "
                    f"± {r['aulc_macro_f1_std']:.3f}  minority recall {r['aulc_minority_recall']:.3f}  "
-                   f"labels to 95% {r['labels_to_95']:.0f}  first minority {r['first_minority']:.1f}")
+                   f"labels to 95% {number(r['labels_to_95'], 0)}  first minority {number(r['first_minority'], 1)}")
     click.echo(f"wrote {out / 'summary.md'}, {out / 'summary.csv'}, {out / 'curves.csv'}, {out / 'curves.png'}")

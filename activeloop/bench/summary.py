@@ -28,7 +28,7 @@ import numpy as np
 
 from activeloop.bench.curve import Curve
 
-__all__ = ["summarize", "write_summary", "SUMMARY_COLUMNS", "suite_table", "suite_markdown", "paired_deltas", "verdict"]
+__all__ = ["summarize", "write_summary", "SUMMARY_COLUMNS", "suite_table", "suite_markdown", "paired_deltas", "verdict", "number"]
 
 SUMMARY_COLUMNS = [
     "dataset", "strategy", "init", "model", "seeds",
@@ -121,7 +121,7 @@ def _cell(v: Any) -> str:
     return str(v)
 
 
-def _num(v: float, digits: int) -> str:
+def number(v: float, digits: int) -> str:
     """``v`` to ``digits`` decimals; an em dash where there is no figure (e.g. no ceiling was measured)."""
     return "—" if np.isnan(v) else f"{v:.{digits}f}"
 
@@ -139,9 +139,9 @@ def _md(rows: list[dict[str, Any]]) -> str:
         lines.append(
             f"| {r['dataset']} | {r['strategy']} | {r['init']} | {r['model']} | {r['seeds']} "
             f"| {_pm(r, 'aulc_macro_f1', 3)} | {_pm(r, 'aulc_balanced_accuracy', 3)} "
-            f"| {_pm(r, 'aulc_minority_recall', 3)} | {_pm(r, 'f1_at_budget', 3)} | {_num(r['ceiling'], 3)} "
+            f"| {_pm(r, 'aulc_minority_recall', 3)} | {_pm(r, 'f1_at_budget', 3)} | {number(r['ceiling'], 3)} "
             f"| {reached} | {_pm(r, 'first_minority', 1)} | {_pm(r, 'minority_found', 1)} "
-            f"| {_num(r['query_s'], 3)} | {_num(r['vs_random'], 3)} |"
+            f"| {number(r['query_s'], 3)} | {number(r['vs_random'], 3)} |"
         )
     return "\n".join(lines)
 

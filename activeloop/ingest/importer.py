@@ -128,7 +128,8 @@ def import_files(
     text_column : str, optional
         Featurize this column (with ``featurizer``; the project stores it on its first text
         import and later imports reuse it). Used automatically when the project already has a
-        text featurizer and the file has its column.
+        text featurizer and the file has its column. Every row needs the field: JSON null is
+        empty text, a missing field or a JSON list or object is an error.
     featurizer : {"tfidf", "embed", "embed:MODEL"}, optional
         ``tfidf`` (default): TF-IDF + SVD fitted on the first text import. ``embed``: sentence
         embeddings (the ``embed`` extra; default model all-MiniLM-L6-v2, 384 dimensions, offline).
@@ -230,7 +231,7 @@ def _import_tabular(pool, path: Path, kind: str, opts: _Options, seen, report: I
         for chunk in readers.iter_records(path, kind, opts.chunk_rows):
             labels_all.extend(_label(rec.get(opts.label_column)) if opts.label_column else None for _, rec in chunk)
             if featurizer is None and text_col is not None:
-                texts_all.extend(_text(rec.get(text_col)) for _, rec in chunk)
+                texts_all.extend(_texts(path, chunk, text_col))
         total = len(labels_all)
         if total == 0:
             raise IngestError(path, "no data rows")
@@ -249,7 +250,7 @@ def _import_tabular(pool, path: Path, kind: str, opts: _Options, seen, report: I
         rows = np.fromiter((r for r, _ in chunk), dtype=np.int64, count=len(chunk))
         recs = [rec for _, rec in chunk]
         if featurizer is not None:
-            X = featurizer.transform([_text(rec.get(text_col)) for rec in recs], on_batch=_embed_progress(path, n_rows, opts))
+            X = featurizer.transform(_texts(path, chunk, text_col), on_batch=_embed_progress(path, n_rows, opts))
         else:
             X = _numeric(path, rows, recs, feat_cols, widths)
         labels = [_label(rec.get(opts.label_column)) for rec in recs] if opts.label_column else None
@@ -349,8 +350,18 @@ def _column_of(cols: list[str], widths: dict[str, int], j: int) -> tuple[str, in
     raise IndexError(j)  # pragma: no cover
 
 
-def _text(value: Any) -> str:
-    return "" if value is None else str(value)
+def _texts(path: Path, chunk: list[readers.Record], column: str) -> list[str]:
+    """The text field of each record. JSON null is empty text; a missing field or a JSON list or object is an error."""
+    texts = []
+    for row, rec in chunk:
+        if column not in rec:
+            raise IngestError(path, "missing", row=row, field=column)
+        value = rec[column]
+        if isinstance(value, (list, dict)):
+            raise IngestError(path, f"expected text, got a JSON {'list' if isinstance(value, list) else 'object'}",
+                              row=row, field=column)
+        texts.append("" if value is None else str(value))
+    return texts
 
 
 def _label(value: Any) -> str | None:

@@ -406,7 +406,7 @@ class QueryEngine:
             else:
                 excluded = np.sort(np.concatenate((excluded, ids[pos])))  # not np.union1d: its unique imports numpy.ma
         if not out:
-            raise PoolExhaustedError.of(pool.name, 0, n, annotator=annotator)
+            raise self._exhausted(pool, 0, n, annotator)
         return out
 
     @staticmethod
@@ -542,7 +542,13 @@ class QueryEngine:
 
     def _check_available(self, pool: Any, available: int, n: int, annotator: str, partial: bool) -> None:
         if available == 0 or (available < n and not partial):
-            raise PoolExhaustedError.of(pool.name, available, n, annotator=annotator)
+            raise self._exhausted(pool, available, n, annotator)
+
+    def _exhausted(self, pool: Any, available: int, n: int, annotator: str) -> PoolExhaustedError:
+        """The error for too few examples, counting the pool-split ones already leased to ``annotator``."""
+        mine = [lease.example_id for lease in pool.active_leases(annotator)]
+        held = int(np.isin(mine, pool.excluded_ids(None, split="pool")).sum()) if mine else 0
+        return PoolExhaustedError.of(pool.name, available, n, annotator=annotator, held=held, lease_ttl=self.lease_ttl)
 
     # ------------------------------------------------------------------ selectors
     def _query_selector(self, pool, model, n, annotator, partial, classes) -> list[Query]:
@@ -569,7 +575,7 @@ class QueryEngine:
             out.append(Query(int(ids[p]), float(scores[k]), repr(self.strategy_), classes[c], float(proba[k, c]),
                              f"{self.strategy_!r} pick {k + 1}, predicted {classes[c]!r}"))
         if not out:
-            raise PoolExhaustedError.of(pool.name, 0, n, annotator=annotator)
+            raise self._exhausted(pool, 0, n, annotator)
         return out
 
 
