@@ -12,35 +12,25 @@ import json
 import os
 import sqlite3
 import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_helpers import ACTIVELOOP, one_line_error, run, two_row_project
 
 from activeloop import Pool
 
-ACTIVELOOP = str(Path(sys.executable).parent / "activeloop")
 
 
 def fail(*args, cwd: Path | None = None, preexec=None) -> str:
     """Run ``activeloop ARGS``; assert exit 1 with one error line and nothing on stdout; return the line."""
-    proc = subprocess.run([ACTIVELOOP, *map(str, args)], capture_output=True, text=True, cwd=cwd, preexec_fn=preexec,
-                          timeout=120)
-    assert proc.returncode == 1, proc.stderr[-3000:]
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr[-3000:]
-    assert proc.stdout == ""
-    return lines[0]
+    return one_line_error(run(*args, cwd=cwd, preexec=preexec))
 
 
 @pytest.fixture
 def db(tmp_path) -> Path:
-    path = tmp_path / "p.db"
-    with Pool.create(path, "p", ["ok", "fraud"]) as pool:
-        pool.add(np.eye(2), external_ids=["a", "b"], labels=["ok", "fraud"])
-    return path
+    return two_row_project(tmp_path / "p.db")
 
 
 def dump(path: Path) -> list[str]:

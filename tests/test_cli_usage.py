@@ -6,42 +6,22 @@ before any work and before any file is written; an earlier benchmark's results a
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_helpers import one_line_error, run, two_row_project
 
 from activeloop import Pool
 
-ACTIVELOOP = str(Path(sys.executable).parent / "activeloop")
 COMMANDS = ("init", "import", "status", "query", "train", "label", "export", "upgrade", "report", "bench", "demo")
 TINY = "synthetic:n=240,features=6,weights=0.9,class_sep=1.5"
 BENCH = ["bench", "--dataset", TINY, "-s", "peer:random", "--seeds", "1", "--budget", "20", "--model", "logreg", "-q"]
 
 
-def run(*args, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([ACTIVELOOP, *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=300,
-                          env=None if env is None else {**os.environ, **env})
-
-
-def one_line_error(proc: subprocess.CompletedProcess, status: int) -> str:
-    """Assert exit ``status``, nothing on stdout and one ``error:`` line on stderr; return the line."""
-    assert proc.returncode == status, proc.stderr[-3000:]
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr[-3000:]
-    assert proc.stdout == ""
-    return lines[0]
-
-
 @pytest.fixture
 def db(tmp_path) -> Path:
-    path = tmp_path / "p.db"
-    with Pool.create(path, "p", ["ok", "fraud"]) as pool:
-        pool.add(np.eye(2), external_ids=["a", "b"], labels=["ok", "fraud"])
-    return path
+    return two_row_project(tmp_path / "p.db")
 
 
 @pytest.mark.parametrize("command", COMMANDS)
