@@ -138,11 +138,12 @@ def claim(s: Connection, example_id: int, annotator: str, now: datetime) -> None
         ``annotator``'s lease lapsed and another annotator took the example over and labeled it.
     """
     lock_examples(s, [example_id])
-    others = s.execute(
-        sa.select(LS.c.id, LS.c.annotator, LS.c.expires_at)
-        .where(LS.c.example_id == int(example_id), LS.c.released_at.is_(None), LS.c.annotator != annotator)
-        .order_by(LS.c.expires_at.desc())
+    rows = s.execute(  # every lease on the example, newest first: few, by ix_leases_example_released
+        sa.select(LS.c.id, LS.c.annotator, LS.c.expires_at, LS.c.released_at, LS.c.outcome)
+        .where(LS.c.example_id == int(example_id)).order_by(LS.c.id.desc())
     ).all()
+    others = sorted((r for r in rows if r.released_at is None and r.annotator != annotator),
+                    key=lambda r: r.expires_at, reverse=True)
     live = [r for r in others if r.expires_at > now]
     if live:
         holder, until = live[0].annotator, live[0].expires_at
@@ -152,19 +153,14 @@ def claim(s: Connection, example_id: int, annotator: str, now: datetime) -> None
         )
     if others:
         s.execute(sa.update(LS).where(LS.c.id.in_([r.id for r in others])).values(released_at=now, outcome="taken over"))
-    _refuse_if_taken_over(s, int(example_id), annotator)
+    mine = next((r.outcome for r in rows if r.annotator == annotator), None)  # this annotator's newest lease
+    if mine == "taken over":  # it lapsed, and another annotator took the example over
+        _refuse_if_labeled_by_another(s, int(example_id), annotator)
 
 
-def _refuse_if_taken_over(s: Connection, example_id: int, annotator: str) -> None:
-    """Refuse ``annotator``'s label when their lease lapsed and another annotator took the example and labeled it.
-
-    Their newest lease on it was then closed as "taken over" by that label: a key pressed on the
-    example still on their screen must not write a second label over the other's.
-    """
-    mine = s.scalar(sa.select(LS.c.outcome).where(LS.c.example_id == example_id, LS.c.annotator == annotator)
-                    .order_by(LS.c.id.desc()).limit(1))
-    if mine != "taken over":
-        return
+def _refuse_if_labeled_by_another(s: Connection, example_id: int, annotator: str) -> None:
+    """Refuse ``annotator``'s label when another annotator, who took the example over after their lease lapsed,
+    labeled it: a key pressed on the example still on their screen must not write a second label over the other's."""
     by = s.execute(sa.select(LB.c.annotator).where(LB.c.example_id == example_id, LB.c.retracted_at.is_(None))
                    .order_by(LB.c.id.desc()).limit(1)).first()
     if by is not None and by.annotator != annotator:
