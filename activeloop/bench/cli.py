@@ -21,7 +21,6 @@ DEFAULT_STRATEGIES = "default,margin,peer:modal-uncertainty,peer:modal-margin,pe
 SUITE_STRATEGIES = "default,margin,peer:modal-margin,peer:modal-entropy"
 #: What a run writes into --out; an earlier run's are replaced only with --force.
 OUTPUTS = ("curves.csv", "summary.csv", "summary.md", "curves.png")
-MODELS = ("default", "focal", "logreg")
 
 
 def _default_strategies(default: str) -> str:
@@ -166,10 +165,11 @@ def bench(
     if seeds < 1 or jobs < 1:
         raise ActiveloopError(f"--seeds and --jobs must be >= 1, got {seeds} and {jobs}")
     _check_sizes(budgets, batch, init_size)
-    if model not in MODELS:
-        raise ActiveloopError(f"--model must be one of {', '.join(MODELS)}, got {model!r}")
+    from activeloop.bench.models import MODEL_NAMES
     from activeloop.bench.runner import INITS
 
+    if model not in MODEL_NAMES:
+        raise ActiveloopError(f"--model must be one of {', '.join(MODEL_NAMES)}, got {model!r}")
     if not inits or any(s not in INITS for s in inits):
         raise ActiveloopError(f"--init must be random, cold-start or both (random,cold-start), got {init!r}")
     if out.exists() and not out.is_dir():

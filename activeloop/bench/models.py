@@ -9,7 +9,10 @@ import numpy as np
 from activeloop.errors import ActiveloopError
 from activeloop.model.adapter import proba_by_class
 
-__all__ = ["ceiling_score", "logreg_balanced", "make_model", "model_name", "pick_metrics", "test_metrics"]
+__all__ = ["MODEL_NAMES", "ceiling_score", "logreg_balanced", "make_model", "model_name", "pick_metrics", "test_metrics"]
+
+#: The models a run can name (``--model``); an estimator can be passed instead.
+MODEL_NAMES = ("default", "focal", "logreg")
 
 
 def make_model(model: Any, seed: int) -> Any:
@@ -31,7 +34,7 @@ def make_model(model: Any, seed: int) -> Any:
             return FocalLossClassifier(warm_start=True, random_state=seed)
         if model == "logreg":
             return logreg_balanced()
-        raise ActiveloopError(f"unknown model {model!r}; choose default, focal or logreg (or pass an estimator)")
+        raise ActiveloopError(f"unknown model {model!r}; choose {', '.join(MODEL_NAMES)} (or pass an estimator)")
     est = clone(model)
     params = est.get_params()
     seeded = {k: seed for k in params if k == "random_state" or k.endswith("__random_state")}
