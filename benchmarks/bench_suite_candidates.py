@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from activeloop.errors import ActiveloopError
+
 
 
 def _model(key: str):
@@ -32,7 +34,8 @@ def _model(key: str):
     the focal MLP; linear: focal, no hidden layer; lin0: no hidden layer, weighted cross-entropy with balanced
     class weights (gamma 0), Adam; lin: the same solved by L-BFGS (the default's linear candidate alone);
     logreg: the peers' estimator (``logreg/margin`` in activeloop's engine reproduces ``peer:modal-margin``
-    exactly); a ``-noclip`` suffix (lin, sized, sized-total): the same with unclipped standardised inputs."""
+    exactly); a ``-noclip`` suffix (lin, sized, sized-total): the same with unclipped standardised inputs;
+    blend, blend-ce, cvblend: the eighth pass's screened models (``screened_candidates.py``)."""
     from activeloop.model import BudgetSizedClassifier, FocalLossClassifier
     from activeloop.model.capacity import default_candidates
 
@@ -47,6 +50,10 @@ def _model(key: str):
             key.removesuffix("-noclip")]()
     if key == "sized-total":
         return BudgetSizedClassifier(floor="parameters")
+    if key in ("blend", "blend-ce", "cvblend"):
+        from screened_candidates import Blend, CVBlend
+
+        return CVBlend() if key == "cvblend" else Blend(mlp_loss="ce" if key == "blend-ce" else "focal")
     return {"sized": BudgetSizedClassifier, "mlp": FocalLossClassifier, "logreg": logreg_balanced,
             "sized0": lambda: BudgetSizedClassifier(candidates=(lin0(), FocalLossClassifier()), floor=None),
             "linear": lambda: FocalLossClassifier(hidden=()), "lin0": lin0, "lin": lin}[key]()
@@ -74,7 +81,8 @@ def _tasks(data_dir: Path | None) -> list[tuple[str, int]]:
     return out
 
 
-def _one(task_index: int, seed: int, model_key: str | None, strategy: str, scale: float, data_dir=None):
+def _one(task_index: int, seed: int, model_key: str | None, strategy: str, scale: float, data_dir=None,
+         init: str = "random"):
     import torch
 
     torch.set_num_threads(1)
@@ -88,8 +96,8 @@ def _one(task_index: int, seed: int, model_key: str | None, strategy: str, scale
     model = None if model_key is None else _model(model_key)
     t0 = time.perf_counter()
     c = run_curve(ds.X[p], ds.y[p], ds.X[t], ds.y[t], strategy=strategy, model=model, init=10, batch=10,
-                  budget=budget, seed=seed, classes=ds.classes, minority=ds.minority, dataset=spec,
-                  ceiling=False)
+                  budget=budget, seed=seed, start=init if model_key is not None else "random", classes=ds.classes,
+                  minority=ds.minority, dataset=spec, ceiling=False)
     return {"task": spec, "seed": seed, "model": model_key or "logreg", "strategy": strategy,
             "aulc_macro_f1": c.aulc("macro_f1"), "aulc_minority_recall": c.aulc("minority_recall"),
             "f1_at_budget": c.at_budget("macro_f1"), "first_minority": c.first_minority or budget + 1,
@@ -109,6 +117,8 @@ def main() -> None:
     ap.add_argument("--half", default="", help="Pairs run on the first half of the seeds only.")
     ap.add_argument("--no-peers", action="store_true", help="Skip the modAL peers (merge their rows from another run).")
     ap.add_argument("--peers", default=",".join(PEERS), help="Comma-separated peers to run (default: %(default)s).")
+    ap.add_argument("--init", choices=("random", "cold-start"), default="random",
+                    help="The candidates' first batch (the peers always start from the random seed set).")
     ap.add_argument("--out", type=Path, default=Path("bench-candidates"))
     ap.add_argument("--detail", action="store_true", help="Print one line per task under each candidate.")
     ap.add_argument("--report", nargs="+", type=Path, metavar="RUNS_CSV",
@@ -139,9 +149,13 @@ def main() -> None:
     with path.open("w", newline="") as fh, ProcessPoolExecutor(a.jobs) as ex:
         w = csv.DictWriter(fh, fieldnames=cols)
         w.writeheader()
-        futs = [ex.submit(_one, *j, a.scale, a.data_dir) for j in jobs]
+        futs = [ex.submit(_one, *j, a.scale, a.data_dir, a.init) for j in jobs]
         for f in as_completed(futs):
-            r = f.result()
+            try:
+                r = f.result()
+            except ActiveloopError as exc:  # e.g. a budget over a task's pool: stop now, not after every other job
+                ex.shutdown(wait=False, cancel_futures=True)
+                raise SystemExit(f"bench_suite_candidates: {exc}") from None
             rows.append(r)
             w.writerow(r)
             fh.flush()
@@ -174,8 +188,10 @@ def report(rows: list[dict], detail: bool = False) -> None:
             if detail:
                 se = [np.std([float(seeds[s][m]) - float(peer[task][s][m]) for s in common], ddof=1) / np.sqrt(len(common))
                       if len(common) > 1 else np.nan for m in ("aulc_macro_f1", "aulc_minority_recall")]
+                first = [np.mean([float(d[s]["first_minority"]) for s in common]) for d in (seeds, peer[task])]
                 lines.append(f"  {task[:58]:<58} n={len(common):<3} F1 {f:.3f} vs {pf:.3f} ({f - pf:+.4f} ± {se[0]:.4f})"
-                             f"  recall {rc:.3f} vs {pr:.3f} ({rc - pr:+.4f} ± {se[1]:.4f})")
+                             f"  recall {rc:.3f} vs {pr:.3f} ({rc - pr:+.4f} ± {se[1]:.4f})"
+                             f"  first minority {first[0]:.1f} vs {first[1]:.1f}")
             both += (f > pf) and (rc > pr)
             F.append(f)
             R.append(rc)
