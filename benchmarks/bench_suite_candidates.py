@@ -82,7 +82,7 @@ def _tasks(data_dir: Path | None) -> list[tuple[str, int]]:
 
 
 def _one(task_index: int, seed: int, model_key: str | None, strategy: str, scale: float, data_dir=None,
-         init: str = "random"):
+         init: str = "random", ceiling: float | None = None):
     import torch
 
     torch.set_num_threads(1)
@@ -97,10 +97,11 @@ def _one(task_index: int, seed: int, model_key: str | None, strategy: str, scale
     t0 = time.perf_counter()
     c = run_curve(ds.X[p], ds.y[p], ds.X[t], ds.y[t], strategy=strategy, model=model, init=10, batch=10,
                   budget=budget, seed=seed, start=init if model_key is not None else "random", classes=ds.classes,
-                  minority=ds.minority, dataset=spec, ceiling=False)
+                  minority=ds.minority, dataset=spec, ceiling=False if ceiling is None else ceiling)
     return {"task": spec, "seed": seed, "model": model_key or "logreg", "strategy": strategy,
             "aulc_macro_f1": c.aulc("macro_f1"), "aulc_minority_recall": c.aulc("minority_recall"),
             "f1_at_budget": c.at_budget("macro_f1"), "first_minority": c.first_minority or budget + 1,
+            "labels_to_95": "" if ceiling is None else (c.labels_to(0.95) or budget + 1),
             "seconds": time.perf_counter() - t0}
 
 
@@ -119,6 +120,8 @@ def main() -> None:
     ap.add_argument("--peers", default=",".join(PEERS), help="Comma-separated peers to run (default: %(default)s).")
     ap.add_argument("--init", choices=("random", "cold-start"), default="random",
                     help="The candidates' first batch (the peers always start from the random seed set).")
+    ap.add_argument("--ceiling", type=float, help="A macro-F1 ceiling for every run: records the labels to 95 %% of it "
+                    "(budget + 1 when never reached), e.g. the default model's mean full-pool score.")
     ap.add_argument("--out", type=Path, default=Path("bench-candidates"))
     ap.add_argument("--detail", action="store_true", help="Print one line per task under each candidate.")
     ap.add_argument("--report", nargs="+", type=Path, metavar="RUNS_CSV",
@@ -143,13 +146,13 @@ def main() -> None:
     a.out.mkdir(parents=True, exist_ok=True)
     path = a.out / "runs.csv"
     cols = ["task", "seed", "model", "strategy", "aulc_macro_f1", "aulc_minority_recall", "f1_at_budget",
-            "first_minority", "seconds"]
+            "first_minority", "labels_to_95", "seconds"]
     t0 = time.perf_counter()
     rows = []
     with path.open("w", newline="") as fh, ProcessPoolExecutor(a.jobs) as ex:
         w = csv.DictWriter(fh, fieldnames=cols)
         w.writeheader()
-        futs = [ex.submit(_one, *j, a.scale, a.data_dir, a.init) for j in jobs]
+        futs = [ex.submit(_one, *j, a.scale, a.data_dir, a.init, a.ceiling) for j in jobs]
         for f in as_completed(futs):
             try:
                 r = f.result()
@@ -189,9 +192,12 @@ def report(rows: list[dict], detail: bool = False) -> None:
                 se = [np.std([float(seeds[s][m]) - float(peer[task][s][m]) for s in common], ddof=1) / np.sqrt(len(common))
                       if len(common) > 1 else np.nan for m in ("aulc_macro_f1", "aulc_minority_recall")]
                 first = [np.mean([float(d[s]["first_minority"]) for s in common]) for d in (seeds, peer[task])]
+                to95 = [np.mean([float(d[s]["labels_to_95"]) for s in common]) if all(d[s].get("labels_to_95") for s in common)
+                        else np.nan for d in (seeds, peer[task])]
                 lines.append(f"  {task[:58]:<58} n={len(common):<3} F1 {f:.3f} vs {pf:.3f} ({f - pf:+.4f} ± {se[0]:.4f})"
                              f"  recall {rc:.3f} vs {pr:.3f} ({rc - pr:+.4f} ± {se[1]:.4f})"
-                             f"  first minority {first[0]:.1f} vs {first[1]:.1f}")
+                             f"  first minority {first[0]:.1f} vs {first[1]:.1f}"
+                             + (f"  labels to 95 % {to95[0]:.0f} vs {to95[1]:.0f}" if not np.isnan(to95).any() else ""))
             both += (f > pf) and (rc > pr)
             F.append(f)
             R.append(rc)
