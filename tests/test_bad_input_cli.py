@@ -218,3 +218,23 @@ def test_bench_data_options_ride_on_a_file_name_without_a_folder(tmp_path):
 def test_bench_dataset_option_values_that_do_not_work_are_one_line(tmp_path, spec, words):
     assert words in fail("bench", "-s", "random", "--dataset", spec, "-o", tmp_path / "b")
     assert not (tmp_path / "b").exists()
+
+
+def test_bench_budget_over_one_data_sets_pool_names_it_before_any_run(tmp_path):
+    # wine-imbalanced keeps 129 rows: 90 in the pool, 39 in the test split
+    line = fail("bench", "-s", "random", "--model", "logreg", "--seeds", "1", "--budget", "100",
+                "-d", "synthetic:n=600,features=6", "-d", "wine-imbalanced", "-o", tmp_path / "b")
+    assert line == ("error: data set 'wine-imbalanced': --budget 100 exceeds its pool of 90 examples "
+                    "(of 129 rows, the rest is the test set)")
+    assert not (tmp_path / "b").exists()
+
+
+def test_bench_data_with_an_empty_label_names_its_row_before_any_run(tmp_path):
+    rng = np.random.default_rng(0)
+    path = tmp_path / "d.csv"
+    rows = [f"{rng.random()},{rng.random()},{'rare' if i % 10 == 0 else 'x'}" for i in range(40)]
+    rows[2] = "0.5,0.5,"
+    path.write_text("a,b,label\n" + "\n".join(rows) + "\n")
+    assert fail("bench", "-s", "random", "--data", path, "-o", tmp_path / "b") == (
+        f"error: {path} row 4, field 'label': empty label; every row of a benchmark data set needs its class")
+    assert not (tmp_path / "b").exists()

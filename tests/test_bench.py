@@ -209,3 +209,23 @@ def test_the_default_strategies_leave_out_the_modal_peers_without_the_extra(tmp_
     assert done.returncode == 0, done.stderr
     assert "note: leaving out the default modAL peers" in done.stderr
     assert [r["strategy"] for r in _rows(tmp_path / "summary.csv")] == ["default", "margin", "peer:random"]
+
+
+def test_summary_md_names_the_seed_set_size_that_was_run(tmp_path: Path):
+    res = CliRunner().invoke(app, ["bench", "--dataset", TINY, "--strategies", "random", "--seeds", "1",
+                                   "--budget", "10", "--batch", "5", "--init-size", "5", "--model", "logreg",
+                                   "--quiet", "--out", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    text = (tmp_path / "summary.md").read_text()
+    assert "the same 5 random seed labels" in text
+    assert "the same 10 random seed labels" not in text
+
+
+def test_a_strategy_init_or_data_set_given_twice_runs_once_per_seed(tmp_path: Path):
+    res = CliRunner().invoke(app, ["bench", "--dataset", TINY, "--dataset", TINY, "--strategies", "random,random",
+                                   "--init", "random,random", "--seeds", "1", "--budget", "10", "--batch", "5",
+                                   "--init-size", "5", "--model", "logreg", "--quiet", "--out", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    summary = _rows(tmp_path / "summary.csv")
+    assert [(r["strategy"], r["init"], r["seeds"]) for r in summary] == [("random", "random", "1")]
+    assert len(_rows(tmp_path / "curves.csv")) == 2  # one run: points at 5 and 10 labels

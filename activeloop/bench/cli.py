@@ -44,6 +44,18 @@ def _check_sizes(budgets: int | dict[str, int], batch: int, init_size: int) -> N
                               f"--init-size {init_size}, --budget {smallest}")
 
 
+def _check_pools(names: list[str], datasets: list, budgets: int | dict[str, int]) -> None:
+    """Every data set's pool (its part outside the test split) holds its budget, before any work."""
+    from activeloop.bench.datasets import split_dataset
+
+    for name, ds in zip(names, datasets):
+        budget = budgets[name] if isinstance(budgets, dict) else budgets
+        pool = len(split_dataset(ds, 0)[0])  # the same size for every seed
+        if budget > pool:
+            raise ActiveloopError(f"data set {name!r}: --budget {budget} exceeds its pool of {pool} examples "
+                                  f"(of {len(ds.y)} rows, the rest is the test set)")
+
+
 def run_bench(
     datasets: list[str],
     strategies: list[str],
@@ -156,10 +168,10 @@ def bench(
     if strategies is None:
         strategies = _default_strategies(SUITE_STRATEGIES if suite is not None else DEFAULT_STRATEGIES)
 
-    for name in names:  # fail before any work on a bad name or file
-        load_dataset(name)
+    names = list(dict.fromkeys(names))  # a name given twice would count its runs twice as seeds
+    datasets = [load_dataset(name) for name in names]  # fail before any work on a bad name or file
     strats = [s.strip() for s in strategies.split(",") if s.strip()]
-    inits = [s.strip() for s in init.split(",") if s.strip()]
+    inits = list(dict.fromkeys(s.strip() for s in init.split(",") if s.strip()))
     if not strats:
         raise ActiveloopError("--strategies is empty")
     if seeds < 1 or jobs < 1:
@@ -180,12 +192,14 @@ def bench(
     from activeloop.bench.peers import check_peer, peer_name
     from activeloop.query import resolve
 
-    strats = [peer_name(s, warn=lambda msg: click.echo(f"note: {msg}", err=True)) or s for s in strats]
+    strats = list(dict.fromkeys(peer_name(s, warn=lambda msg: click.echo(f"note: {msg}", err=True)) or s
+                                for s in strats))
     for s in strats:  # fail before any work on an unknown name or a missing extra
         if s.startswith("peer:"):
             check_peer(s)
         else:
             resolve(s)
+    _check_pools(names, datasets, budgets)
     command = "activeloop bench " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if len(sys.argv) > 2 else None
     rows = run_bench(names, strats, seeds=seeds, budget=budgets, batch=batch, init_size=init_size, inits=inits,
                      model=model, jobs=jobs, out_dir=out, command=command, progress=not quiet,

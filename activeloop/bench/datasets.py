@@ -199,6 +199,10 @@ def _from_file(path: Path, opts: dict[str, str]) -> Dataset:
         r, j = bad
         what = "is too large for float32" if np.isfinite(X[r, j]) else "is not a finite number"
         raise IngestError(path, f"{X[r, j]!r} {what}", row=int(rows[r]), field=fields[j])
+    blank = next((k for k, v in enumerate(labels) if not str(v).strip()), None)
+    if blank is not None:  # import reads it as unlabeled; a benchmark's oracle needs every row's class
+        raise IngestError(path, "empty label; every row of a benchmark data set needs its class",
+                          row=int(rows[blank]), field=label_field)
     return _from_labels(path.stem, X32, labels, path, minority, label_field)
 
 

@@ -159,6 +159,8 @@ def write_summary(curves: Sequence[Curve], out: str | Path, *, command: str | No
             w.writerow({k: _cell(r[k]) for k in SUMMARY_COLUMNS})
     budget = int(max(c.labels[-1] for c in curves)) if curves else 0
     first = int(min(c.labels[0] for c in curves)) if curves else 0
+    seed_sizes = sorted({int(c.labels[0]) for c in curves if c.init == "random"})  # a random start's first point
+    seed_set = "/".join(map(str, seed_sizes)) or "--init-size"
     text = [
         "# activeloop bench summary",
         "",
@@ -179,7 +181,7 @@ def write_summary(curves: Sequence[Curve], out: str | Path, *, command: str | No
         "count as the budget; in brackets: seeds that reached it).",
         "- **first minority** = labels until the first example of the minority class is labeled "
         "(never = budget + 1); **minority found** = minority examples labeled at the budget.",
-        "- **init**: `random` = the same 10 random seed labels for every strategy of a seed (redrawn only if "
+        f"- **init**: `random` = the same {seed_set} random seed labels for every strategy of a seed (redrawn only if "
         "< 2 classes); `cold-start` = activeloop's k-means cold start picks the first batch.",
         "- **vs random** = AULC macro-F1 / that of random sampling in the same run.",
         "- Peers (`peer:modal-*`, `peer:random`) run a real `modAL.ActiveLearner` / plain random sampling with "
