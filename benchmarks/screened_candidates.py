@@ -70,7 +70,8 @@ def badge_select(X: np.ndarray, q: np.ndarray, n: int, rng: np.random.Generator)
     while len(picked) < min(n, len(X)):
         total = d2.sum()
         if total <= 0:  # only duplicates of picked rows left
-            picked += [int(i) for i in np.argsort(-norm, kind="stable") if i not in set(picked)][: n - len(picked)]
+            taken = set(picked)
+            picked += [int(i) for i in np.argsort(-norm, kind="stable") if i not in taken][: n - len(picked)]
             break
         cdf = np.cumsum(d2 / total)
         c = int(min(cdf.searchsorted(rng.random() * cdf[-1], side="right"), len(X) - 1))
@@ -123,7 +124,8 @@ class PerClassWindow(Diverse):
         pos = np.concatenate([rows[top_n(scores[rows], quota)] for rows in
                               (np.flatnonzero(predicted == c) for c in classes)]) if len(classes) else np.empty(0, int)
         if len(pos) < total:  # a class ran short: fill from the global order
-            rest = [i for i in top_n(scores, total + len(pos)) if i not in set(pos.tolist())]
+            taken = set(pos.tolist())
+            rest = [i for i in top_n(scores, total + len(pos)) if i not in taken]
             pos = np.concatenate([pos, np.asarray(rest[: total - len(pos)], dtype=np.int64)])
         if len(pos) <= n or ctx.fetch_features is None:
             return pos[top_n(scores[pos], n)]
